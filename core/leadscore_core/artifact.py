@@ -1,0 +1,204 @@
+"""The self-describing model artifact and the scorer every runtime shares.
+
+An artifact is one directory (logged as the MLflow model version's ``artifacts/leadscore`` folder):
+
+- ``manifest.json``  :class:`Manifest`: the feature spec, encoded columns, calibrator, tier cut-offs,
+  training provenance and holdout metrics.
+- ``booster.json``   the XGBoost booster.
+- ``drift_reference.json`` :class:`DriftReference`: per-feature bins/frequencies (PSI/KL), stats,
+  and the reference score distribution.
+- ``reference_sample.npz`` raw reference values per feature (alibi-detect's ``x_ref``).
+
+Training writes it; the MLServer predictor, the MLflow pyfunc wrapper, the shadow scorer and the drift
+detectors read it with nothing but this package and xgboost.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from leadscore_core.contract import FeatureSpec
+from leadscore_core.encoding import FeatureEncoder
+
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+BOOSTER = "booster.json"
+DRIFT_REFERENCE = "drift_reference.json"
+REFERENCE_SAMPLE = "reference_sample.npz"
+
+
+class Calibrator(BaseModel):
+    """Isotonic map from raw booster probability to calibrated probability (``np.interp`` knots)."""
+
+    model_config = ConfigDict(extra="forbid")
+    x: list[float] = Field(default_factory=list)
+    y: list[float] = Field(default_factory=list)
+
+    def __call__(self, p: np.ndarray) -> np.ndarray:
+        if not self.x:
+            return p
+        return np.clip(np.interp(p, self.x, self.y), 0.0, 1.0)
+
+
+class Manifest(BaseModel):
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+    format_version: int = FORMAT_VERSION
+    model_name: str
+    spec: FeatureSpec
+    spec_fingerprint: str
+    columns: list[str]
+    calibrator: Calibrator = Field(default_factory=Calibrator)
+    tier_cutoffs: dict[str, float]
+    """Tier -> minimum calibrated probability, best tier first; below all cut-offs: ``D``."""
+    top_k_reasons: int = 3
+    provenance: dict[str, Any] = Field(default_factory=dict)
+    """gold table path + Delta version, git sha, lock hash, run id, trained_at."""
+    metrics: dict[str, float] = Field(default_factory=dict)
+
+
+class NumericReference(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    edges: list[float]
+    """Inner bin edges (quantiles of the reference); bins are (-inf, e0], (e0, e1], ... (eN, inf)."""
+    freq: list[float]
+    """Reference share per bin, len(edges) + 1, then one more for missing."""
+    mean: float
+    std: float
+    missing_rate: float
+    q1: float
+    q3: float
+
+
+class CategoricalReference(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    categories: list[str]
+    """Vocabulary incl. ``__other__``; frequencies follow, then one more for missing."""
+    freq: list[float]
+    missing_rate: float
+
+
+class DriftReference(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    n_reference: int
+    numeric: dict[str, NumericReference] = Field(default_factory=dict)
+    categorical: dict[str, CategoricalReference] = Field(default_factory=dict)
+    score: NumericReference | None = None
+    """Reference distribution of the calibrated probability."""
+
+
+@dataclass
+class ScoreBatch:
+    probability: np.ndarray
+    """Calibrated conversion probability per lead."""
+    margin: np.ndarray
+    """Raw booster margin (log-odds) per lead."""
+    tier: list[str]
+    contributions: np.ndarray | None = None
+    """Per business feature contribution to the margin, shape (n, n_features), when explained."""
+    base_value: float = 0.0
+    """Margin of the average lead: ``base_value + contributions.sum(1) == margin``."""
+
+    @property
+    def score(self) -> np.ndarray:
+        """0-100 integer score."""
+        return np.rint(self.probability * 100).astype(np.int64)
+
+
+def tier_for(p: float, cutoffs: dict[str, float]) -> str:
+    for name, cut in cutoffs.items():
+        if p >= cut:
+            return name
+    return "D"
+
+
+class LeadScorer:
+    """Loads an artifact directory and scores encoded leads; ready only after :meth:`load`."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.manifest: Manifest | None = None
+        self.encoder: FeatureEncoder | None = None
+        self._booster: Any = None
+
+    def load(self, nthread: int = 1) -> LeadScorer:
+        import xgboost as xgb  # scoring extra; the core stays importable without it
+
+        manifest_path = self.path / MANIFEST
+        if not manifest_path.exists():
+            raise FileNotFoundError(f"{self.path}: not a leadscore model artifact (no {MANIFEST})")
+        manifest = Manifest.model_validate_json(manifest_path.read_text())
+        if manifest.format_version != FORMAT_VERSION:
+            raise ValueError(f"artifact format {manifest.format_version}, this runtime reads {FORMAT_VERSION}")
+        encoder = FeatureEncoder(manifest.spec)
+        if encoder.columns != manifest.columns:
+            raise ValueError("artifact columns do not match its feature spec's encoding")
+        booster = xgb.Booster()
+        booster.load_model(str(self.path / BOOSTER))
+        booster.set_param({"nthread": nthread})
+        if booster.num_features() != encoder.n_columns:
+            raise ValueError(f"booster expects {booster.num_features()} columns, spec encodes {encoder.n_columns}")
+        self.manifest, self.encoder, self._booster = manifest, encoder, booster
+        return self
+
+    @property
+    def ready(self) -> bool:
+        return self._booster is not None
+
+    @property
+    def spec(self) -> FeatureSpec:
+        assert self.manifest is not None, "call load() first"
+        return self.manifest.spec
+
+    def score(self, x: np.ndarray, explain: bool = False) -> ScoreBatch:
+        assert self.manifest is not None and self.encoder is not None, "call load() first"
+        margin = np.asarray(self._booster.inplace_predict(x, predict_type="margin"), dtype=np.float64)
+        raw = 1.0 / (1.0 + np.exp(-margin))
+        prob = self.manifest.calibrator(raw)
+        tiers = [tier_for(float(p), self.manifest.tier_cutoffs) for p in prob]
+        batch = ScoreBatch(probability=prob, margin=margin, tier=tiers)
+        if explain:
+            import xgboost as xgb
+
+            contribs = self._booster.predict(xgb.DMatrix(x), pred_contribs=True)
+            batch.contributions = self.encoder.per_feature(np.asarray(contribs[:, :-1], dtype=np.float64))
+            batch.base_value = float(contribs[0, -1]) if len(contribs) else 0.0
+        return batch
+
+    def reasons(self, batch: ScoreBatch, row: int, values: dict[str, Any], k: int | None = None) -> list[dict[str, Any]]:
+        """Top-k reason codes of one lead: business feature, its value, margin contribution, direction."""
+        assert batch.contributions is not None and self.encoder is not None and self.manifest is not None
+        k = self.manifest.top_k_reasons if k is None else k
+        c = batch.contributions[row]
+        order = np.argsort(-np.abs(c))[:k]
+        out = []
+        for j in order:
+            name = self.encoder.feature_names[j]
+            out.append(
+                {
+                    "feature": name,
+                    "value": values.get(name),
+                    "contribution": round(float(c[j]), 6),
+                    "direction": "increases" if c[j] >= 0 else "decreases",
+                }
+            )
+        return out
+
+
+def read_drift_reference(path: str | Path) -> DriftReference:
+    return DriftReference.model_validate_json((Path(path) / DRIFT_REFERENCE).read_text())
+
+
+def read_reference_sample(path: str | Path) -> dict[str, np.ndarray]:
+    with np.load(Path(path) / REFERENCE_SAMPLE, allow_pickle=False) as z:
+        return {k: z[k] for k in z.files}
+
+
+def write_manifest(path: str | Path, manifest: Manifest) -> None:
+    Path(path).mkdir(parents=True, exist_ok=True)
+    (Path(path) / MANIFEST).write_text(json.dumps(manifest.model_dump(mode="json"), indent=2, sort_keys=True))

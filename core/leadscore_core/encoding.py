@@ -1,0 +1,102 @@
+"""Spec-driven encoding of clean feature values into the booster's float32 matrix.
+
+Numeric and boolean features take one column each (missing = NaN, which XGBoost routes by its learned
+default direction); a categorical feature takes one column per category plus ``__other__`` (missing =
+all zeros); text takes its length. The column -> feature map lets reason codes add one-hot
+contributions back up to the business feature.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from leadscore_core.contract import OTHER, FeatureSpec
+
+
+class FeatureEncoder:
+    """Turns clean values (see :mod:`leadscore_core.validation`) into a model matrix."""
+
+    def __init__(self, spec: FeatureSpec) -> None:
+        self.spec = spec
+        cols: list[str] = []
+        owner: list[str] = []
+        self._slices: dict[str, slice] = {}
+        self._cat_index: dict[str, dict[str, int]] = {}
+        for f in spec.features:
+            start = len(cols)
+            if f.type == "categorical":
+                assert f.categories is not None
+                vocab = [*f.categories, OTHER]
+                self._cat_index[f.name] = {c: i for i, c in enumerate(vocab)}
+                cols.extend(f"{f.name}={c}" for c in vocab)
+                owner.extend([f.name] * len(vocab))
+            else:
+                cols.append(f.name)
+                owner.append(f.name)
+            self._slices[f.name] = slice(start, len(cols))
+        self.columns: list[str] = cols
+        """Encoded column names, in matrix order."""
+        self.column_feature: list[str] = owner
+        """Business feature that owns each encoded column."""
+        self.feature_names: list[str] = spec.feature_names
+        self._owner_index = np.array([self.feature_names.index(o) for o in owner], dtype=np.int64)
+
+    @property
+    def n_columns(self) -> int:
+        return len(self.columns)
+
+    def encode_records(self, records: Sequence[Mapping[str, Any]]) -> np.ndarray:
+        """Encode clean records (feature name -> value)."""
+        x = np.zeros((len(records), self.n_columns), dtype=np.float32)
+        for f in self.spec.features:
+            sl = self._slices[f.name]
+            if f.type == "categorical":
+                index = self._cat_index[f.name]
+                for i, r in enumerate(records):
+                    v = r.get(f.name)
+                    if v is not None:
+                        x[i, sl.start + index.get(str(v), index[OTHER])] = 1.0
+            else:
+                x[:, sl.start] = [self._scalar(f.type, r.get(f.name)) for r in records]
+        return x
+
+    def encode_columns(self, columns: Mapping[str, Sequence[Any] | np.ndarray], n_rows: int) -> np.ndarray:
+        """Encode column arrays (feature name -> values), e.g. from a pandas/arrow table."""
+        x = np.zeros((n_rows, self.n_columns), dtype=np.float32)
+        for f in self.spec.features:
+            sl = self._slices[f.name]
+            values = columns[f.name]
+            if f.type == "categorical":
+                index = self._cat_index[f.name]
+                other = index[OTHER]
+                for i, v in enumerate(values):
+                    if v is None or (isinstance(v, float) and v != v):
+                        continue
+                    x[i, sl.start + index.get(str(v), other)] = 1.0
+            elif f.type == "numeric":
+                x[:, sl.start] = np.asarray(
+                    [np.nan if v is None else v for v in values] if not isinstance(values, np.ndarray) else values,
+                    dtype=np.float64,
+                )
+            else:
+                x[:, sl.start] = [self._scalar(f.type, v) for v in values]
+        return x
+
+    @staticmethod
+    def _scalar(kind: str, v: Any) -> float:
+        if v is None or (isinstance(v, float) and v != v):
+            return np.nan
+        if kind == "boolean":
+            return 1.0 if bool(v) else 0.0
+        if kind == "text":
+            return float(len(str(v)))
+        return float(v)
+
+    def per_feature(self, column_values: np.ndarray) -> np.ndarray:
+        """Sum per-column values (e.g. SHAP contributions, shape (n, n_columns)) per business feature."""
+        out = np.zeros((column_values.shape[0], len(self.feature_names)), dtype=np.float64)
+        np.add.at(out.T, self._owner_index, column_values.T)
+        return out
