@@ -170,7 +170,9 @@ class LeadScorer:
             batch.base_value = float(contribs[0, -1]) if len(contribs) else 0.0
         return batch
 
-    def reasons(self, batch: ScoreBatch, row: int, values: dict[str, Any], k: int | None = None) -> list[dict[str, Any]]:
+    def reasons(
+        self, batch: ScoreBatch, row: int, values: dict[str, Any], k: int | None = None
+    ) -> list[dict[str, Any]]:
         """Top-k reason codes of one lead: business feature, its value, margin contribution, direction."""
         assert batch.contributions is not None and self.encoder is not None and self.manifest is not None
         k = self.manifest.top_k_reasons if k is None else k

@@ -110,6 +110,8 @@ def check_feature(f: FeatureDef, raw: Any, rec: CheckedRecord) -> None:
         else:
             rec.values[f.name] = None
         return
+    v: Any
+    err: str | None
     if f.type == "numeric":
         v, err = _numeric(raw, f)
     elif f.type == "boolean":
