@@ -1,0 +1,1 @@
+"""Data platform: the synthetic CRM generator and the PostgreSQL CRM loader."""
