@@ -1,0 +1,59 @@
+"""Small gold Delta tables that follow the gold column contract, for training tests (no pipeline needed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from deltalake import write_deltalake
+from leadscore_core.contract import FeatureSpec, load_spec
+
+
+def make_gold(
+    n: int = 3000, seed: int = 0, spec: FeatureSpec | None = None, strength: float = 1.0, base: float = -1.6
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(gold frame, ground truth) with a known logistic conversion probability driven by a few features."""
+    spec = spec or load_spec("crm_freezone")
+    rng = np.random.default_rng(seed)
+    start = pd.Timestamp("2026-01-01", tz="UTC")
+    ts = start + pd.to_timedelta(np.sort(rng.uniform(0, 180 * 86400, n)), unit="s")
+    frame = pd.DataFrame({"lead_id": [f"L{seed}-{i:06d}" for i in range(n)], "event_ts": ts})
+    logit = np.full(n, base)
+    for k, f in enumerate(spec.features):
+        effect = strength * (1.0 if k % 3 == 0 else 0.3)
+        if f.type == "categorical":
+            cats = np.array(list(f.categories or []), dtype=object)
+            values = cats[rng.integers(0, len(cats), n)]
+            values[rng.random(n) < 0.05] = None
+            weights = dict(zip(cats, rng.normal(0, effect, len(cats)), strict=True))
+            logit += np.array([weights.get(v, 0.0) for v in values])
+            frame[f.name] = pd.Series(values, dtype=object)
+        elif f.type == "boolean":
+            values = rng.random(n) < 0.4
+            logit += effect * values
+            frame[f.name] = values
+        else:
+            lo = f.min if f.min is not None else 0.0
+            hi = min(f.max if f.max is not None else lo + 100.0, lo + 100.0)
+            raw = lo + (hi - lo) * rng.beta(1.5, 4.0, n)
+            logit += effect * (raw - raw.mean()) / (raw.std() + 1e-9)
+            raw[rng.random(n) < 0.05] = np.nan
+            frame[f.name] = raw
+    p = 1.0 / (1.0 + np.exp(-logit))
+    label = (rng.random(n) < p).astype(np.int64)
+    frame["label"] = label
+    frame["label_ts"] = frame["event_ts"].where(label == 1) + pd.Timedelta(days=3)
+    frame["_batch_id"] = "test-batch"
+    return frame, pd.DataFrame({"lead_id": frame["lead_id"], "true_probability": p})
+
+
+def write_gold(lake: Path, frame: pd.DataFrame, truth: pd.DataFrame | None = None, mode: str = "overwrite") -> int:
+    """Write ``gold/lead_features`` (and ``gold/ground_truth``); returns the new Delta version."""
+    from deltalake import DeltaTable
+
+    path = lake / "gold" / "lead_features"
+    write_deltalake(str(path), frame, mode=mode)
+    if truth is not None:
+        write_deltalake(str(lake / "gold" / "ground_truth"), truth, mode="overwrite")
+    return int(DeltaTable(str(path)).version())

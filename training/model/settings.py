@@ -1,0 +1,52 @@
+"""Training settings (env prefix ``TRAINING_``)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class TrainingSettings(BaseSettings):
+    """Knobs of ``leadscore train`` and the promotion gate; CLI flags override the trial/holdout/seed ones."""
+
+    model_config = SettingsConfigDict(env_prefix="TRAINING_", extra="ignore")
+
+    trials: int = Field(default=50, ge=1)
+    """Optuna trials per study (``TRAINING_TRIALS``)."""
+    holdout: float = Field(default=0.2, gt=0.0, lt=0.9)
+    """Share of the latest leads (by ``event_ts``) kept as the untouched holdout."""
+    seed: int = 42
+    """Seed of the TPE sampler, XGBoost and the reference sample."""
+    cv_folds: int = Field(default=3, ge=2, le=10)
+    """Expanding-window time-series CV folds on the training part."""
+    calibration_fraction: float = Field(default=0.15, gt=0.0, lt=0.5)
+    """Share of the training part (its latest leads) held out to fit the isotonic calibrator."""
+    n_jobs: int = Field(default=2, ge=1)
+    """XGBoost threads (the machine has 2 cores); tables under ``threads_min_rows`` train single-threaded."""
+    threads_min_rows: int = Field(default=20000, ge=0)
+    """Below this many training rows one thread is faster than OpenMP's start-up and sync cost."""
+    max_rounds: int = Field(default=2000, ge=10)
+    """Upper bound on boosting rounds; early stopping usually ends far sooner."""
+    early_stopping_rounds: int = Field(default=50, ge=5)
+    """Rounds without validation log-loss improvement before a fold stops."""
+    min_rows: int = Field(default=300, ge=50)
+    """Smallest gold table training accepts."""
+    min_positives: int = Field(default=20, ge=2)
+    """Fewest converted leads training accepts."""
+    min_auc: float = Field(default=0.6, ge=0.0, le=1.0)
+    """Absolute holdout-AUC floor for bootstrapping the first champion (``TRAINING_MIN_AUC``)."""
+    min_auc_gain: float = Field(default=0.02, ge=0.0, le=1.0)
+    """AUC a candidate must add over the champion on the same holdout to reach staging
+    (``TRAINING_MIN_AUC_GAIN``; absolute, 0.02 = "+2% AUC")."""
+    operating_tier: str = "B"
+    """Leads in this tier or better count as "worked by sales": precision/recall are reported there."""
+    reference_sample_size: int = Field(default=5000, ge=100)
+    """Rows of the training part kept as the drift reference sample (alibi-detect ``x_ref``)."""
+    experiment: str = "lead-scoring"
+    """MLflow experiment name for training runs."""
+    plots: bool = True
+    """Log PNG plots (ROC, PR, calibration, lift/gain, importance, SHAP summary) with the run."""
+    http_retries: int = Field(default=2, ge=0)
+    """MLflow HTTP retries against a tracking server, so a dead registry fails fast."""
+    http_timeout: int = Field(default=30, ge=1)
+    """Seconds per MLflow HTTP request."""
