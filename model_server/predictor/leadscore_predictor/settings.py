@@ -1,0 +1,34 @@
+"""Settings of the predictor image (env prefix ``PREDICTOR_``)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from leadscore_transformer.settings import FrontSettings
+
+
+class PredictorSettings(FrontSettings):
+    """Predictor process and model settings; the CRM front fields are inherited (``PREDICTOR_AUTH_MODE``...)."""
+
+    model_config = SettingsConfigDict(env_prefix="PREDICTOR_", extra="ignore")
+
+    model_uri: str = "/mnt/models"
+    """Artifact directory when the model settings give no ``parameters.uri`` (KServe's storage-initializer
+    path by default). A directory holding ``manifest.json`` or an MLflow model dir with
+    ``artifacts/leadscore/manifest.json``."""
+    model_version: str = ""
+    """Registry version reported in responses; empty: the model settings' ``parameters.version``, then the
+    artifact provenance, then ``unversioned``."""
+    nthread: int = Field(default=1, ge=1)
+    """XGBoost threads per prediction (1: one request per core scales better than intra-op threads)."""
+    crm_endpoint: bool = True
+    """Serve ``POST /score-lead`` (and ``/metrics``) on the MLServer HTTP port as custom handlers."""
+    host: str = "127.0.0.1"
+    """Bind address of ``python -m leadscore_predictor`` (``0.0.0.0`` in a container)."""
+    http_port: int = 8080
+    """HTTP port (V2 REST, ``/score-lead``, ``/metrics``)."""
+    grpc_port: int = 8081
+    """V2 gRPC port (MLServer always starts it)."""
+    metrics_port: int = 8082
+    """MLServer's own metrics server port (the same registry as ``/metrics`` on the HTTP port)."""

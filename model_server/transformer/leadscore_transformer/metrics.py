@@ -1,0 +1,106 @@
+"""Prometheus metrics of the CRM front (prometheus-client, Prometheus naming conventions)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+STAGES = ("admit", "validate", "encode", "predict", "respond")
+LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+SCORE_BUCKETS = tuple(float(b) for b in range(10, 101, 10))
+
+
+class FrontMetrics:
+    """All ``leadscore_*`` series of one front; every series carries the ``revision`` label."""
+
+    def __init__(self, registry: CollectorRegistry, revision: str) -> None:
+        self.revision = revision
+        r = revision
+        self.requests = Counter(
+            "leadscore_requests_total", "Score-lead requests by HTTP status.", ["revision", "status"], registry=registry
+        )
+        self.stage_seconds = Histogram(
+            "leadscore_stage_duration_seconds",
+            "Latency of each stage of a score-lead request.",
+            ["revision", "stage"],
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.request_seconds = Histogram(
+            "leadscore_request_duration_seconds",
+            "End-to-end latency of a score-lead request by HTTP status.",
+            ["revision", "status"],
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.leads = Counter("leadscore_leads_scored_total", "Leads scored.", ["revision"], registry=registry)
+        self.score = Histogram(
+            "leadscore_score", "Distribution of 0-100 scores.", ["revision"], buckets=SCORE_BUCKETS, registry=registry
+        )
+        self.tiers = Counter("leadscore_tier_total", "Leads per tier.", ["revision", "tier"], registry=registry)
+        self.missing = Counter(
+            "leadscore_feature_missing_total", "Missing feature values.", ["revision", "feature"], registry=registry
+        )
+        self.unknown = Counter(
+            "leadscore_feature_unknown_category_total",
+            "Categorical values outside the vocabulary.",
+            ["revision", "feature"],
+            registry=registry,
+        )
+        self.rejected = Counter(
+            "leadscore_field_rejections_total",
+            "Field-level reasons for refused requests.",
+            ["revision", "field"],
+            registry=registry,
+        )
+        self.model_info = Gauge(
+            "leadscore_model_info",
+            "Model served by this revision (value 1).",
+            ["revision", "model_name", "model_version", "spec", "spec_fingerprint"],
+            registry=registry,
+        )
+        self.ready = Gauge("leadscore_ready", "1 once the model is loaded.", ["revision"], registry=registry)
+        self.rate_limit_errors = Counter(
+            "leadscore_rate_limit_storage_errors_total",
+            "Rate-limit checks that failed open because the storage was unreachable.",
+            ["revision"],
+            registry=registry,
+        )
+        # bind the label children once: .labels() costs a dict lookup and a lock per call
+        self._stage = {s: self.stage_seconds.labels(r, s) for s in STAGES}
+        self._leads = self.leads.labels(r)
+        self._score = self.score.labels(r)
+        self._tiers: dict[str, object] = {}
+
+    def set_model(self, model_name: str, model_version: str, spec: str, fingerprint: str) -> None:
+        """Record which model this revision serves."""
+        self.model_info.clear()
+        self.model_info.labels(self.revision, model_name, model_version, spec, fingerprint).set(1)
+        self.ready.labels(self.revision).set(1)
+
+    def stage(self, name: str, seconds: float) -> None:
+        self._stage[name].observe(seconds)
+
+    def request(self, status: int, seconds: float) -> None:
+        self.requests.labels(self.revision, str(status)).inc()
+        self.request_seconds.labels(self.revision, str(status)).observe(seconds)
+
+    def scored(self, scores: Iterable[int], tiers: Iterable[str]) -> None:
+        n = 0
+        for s in scores:
+            self._score.observe(s)
+            n += 1
+        for t in tiers:
+            self.tiers.labels(self.revision, t).inc()
+        self._leads.inc(n)
+
+    def quality(self, missing: Iterable[str], unknown: Iterable[str]) -> None:
+        for f in missing:
+            self.missing.labels(self.revision, f).inc()
+        for f in unknown:
+            self.unknown.labels(self.revision, f).inc()
+
+    def refused(self, fields: Iterable[str]) -> None:
+        for f in fields:
+            self.rejected.labels(self.revision, f).inc()

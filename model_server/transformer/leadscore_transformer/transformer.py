@@ -1,0 +1,109 @@
+"""The kserve transformer: ``kserve.Model`` whose preprocess/postprocess wrap the V2 hop to the predictor."""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import time
+from typing import Any
+
+import httpx
+import kserve
+import orjson
+from kserve.errors import InvalidInput
+from kserve.protocol.infer_type import InferResponse
+from prometheus_client import REGISTRY
+
+from leadscore_core.contract import spec_from_json
+from leadscore_transformer.errors import RequestError
+from leadscore_transformer.front import ParsedLeads, PredictorUnavailable, ScoringFront
+from leadscore_transformer.metrics import FrontMetrics
+from leadscore_transformer.settings import FrontSettings
+from leadscore_transformer.wire import MANIFEST_SPEC, MODEL_VERSION, TOP_K, outputs_from_tensors, v2_request
+
+log = logging.getLogger("leadscore.transformer")
+_current: contextvars.ContextVar[ParsedLeads] = contextvars.ContextVar("leadscore_parsed")
+
+
+class LeadTransformer(kserve.Model):
+    """CRM leads -> V2 ``features`` (preprocess); V2 outputs -> CRM scores with reasons (postprocess).
+
+    ``load()`` reads the feature contract from the predictor's V2 model metadata, so the transformer and
+    the predictor of one revision always agree on it; it is ready only once that succeeded.
+    """
+
+    def __init__(self, settings: FrontSettings, predictor_url: str, load_timeout: float) -> None:
+        super().__init__(settings.model_name)
+        self.settings = settings
+        self.predictor_url = predictor_url.rstrip("/")
+        self.load_timeout = load_timeout
+        self.front: ScoringFront | None = None
+        self.model_version = "unknown"
+
+    def load(self) -> bool:
+        url = f"{self.predictor_url}/v2/models/{self.name}"
+        deadline = time.monotonic() + self.load_timeout
+        last = "no answer"
+        while True:
+            try:
+                r = httpx.get(url, timeout=5.0)
+                params = r.json().get("parameters") or {} if r.status_code == 200 else {}
+                if MANIFEST_SPEC in params:
+                    break
+                last = f"HTTP {r.status_code}, model not ready"
+            except (httpx.HTTPError, ValueError) as exc:
+                last = f"{type(exc).__name__}: {exc}"
+            if time.monotonic() > deadline:
+                log.error("predictor %s gave no feature contract within %.0fs: %s", url, self.load_timeout, last)
+                self.ready = False
+                return False
+            time.sleep(0.5)
+        spec = spec_from_json(params[MANIFEST_SPEC])
+        self.model_version = str(params.get(MODEL_VERSION, "unknown"))
+        metrics = FrontMetrics(REGISTRY, self.settings.revision)
+        self.front = ScoringFront(spec, self.settings, metrics, top_k=int(params.get(TOP_K, 3)))
+        metrics.set_model(self.name, self.model_version, spec.name, spec.fingerprint())
+        log.info("contract %s v%s from %s (model version %s)", spec.name, spec.version, url, self.model_version)
+        self.ready = True
+        return True
+
+    async def preprocess(self, payload: Any, headers: dict[str, str] | None = None) -> dict[str, Any]:
+        """Validated leads -> the V2 request (no PII: encoded features and salted lead keys)."""
+        front = self.front
+        assert front is not None
+        if isinstance(payload, ParsedLeads):
+            parsed = payload
+        else:  # kserve's own /v1 route: raw dict body
+            try:
+                parsed = front.parse(orjson.dumps(payload.get("instances", payload)), "kserve-v1")
+            except RequestError as exc:
+                raise InvalidInput("; ".join(f"{i.field}: {i.reason}" for i in exc.issues) or exc.message) from None
+        _current.set(parsed)
+        x = front.encode(parsed)
+        return v2_request(x, parsed.lead_keys, parsed.request_id)
+
+    async def predict(self, payload: Any, headers: dict[str, str] | None = None, response_headers: Any = None) -> Any:
+        t = time.perf_counter()
+        try:
+            return await super().predict(payload, headers, response_headers)
+        except httpx.HTTPError as exc:  # includes HTTPStatusError from a not-ready predictor
+            raise PredictorUnavailable(f"{type(exc).__name__}: {exc}") from None
+        finally:
+            assert self.front is not None
+            self.front.metrics.stage("predict", time.perf_counter() - t)
+
+    async def postprocess(
+        self, result: Any, headers: dict[str, str] | None = None, response_headers: Any = None
+    ) -> list[dict[str, Any]]:
+        """V2 outputs -> one CRM result per lead (score, tier, top-k reasons, model version)."""
+        front = self.front
+        assert front is not None and isinstance(result, InferResponse)
+        tensors = {o.name: (o.data, o.shape) for o in result.outputs}
+        version = str((result.parameters or {}).get(MODEL_VERSION) or result.model_version or self.model_version)
+        out = outputs_from_tensors(tensors, result.model_name or self.name, version)
+        return front.respond(_current.get(), out)
+
+    async def score(self, parsed: ParsedLeads, headers: dict[str, str]) -> list[dict[str, Any]]:
+        """The whole kserve lifecycle (preprocess -> V2 predict -> postprocess) for one validated request."""
+        result, _ = await self(parsed, headers)
+        return result
