@@ -9,6 +9,7 @@ in the cluster: see model_server/README.md). Process management here is also wha
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -19,7 +20,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 
@@ -154,10 +155,8 @@ def stop_group(pid: int, grace: float = 10.0) -> None:
 
 
 def _reap(pid: int) -> None:
-    try:
+    with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
 
 
 def _tail(path: Path, lines: int = 30) -> str:
@@ -229,13 +228,17 @@ def register(app: typer.Typer) -> None:
 
     @app.command("serve")
     def serve(
-        host: str = typer.Option("127.0.0.1", help="Bind address of the CRM port."),
-        port: int = typer.Option(8080, help="CRM port: POST /score-lead and GET /metrics."),
-        model_dir: Path | None = typer.Option(None, help="Artifact dir (manifest.json) instead of the registry."),
-        alias: str = typer.Option("champion", help="Registry alias or version when --model-dir is not given."),
-        design: str = typer.Option("transformer", help="transformer (kserve -> MLServer) or merged (MLServer only)."),
-        detach: bool = typer.Option(False, help="Leave the servers running; pid files under $LEADSCORE_HOME/run."),
-        stop: bool = typer.Option(False, help="Stop servers started with --detach."),
+        host: Annotated[str, typer.Option(help="Bind address of the CRM port.")] = "127.0.0.1",
+        port: Annotated[int, typer.Option(help="CRM port: POST /score-lead and GET /metrics.")] = 8080,
+        model_dir: Annotated[
+            Path | None, typer.Option(help="Artifact dir (manifest.json) instead of the registry.")
+        ] = None,
+        alias: Annotated[str, typer.Option(help="Registry alias or version (no --model-dir).")] = "champion",
+        design: Annotated[
+            str, typer.Option(help="transformer (kserve -> MLServer) or merged (MLServer custom handler only).")
+        ] = "transformer",
+        detach: Annotated[bool, typer.Option(help="Keep serving; pids in LEADSCORE_HOME/run.")] = False,
+        stop: Annotated[bool, typer.Option(help="Stop servers started with --detach.")] = False,
     ) -> None:
         """Serve the champion model locally: real MLServer predictor + kserve transformer processes."""
         home = _home()
@@ -254,7 +257,8 @@ def register(app: typer.Typer) -> None:
         procs: list[Proc] = []
         try:
             if design == "merged":
-                procs.append(start_predictor(path, port, logs / "serve-predictor.log", host=host, model_version=version))
+                log = logs / "serve-predictor.log"
+                procs.append(start_predictor(path, port, log, host=host, model_version=version))
                 wait_ready(procs[0])
             else:
                 pport = free_port()
