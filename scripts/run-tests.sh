@@ -76,16 +76,16 @@ plain_step() {  # name command...
 }
 
 note() {  # name reason
-    record "$1" "not run: $2" "-" 0
+    record "$1" "not run" "$2" 0
 }
 
 summary() {
     echo
     echo "================================ make test summary ================================"
-    printf '  %-28s %-26s %-36s %s\n' step result tests time
+    printf '  %-26s %-18s %6s  %s\n' step result time "tests / note"
     local i
     for i in "${!NAMES[@]}"; do
-        printf '  %-28s %-26s %-36s %ss\n' "${NAMES[$i]}" "${RESULTS[$i]}" "${COUNTS[$i]}" "${TIMES[$i]}"
+        printf '  %-26s %-18s %5ss  %s\n' "${NAMES[$i]}" "${RESULTS[$i]}" "${TIMES[$i]}" "${COUNTS[$i]}"
     done
     echo "  junit reports: ${REPORTS#"$ROOT"/}/"
     echo "make-test: $TOTAL_PASSED passed, $TOTAL_FAILED failed, $TOTAL_SKIPPED skipped"

@@ -9,7 +9,6 @@ Skipped, with the reason, when ../shared (validator + CRDs) is absent.
 from __future__ import annotations
 
 import importlib.util
-import os
 import re
 import sys
 from pathlib import Path
@@ -62,11 +61,7 @@ def test_project_manifests_render_and_validate(unit, tools):
 
 def test_every_kustomization_under_manifests_is_a_render_unit():
     """No kustomization dir is silently left out (Components are the only exception)."""
-    kustomization_dirs = {
-        p.parent
-        for name in manifests.KUSTOMIZATION_NAMES
-        for p in (ROOT / "manifests").rglob(name)
-    }
+    kustomization_dirs = {p.parent for name in manifests.KUSTOMIZATION_NAMES for p in (ROOT / "manifests").rglob(name)}
     rendered = {u.path for u in PROJECT_UNITS if u.kind == "kustomize"}
     for d in kustomization_dirs - rendered:
         text = next(d / n for n in manifests.KUSTOMIZATION_NAMES if (d / n).is_file()).read_text()
@@ -168,8 +163,10 @@ def test_discovery_rules(tmp_path: Path):
     _write(tmp_path / "workflows" / "retrain.yaml")
     _write(tmp_path / "workflows" / "retrain.py", "w = None\n")
 
-    units = {(u.kind, str(u.path.relative_to(tmp_path)), u.values.name if u.values else None): u
-             for u in manifests.discover(tmp_path)}
+    units = {
+        (u.kind, str(u.path.relative_to(tmp_path)), u.values.name if u.values else None): u
+        for u in manifests.discover(tmp_path)
+    }
     assert set(units) == {
         ("kustomize", "manifests/serving", None),
         ("files", "manifests/eventing", None),
@@ -198,8 +195,9 @@ def test_cli_lists_units_and_passes_on_an_empty_tree(tmp_path: Path, capsys: pyt
 
 
 @pytest.mark.needs_shared
-def test_cli_fails_on_an_invalid_tree(tmp_path: Path, tools, monkeypatch: pytest.MonkeyPatch,
-                                      capsys: pytest.CaptureFixture[str]):
+def test_cli_fails_on_an_invalid_tree(
+    tmp_path: Path, tools, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
     monkeypatch.setenv("VALIDATOR_PYTHON", str(tools.python))
     monkeypatch.setenv("SHARED_DIR", str(tools.validator.parent.parent))
     monkeypatch.setenv("KUBECTL", tools.kubectl)
@@ -210,4 +208,3 @@ def test_cli_fails_on_an_invalid_tree(tmp_path: Path, tools, monkeypatch: pytest
     out = capsys.readouterr().out
     assert "FAIL manifests/app (plain YAML)" in out
     assert "0 valid, 1 invalid" in out
-    assert os.environ["VALIDATOR_PYTHON"] == str(tools.python)

@@ -105,7 +105,7 @@ class TestDockerfile:
         syncs = [shlex.split(args) for kw, args in instructions(path) if kw == "RUN" and "uv sync" in args]
         assert syncs, f"{dockerfile} never runs uv sync"
         for run in syncs:
-            cmd = run[run.index("sync") - 1:]
+            cmd = run[run.index("sync") - 1 :]
             assert "--frozen" in cmd and "--no-dev" in cmd, f"{dockerfile}: {' '.join(cmd)}"
             assert cmd[cmd.index("--project") + 1] == project
         assert any("--no-install-project" not in run for run in syncs), "the project itself is never installed"
@@ -131,8 +131,10 @@ class TestDockerfile:
         copied_paths = {(ROOT / c).resolve() for c in copied}
         needed = [(ROOT / project).resolve(), *local_path_sources(ROOT / project)]
         for dep in needed:
-            assert dep in copied_paths or any(c in dep.parents for c in copied_paths) or (
-                dep == ROOT and {ROOT / "pyproject.toml", ROOT / "uv.lock"} <= copied_paths
+            assert (
+                dep in copied_paths
+                or any(c in dep.parents for c in copied_paths)
+                or (dep == ROOT and {ROOT / "pyproject.toml", ROOT / "uv.lock"} <= copied_paths)
             ), f"{dockerfile} does not copy {dep.relative_to(ROOT)}, a path dependency of {project}"
 
     def test_slim_python_311_base_and_non_root_runtime(self, project: str, dockerfile: str):
@@ -179,8 +181,16 @@ def test_skaffold_builds_every_image_from_the_repo_root():
 
 def test_dockerignore_keeps_the_build_inputs():
     patterns = dockerignore_patterns()
-    for needed in ["pyproject.toml", "uv.lock", "README.md", "core", "training", "workflows", "model_server",
-                   "monitors"]:
+    for needed in [
+        "pyproject.toml",
+        "uv.lock",
+        "README.md",
+        "core",
+        "training",
+        "workflows",
+        "model_server",
+        "monitors",
+    ]:
         assert not ignored(needed, patterns), needed
     for dropped in [".venv", "monitors/.venv", ".git", "tests", ".leadscore"]:
         assert ignored(dropped, patterns), dropped

@@ -68,8 +68,9 @@ def test_other_envs_test_dirs_are_not_collected_by_this_env(request: pytest.Fixt
             assert rel in conftest.collect_ignore
 
 
-def test_missing_service_fails_under_ci_and_skips_elsewhere(request: pytest.FixtureRequest,
-                                                           monkeypatch: pytest.MonkeyPatch):
+def test_missing_service_fails_under_ci_and_skips_elsewhere(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+):
     conftest = _conftest(request)
     monkeypatch.setenv("CI", "true")
     with pytest.raises(pytest.fail.Exception):

@@ -58,11 +58,13 @@ def test_services_are_up_after_start():
     """The script `.ci/run` uses leaves PostgreSQL and Redis answering (a no-op when they run)."""
     if os.geteuid() != 0:
         pytest.skip("starting services needs root")
-    proc = subprocess.run([str(ROOT / "scripts" / "services.sh"), "start"], capture_output=True, text=True,
-                          timeout=120, check=False)
+    proc = subprocess.run(
+        [str(ROOT / "scripts" / "services.sh"), "start"], capture_output=True, text=True, timeout=120, check=False
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    check = subprocess.run([str(ROOT / "scripts" / "services.sh"), "check"], capture_output=True, text=True,
-                           timeout=60, check=False)
+    check = subprocess.run(
+        [str(ROOT / "scripts" / "services.sh"), "check"], capture_output=True, text=True, timeout=60, check=False
+    )
     assert check.returncode == 0, check.stdout
     assert "PostgreSQL up" in check.stdout and "Redis up" in check.stdout
 
@@ -102,8 +104,15 @@ def _fake_repo(tmp_path: Path, *, root_test: str | None, project_test: str | Non
 def _run(repo: Path) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
     env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"  # the fake tests need no plugin; start faster
-    return subprocess.run(["bash", str(repo / "scripts" / "run-tests.sh"), "proj"], cwd=repo, env=env,
-                          capture_output=True, text=True, timeout=300, check=False)
+    return subprocess.run(
+        ["bash", str(repo / "scripts" / "run-tests.sh"), "proj"],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
 
 
 ENV_CHECK = """
@@ -118,15 +127,16 @@ def test_runner_uses_each_envs_interpreter_and_sums_up(tmp_path: Path):
     proc = _run(repo)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     out = proc.stdout
-    assert re.search(r"^\s+proj\s+ok\s+1 passed, 0 failed, 0 skipped", out, re.MULTILINE), out
+    assert re.search(r"^\s+proj\s+ok\s+\d+s\s+1 passed, 0 failed, 0 skipped", out, re.MULTILINE), out
     assert re.search(r"^\s+lint\s+ok", out, re.MULTILINE), out
     assert out.rstrip().splitlines()[-2] == "make-test: 3 passed, 0 failed, 0 skipped"
     assert (repo / ".leadscore" / "test-reports" / "proj.xml").is_file()
 
 
 def test_runner_stops_at_the_first_failing_env_but_prints_the_summary(tmp_path: Path):
-    repo = _fake_repo(tmp_path, root_test="def test_ok():\n    pass\n",
-                      project_test="def test_broken():\n    assert 1 == 2\n")
+    repo = _fake_repo(
+        tmp_path, root_test="def test_ok():\n    pass\n", project_test="def test_broken():\n    assert 1 == 2\n"
+    )
     proc = _run(repo)
     assert proc.returncode == 1
     assert "make-test: 2 passed, 1 failed, 0 skipped" in proc.stdout
@@ -139,7 +149,7 @@ def test_runner_fails_when_lint_fails(tmp_path: Path):
     repo = _fake_repo(tmp_path, root_test="def test_ok():\n    pass\n", project_test=None, lint_rc=1)
     proc = _run(repo)
     assert proc.returncode == 1
-    assert re.search(r"^\s+proj\s+not run: no tests/proj yet", proc.stdout, re.MULTILINE)
+    assert re.search(r"^\s+proj\s+not run\s+0s\s+no tests/proj yet", proc.stdout, re.MULTILINE)
     assert "FAILED at step 'lint'" in proc.stderr
 
 
