@@ -1,0 +1,1 @@
+"""leadscore monitors: CloudEvent consumers of the KServe payload logger."""

@@ -1,0 +1,248 @@
+"""Decoding logged bodies into leads (clean features, no PII) and predictions.
+
+Accepted request bodies:
+
+- V2 ``infer`` as the transformer sends it to the predictor (the wire contract): one FP32 input
+  ``features`` of shape ``[n, n_columns]`` encoded by :class:`~leadscore_core.encoding.FeatureEncoder`;
+  decoded back to business values (one-hot -> category). Lead keys, when the caller sends them, come
+  from ``parameters.lead_keys`` or the event's ``metadata`` extension (header ``X-Lead-Keys``).
+- V1 ``{"instances": [{feature: value, ...}]}`` and the CRM ``/score-lead`` body (one lead, a list, or
+  ``{"leads": [...]}``): validated with the feature contract; PII dropped; ``lead_id`` replaced by its
+  salted :func:`~leadscore_core.events.lead_key`.
+
+Accepted response bodies: V2 (outputs ``probability``, ``tier``, ``contributions``; ``model_version``),
+V1 ``{"predictions": [...]}`` and the CRM response (one object or a list). Anything else is a
+:class:`~leadscore_monitors.cloudevent.BadEvent` with status 422 naming the problem.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from leadscore_core.contract import OTHER, FeatureSpec
+from leadscore_core.encoding import FeatureEncoder
+from leadscore_core.events import V2_INPUT, lead_key
+from leadscore_core.validation import check_record
+
+from leadscore_monitors.cloudevent import BadEvent
+
+MAX_LEADS = 10_000
+
+
+@dataclass
+class Lead:
+    """One lead of a logged request: clean feature values, never PII."""
+
+    features: dict[str, Any]
+    lead_key: str | None = None
+
+
+@dataclass
+class Prediction:
+    """One lead's answer from a logged response."""
+
+    probability: float
+    tier: str | None = None
+    score: int | None = None
+    reasons: list[dict[str, Any]] = field(default_factory=list)
+    model_name: str | None = None
+    model_version: str | None = None
+
+
+def _contract_error(msg: str) -> BadEvent:
+    return BadEvent(422, msg, "contract")
+
+
+class RequestDecoder:
+    """Turns a logged request body into :class:`Lead` rows under one feature contract."""
+
+    def __init__(self, spec: FeatureSpec, salt: str) -> None:
+        self.spec = spec
+        self.salt = salt
+        self.encoder = FeatureEncoder(spec)
+        self._pii = set(spec.pii_fields)
+        self._id = spec.id_column
+
+    def decode(self, body: Any, metadata: Mapping[str, Any] | None = None) -> list[Lead]:
+        """Decode ``body`` (parsed JSON).
+
+        Raises:
+            BadEvent: 422 when the body matches no accepted format or breaks the contract.
+        """
+        if isinstance(body, dict) and "inputs" in body:
+            return self._v2(body, metadata or {})
+        if isinstance(body, dict) and "instances" in body:
+            return self._records(body["instances"], "instances")
+        if isinstance(body, dict) and "leads" in body:
+            return self._records(body["leads"], "leads")
+        if isinstance(body, dict):
+            return self._records([body], "body")
+        if isinstance(body, list):
+            return self._records(body, "body")
+        raise _contract_error(f"request body is a {type(body).__name__}, expected a V2/V1/CRM JSON object")
+
+    def _records(self, items: Any, where: str) -> list[Lead]:
+        if not isinstance(items, list) or not items:
+            raise _contract_error(f"{where}: expected a non-empty list of leads")
+        if len(items) > MAX_LEADS:
+            raise _contract_error(f"{where}: {len(items)} leads, at most {MAX_LEADS}")
+        out = []
+        for i, raw in enumerate(items):
+            if not isinstance(raw, dict):
+                raise _contract_error(f"{where}[{i}]: expected an object, got {type(raw).__name__}")
+            known = {k for k in raw if k in self.encoder.feature_names}
+            if not known:
+                raise _contract_error(f"{where}[{i}]: no feature of contract {self.spec.name!r}")
+            rec = check_record(self.spec, raw)
+            if not rec.ok:
+                raise _contract_error(f"{where}[{i}]: " + "; ".join(str(x) for x in rec.issues[:5]))
+            key = raw.get("lead_key")
+            if key is None and raw.get(self._id) is not None:
+                key = lead_key(str(raw[self._id]), self.salt)
+            out.append(Lead(features=rec.values, lead_key=str(key) if key is not None else None))
+        return out
+
+    def _v2(self, body: dict[str, Any], metadata: Mapping[str, Any]) -> list[Lead]:
+        inputs = body.get("inputs")
+        if not isinstance(inputs, list):
+            raise _contract_error("inputs: expected a list of V2 tensors")
+        tensor = next((t for t in inputs if isinstance(t, dict) and t.get("name") == V2_INPUT), None)
+        if tensor is None:
+            raise _contract_error(f"inputs: no tensor named {V2_INPUT!r}")
+        try:
+            x = np.asarray(tensor.get("data"), dtype=np.float64).reshape(tuple(tensor.get("shape") or (-1,)))
+        except (TypeError, ValueError) as exc:
+            raise _contract_error(f"inputs[{V2_INPUT}]: data does not match its shape: {exc}") from exc
+        if x.ndim != 2 or x.shape[1] != self.encoder.n_columns:
+            raise _contract_error(
+                f"inputs[{V2_INPUT}]: shape {list(x.shape)}, contract {self.spec.name!r} encodes "
+                f"[n, {self.encoder.n_columns}]"
+            )
+        if x.shape[0] > MAX_LEADS:
+            raise _contract_error(f"inputs[{V2_INPUT}]: {x.shape[0]} leads, at most {MAX_LEADS}")
+        keys = _lead_keys(body, metadata, x.shape[0])
+        return [Lead(features=self._decode_row(row), lead_key=k) for row, k in zip(x, keys, strict=True)]
+
+    def _decode_row(self, row: np.ndarray) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        col = 0
+        for f in self.spec.features:
+            if f.type == "categorical":
+                assert f.categories is not None
+                vocab = [*f.categories, OTHER]
+                block = row[col : col + len(vocab)]
+                col += len(vocab)
+                hot = np.flatnonzero(block > 0.5)
+                out[f.name] = vocab[int(hot[0])] if len(hot) else None
+                continue
+            v = row[col]
+            col += 1
+            if math.isnan(v):
+                out[f.name] = None
+            elif f.type == "boolean":
+                out[f.name] = bool(v >= 0.5)
+            elif f.type == "numeric":
+                out[f.name] = float(v)
+            else:  # text is encoded as its length; the text itself is not logged
+                out[f.name] = None
+        return out
+
+
+def _lead_keys(body: Mapping[str, Any], metadata: Mapping[str, Any], n: int) -> list[str | None]:
+    params = body.get("parameters") or {}
+    keys = params.get("lead_keys") if isinstance(params, dict) else None
+    if keys is None:
+        header = {k.lower(): v for k, v in metadata.items()}.get("x-lead-keys")
+        if isinstance(header, list):
+            header = ",".join(str(h) for h in header)
+        keys = [k.strip() for k in str(header).split(",")] if header else None
+    if isinstance(keys, list) and len(keys) == n:
+        return [str(k) if k else None for k in keys]
+    return [None] * n
+
+
+def decode_response(body: Any, feature_names: Sequence[str], top_k: int = 3) -> list[Prediction]:
+    """Decode a logged response body into one :class:`Prediction` per lead.
+
+    Raises:
+        BadEvent: 422 when no probability can be read.
+    """
+    if isinstance(body, dict) and "outputs" in body:
+        return _v2_response(body, feature_names, top_k)
+    if isinstance(body, dict) and "predictions" in body:
+        items = body["predictions"]
+    elif isinstance(body, dict) and "results" in body:
+        items = body["results"]
+    elif isinstance(body, dict):
+        items = [body]
+    elif isinstance(body, list):
+        items = body
+    else:
+        raise _contract_error(f"response body is a {type(body).__name__}, expected a V2/V1/CRM JSON object")
+    if not isinstance(items, list) or not items:
+        raise _contract_error("response: expected a non-empty list of predictions")
+    out = []
+    for i, item in enumerate(items):
+        if isinstance(item, int | float) and not isinstance(item, bool):
+            out.append(Prediction(probability=_prob(item, f"predictions[{i}]")))
+        elif isinstance(item, dict) and "probability" in item:
+            reasons = item.get("reasons") or []
+            out.append(
+                Prediction(
+                    probability=_prob(item["probability"], f"predictions[{i}].probability"),
+                    tier=item.get("tier"),
+                    score=int(item["score"]) if isinstance(item.get("score"), int | float) else None,
+                    reasons=reasons if isinstance(reasons, list) else [],
+                    model_name=item.get("model_name"),
+                    model_version=str(item["model_version"]) if item.get("model_version") is not None else None,
+                )
+            )
+        else:
+            raise _contract_error(f"predictions[{i}]: no probability")
+    return out
+
+
+def _prob(v: Any, where: str) -> float:
+    try:
+        p = float(v)
+    except (TypeError, ValueError) as exc:
+        raise _contract_error(f"{where}: not a number") from exc
+    if not (0.0 <= p <= 1.0):
+        raise _contract_error(f"{where}: probability {p} outside [0, 1]")
+    return p
+
+
+def _v2_response(body: dict[str, Any], feature_names: Sequence[str], top_k: int) -> list[Prediction]:
+    outputs = {t.get("name"): t for t in body.get("outputs") or [] if isinstance(t, dict)}
+    if "probability" not in outputs:
+        raise _contract_error("outputs: no tensor named 'probability'")
+    probs = [_prob(v, "outputs[probability]") for v in np.asarray(outputs["probability"]["data"]).ravel()]
+    tiers = list(outputs["tier"]["data"]) if "tier" in outputs else [None] * len(probs)
+    params = body.get("parameters") or {}
+    version = body.get("model_version") or (params.get("model_version") if isinstance(params, dict) else None)
+    contribs = None
+    if "contributions" in outputs:
+        c = np.asarray(outputs["contributions"]["data"], dtype=np.float64)
+        if c.size == len(probs) * (len(feature_names) + 1):
+            contribs = c.reshape(len(probs), len(feature_names) + 1)[:, :-1]
+    out = []
+    for i, p in enumerate(probs):
+        reasons: list[dict[str, Any]] = []
+        if contribs is not None:
+            for j in np.argsort(-np.abs(contribs[i]))[:top_k]:
+                reasons.append({"feature": feature_names[j], "contribution": round(float(contribs[i, j]), 6)})
+        out.append(
+            Prediction(
+                probability=p,
+                tier=str(tiers[i]) if i < len(tiers) and tiers[i] is not None else None,
+                score=int(round(p * 100)),
+                reasons=reasons,
+                model_name=body.get("model_name"),
+                model_version=str(version) if version is not None else None,
+            )
+        )
+    return out

@@ -1,0 +1,119 @@
+"""Settings of the monitor components (pydantic-settings, ``MONITOR_`` prefix).
+
+One class per component; they share :class:`ConsumerSettings` (where state lives, how events are
+recorded). Nothing is read at import time: ``__main__`` builds the settings, then the objects.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from leadscore_core.settings import HomeSettings
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ConsumerSettings(BaseSettings):
+    """What every CloudEvent consumer needs."""
+
+    model_config = SettingsConfigDict(env_prefix="MONITOR_", extra="ignore")
+
+    host: str = "127.0.0.1"
+    """Interface the consumer's HTTP server binds (``0.0.0.0`` in a pod)."""
+    port: int = Field(8090, ge=0, le=65535)
+    """HTTP port; the CloudEvent endpoint is ``POST /`` and Prometheus metrics are at ``/metrics``."""
+    state_dir: Path | None = None
+    """Durable state (SQLite window/dedupe stores); default ``$LEADSCORE_HOME/monitor/<component>``."""
+    sqlite_synchronous: Literal["FULL", "NORMAL"] = "FULL"
+    """SQLite fsync policy for the write-ahead store; FULL survives power loss, NORMAL only a crash."""
+    max_body_bytes: int = Field(4 * 1024 * 1024, gt=0)
+    """Larger event bodies are refused with 413."""
+    pii_salt: str | None = None
+    """Salt of :func:`leadscore_core.events.lead_key` for bodies that still carry a raw lead id; default
+    ``LEADSCORE_PII_SALT``."""
+
+    def resolved_state_dir(self, component: str) -> Path:
+        """The state directory of ``component``, created if missing."""
+        base = self.state_dir or (HomeSettings().home / "monitor" / component)
+        base.mkdir(parents=True, exist_ok=True)
+        return base
+
+    def salt(self) -> str:
+        return self.pii_salt if self.pii_salt is not None else HomeSettings().pii_salt
+
+
+class DriftSettings(ConsumerSettings):
+    """The drift detector service."""
+
+    model_dir: Path
+    """Artifact directory of the serving model version (holds ``drift_reference.json`` and the sample)."""
+    backend: Literal["alibi", "evidently"] = "alibi"
+    """Statistical backend: alibi-detect (BSL 1.1) or evidently (Apache-2.0)."""
+    window_size: int = Field(500, gt=0)
+    """Close a window after this many logged leads."""
+    window_seconds: float = Field(300.0, gt=0)
+    """...or after this many seconds since its first lead (whichever comes first)."""
+    min_window: int = Field(50, gt=0)
+    """A time-closed window with fewer leads is carried over rather than judged."""
+    psi_threshold: float = Field(0.25, gt=0)
+    """A feature drifts when its PSI on the reference bins exceeds this."""
+    p_value: float = Field(0.05, gt=0, lt=1)
+    """Significance of the KS / chi-square tests (corrected across features by TabularDrift)."""
+    correction: Literal["bonferroni", "fdr"] = "bonferroni"
+    """Multiple-testing correction of the multivariate verdict."""
+    reply_url: str | None = None
+    """Where the ``drift`` CloudEvent is posted (the broker ingress, or ``K_SINK`` of a SinkBinding)."""
+    event_source: str = "/leadscore/monitors/drift-detector"
+    """``ce-source`` of the emitted drift events."""
+
+
+class SinkSettings(ConsumerSettings):
+    """The inference-log sink (bronze Delta table)."""
+
+    spec: str = "crm_freezone"
+    """Feature contract of the logged model (built-in name or YAML path); the log has one column per feature."""
+    table_uri: str | None = None
+    """Delta table of the inference log; default ``$LEADSCORE_HOME/lake/bronze/inference_log``."""
+    flush_rows: int = Field(2000, gt=0)
+    """Write a Delta commit once this many joined rows are staged..."""
+    flush_seconds: float = Field(2.0, gt=0)
+    """...or this many seconds after the oldest staged row."""
+    pending_ttl_seconds: float = Field(3600.0, gt=0)
+    """A request without its response (or the reverse) older than this is written half-joined."""
+
+    def resolved_table_uri(self) -> str:
+        return self.table_uri or str(HomeSettings().lake / "bronze" / "inference_log")
+
+
+class ShadowSettings(ConsumerSettings):
+    """The shadow scorer."""
+
+    shadow_model_dir: Path
+    """Artifact directory of the ``shadow`` alias model version."""
+    window_size: int = Field(200, gt=0)
+    """Agreement (Spearman, top-decile overlap) is computed over windows of this many scored pairs."""
+
+
+class TriggerSettings(ConsumerSettings):
+    """The retraining trigger."""
+
+    command: str = "leadscore train --json"
+    """Command run (shell-split) when a retrain is accepted; Argo submission replaces it later."""
+    cooldown_seconds: float = Field(6 * 3600.0, ge=0)
+    """Retrain requests within this time of the last accepted one are recorded as suppressed."""
+    run_async: bool = True
+    """Start the command in the background (the event is acknowledged once the decision is durable)."""
+
+
+class OutcomeSettings(BaseSettings):
+    """Outcome feedback job (CRM conversions joined to logged scores)."""
+
+    model_config = SettingsConfigDict(env_prefix="MONITOR_", extra="ignore")
+
+    crm_dsn: str = "postgresql://postgres@127.0.0.1:5432/postgres"
+    """PostgreSQL CRM holding the ``leads`` table (``LEADSCORE_CRM_DSN`` in the data tools)."""
+    crm_table: str = "leads"
+    """Table with ``lead_id``, a converted flag and ``converted_at``."""
+    drop_threshold: float = Field(0.10, gt=0, lt=1)
+    """Business signal when the conversion rate falls by more than this share vs the baseline."""

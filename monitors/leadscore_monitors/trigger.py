@@ -1,0 +1,139 @@
+"""The retraining trigger: drift or business signals request a retrain, deduplicated with a cooldown.
+
+Accepts ``drift`` events (body :class:`~leadscore_core.events.DriftEvent`, only those naming drifted
+features) and ``retrain.requested`` events (body :class:`~leadscore_core.events.RetrainRequest`). The
+decision (accepted, or suppressed by the cooldown) is committed with the event, so an event storm or
+a redelivery after a restart still means one retrain. Accepted requests are then started by the
+local runner (a command; Argo submission replaces it in the workflows issue).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shlex
+import sqlite3
+import subprocess
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from leadscore_core.events import DRIFT_TYPE, RETRAIN_TYPE, DriftEvent, RetrainRequest
+from prometheus_client import CollectorRegistry, Counter
+from pydantic import ValidationError
+
+from leadscore_monitors.cloudevent import BadEvent, LoggedEvent
+from leadscore_monitors.consumer import Consumer
+from leadscore_monitors.settings import TriggerSettings
+
+log = logging.getLogger(__name__)
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS decisions (seq INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT NOT NULL, at REAL NOT NULL,
+    reason TEXT NOT NULL, detail TEXT, accepted INTEGER NOT NULL, started REAL, pid INTEGER, returncode INTEGER);
+"""
+
+
+class CooldownGate:
+    """Accept at most one retrain per ``cooldown`` seconds; the state is the ``decisions`` table."""
+
+    def __init__(self, cooldown: float) -> None:
+        self.cooldown = cooldown
+
+    def decide(self, conn: sqlite3.Connection, event_id: str, request: RetrainRequest, now: float) -> bool:
+        last = conn.execute("SELECT MAX(at) FROM decisions WHERE accepted = 1").fetchone()[0]
+        accepted = last is None or now - last >= self.cooldown
+        conn.execute(
+            "INSERT INTO decisions (event_id, at, reason, detail, accepted) VALUES (?, ?, ?, ?, ?)",
+            (event_id, now, request.reason, request.detail[:500], int(accepted)),
+        )
+        return accepted
+
+
+class TriggerConsumer(Consumer):
+    """Subscribes to ``drift`` and ``retrain.requested`` events."""
+
+    component = "retrain-trigger"
+    accepted_types = frozenset({DRIFT_TYPE, RETRAIN_TYPE})
+
+    def __init__(self, settings: TriggerSettings, registry: CollectorRegistry | None = None) -> None:
+        super().__init__(registry)
+        self.settings = settings
+        self.gate = CooldownGate(settings.cooldown_seconds)
+        self.log_dir = settings.resolved_state_dir("trigger") / "runs"
+        self.c_decisions = Counter(
+            "leadscore_retrain_requests",
+            "Retrain requests by decision.",
+            ["reason", "decision"],
+            registry=self.registry,
+        )
+        self._procs: dict[int, subprocess.Popen[bytes]] = {}
+
+    def setup(self, conn: sqlite3.Connection) -> None:
+        conn.executescript(SCHEMA)
+
+    def decode(self, event: LoggedEvent) -> Any:
+        try:
+            if event.type == DRIFT_TYPE:
+                drift = DriftEvent.model_validate(event.body)
+                if not drift.drifted_features and drift.score_psi is None:
+                    raise BadEvent(422, "drift event names no drifted feature", "contract")
+                return RetrainRequest(
+                    reason="drift",
+                    detail=f"{drift.model_name} v{drift.model_version}: drifted {', '.join(drift.drifted_features)}",
+                    requested_at=drift.window_end,
+                    source_event_id=event.id,
+                )
+            return RetrainRequest.model_validate(event.body)
+        except ValidationError as exc:
+            raise BadEvent(422, f"body does not match the {event.type} schema: {exc.errors()[:3]}", "contract") from exc
+
+    def apply(self, conn: sqlite3.Connection, event: LoggedEvent, decoded: Any) -> None:
+        accepted = self.gate.decide(conn, event.id, decoded, time.time())
+        self.c_decisions.labels(decoded.reason, "accepted" if accepted else "suppressed").inc()
+
+    def maintain(self, conn: sqlite3.Connection, now: float) -> None:
+        todo = conn.execute(
+            "SELECT seq, reason, detail FROM decisions WHERE accepted = 1 AND started IS NULL"
+        ).fetchall()
+        for seq, reason, detail in todo:
+            pid = self._start(seq, reason, detail)
+            conn.execute("UPDATE decisions SET started = ?, pid = ? WHERE seq = ?", (time.time(), pid, seq))
+        for seq_pid, proc in list(self._procs.items()):
+            code = proc.poll()
+            if code is not None:
+                conn.execute("UPDATE decisions SET returncode = ? WHERE pid = ?", (code, seq_pid))
+                del self._procs[seq_pid]
+
+    def _start(self, seq: int, reason: str, detail: str) -> int:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        out = (self.log_dir / f"retrain-{seq}.log").open("ab")
+        env_note = f"# {datetime.now(UTC).isoformat()} reason={reason} detail={detail}\n".encode()
+        out.write(env_note)
+        out.flush()
+        proc = subprocess.Popen(
+            shlex.split(self.settings.command), stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        self._procs[proc.pid] = proc
+        if not self.settings.run_async:
+            proc.wait()
+        log.warning("retrain #%d started (pid %d): %s", seq, proc.pid, self.settings.command)
+        return proc.pid
+
+    def stats(self, conn: sqlite3.Connection) -> dict[str, Any]:
+        rows = conn.execute(
+            "SELECT seq, event_id, at, reason, detail, accepted, started, pid, returncode FROM decisions ORDER BY seq"
+        ).fetchall()
+        keys = ("seq", "event_id", "at", "reason", "detail", "accepted", "started", "pid", "returncode")
+        decisions = [dict(zip(keys, r, strict=True)) for r in rows]
+        return {
+            "accepted": sum(1 for d in decisions if d["accepted"]),
+            "suppressed": sum(1 for d in decisions if not d["accepted"]),
+            "decisions": decisions[-50:],
+            "log_dir": str(Path(self.log_dir)),
+        }
+
+
+def decisions_json(conn: sqlite3.Connection) -> str:
+    return json.dumps([list(r) for r in conn.execute("SELECT * FROM decisions")])
