@@ -24,7 +24,13 @@ step() { echo; echo "==> $*"; }
 has() { [[ -x "$LS" ]] && "$LS" "$@" --help >/dev/null 2>&1; }          # has data generate
 mentions() { local opt="$1"; shift; "$LS" "$@" --help 2>/dev/null | grep -q -- "$opt"; }
 unavailable() { echo "    not available yet: 'leadscore $*' is not built yet, skipped"; SKIPPED+=("leadscore $*"); }
-run() { echo "    \$ leadscore $*"; "$LS" "$@"; DONE+=("leadscore $1 ${2:-}"); }
+run() {  # run a leadscore command, echoing it first; remembered for the closing summary
+    echo "    \$ leadscore $*"
+    "$LS" "$@"
+    local what="$1"
+    [[ -n "${2:-}" && "${2:-}" != -* ]] && what+=" $2"
+    DONE+=("$what")
+}
 
 crm_reachable() {  # host/port of LEADSCORE_CRM_DSN (default 127.0.0.1:5432) accept TCP
     python3 - "${LEADSCORE_CRM_DSN:-postgresql://127.0.0.1:5432/postgres}" <<'PY'
@@ -78,12 +84,23 @@ fi
 
 # 3 ---------------------------------------------------------------- model
 step "3/5 train + register (Optuna $TRIALS trials; MLflow store in $LEADSCORE_HOME/mlflow)"
-if has train; then run train --trials "$TRIALS"; else unavailable train; fi
+if ! has train; then
+    unavailable train
+elif [[ ! -d "$LEADSCORE_HOME/lake/gold/lead_features/_delta_log" ]]; then
+    echo "    skipped: no gold table in $LEADSCORE_HOME/lake yet (the pipeline step did not build one)"
+    SKIPPED+=("leadscore train (no gold table)")
+else
+    run train --trials "$TRIALS"
+fi
 
 # 4 ---------------------------------------------------------------- serving
 step "4/5 serve the champion on 127.0.0.1:$PORT"
+SERVING=0
 if ! has serve; then
     unavailable serve
+elif [[ ! -f "$LEADSCORE_HOME/mlflow/mlflow.db" ]]; then
+    echo "    skipped: no model registry in $LEADSCORE_HOME/mlflow yet (the train step did not run)"
+    SKIPPED+=("leadscore serve (no model)")
 else
     if curl -fsS -o /dev/null "http://127.0.0.1:$PORT/metrics" 2>/dev/null; then
         echo "    something already answers on :$PORT (make down stops leadscore's servers)"
@@ -94,6 +111,7 @@ else
         echo "    the server did not answer on :$PORT within 120 s; logs: $LEADSCORE_HOME/logs" >&2
         exit 1
     fi
+    SERVING=1
     if [[ -f "$RAW/score_requests.jsonl" ]]; then
         head -n 1 "$RAW/score_requests.jsonl" > "$LEADSCORE_HOME/sample-lead.json"
         echo "    sample request (first lead of $RAW/score_requests.jsonl):"
@@ -107,6 +125,9 @@ fi
 step "5/5 drifted traffic (source_mix) through the local serving path and the monitors"
 if ! has monitor replay; then
     unavailable monitor replay
+elif [[ $SERVING != 1 ]]; then
+    echo "    skipped: nothing is serving (step 4 did not start the servers)"
+    SKIPPED+=("leadscore monitor replay (no server)")
 else
     if [[ ! -f "$DRIFTED/manifest.json" || "${UP_FORCE:-0}" == 1 ]]; then
         run data generate --rows 2000 --seed "$((SEED + 1))" --drift source_mix --drift-strength 1.0 --out "$DRIFTED"
@@ -116,7 +137,7 @@ fi
 
 echo
 echo "==> leadscore up: done in $((SECONDS - started))s"
-echo "    ran:     ${DONE[*]:-nothing}"
+echo "    ran:     $(IFS=,; echo "${DONE[*]:-nothing}" | sed 's/,/, /g')"
 if ((${#SKIPPED[@]})); then echo "    not available yet: ${SKIPPED[*]}"; fi
 cat <<INFO
     where to look:
