@@ -138,7 +138,7 @@ fi
 echo
 echo "==> leadscore up: done in $((SECONDS - started))s"
 echo "    ran:     $(IFS=,; echo "${DONE[*]:-nothing}" | sed 's/,/, /g')"
-if ((${#SKIPPED[@]})); then echo "    not available yet: ${SKIPPED[*]}"; fi
+if ((${#SKIPPED[@]})); then echo "    skipped: $(IFS=,; echo "${SKIPPED[*]}" | sed 's/,/, /g')"; fi
 cat <<INFO
     where to look:
       lake (Delta)      $LEADSCORE_HOME/lake            (deltalake.DeltaTable("$LEADSCORE_HOME/lake/gold/lead_features"))
