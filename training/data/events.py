@@ -15,15 +15,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 
 from training.data.synth import DAY, Leads
 
 # types counted inside the feature window, with their base rate per unit of engagement
 WINDOW_RATES = {
-    "page_view": 3.0, "pricing_view": 0.6, "form_start": 0.5, "form_submit": 0.35,
-    "chat_started": 0.2, "document_upload": 0.08,
+    "page_view": 2.2, "pricing_view": 0.5, "form_start": 0.3, "form_submit": 0.3,
+    "chat_started": 0.15, "document_upload": 0.05,
 }
+TYPES = [*WINDOW_RATES, "payment_portal"]
+"""Event type names; events carry their index into this list (int8 codes keep 10M events cheap)."""
+CODE = {t: i for i, t in enumerate(TYPES)}
 MEAN_DURATION = {"page_view": 55.0, "pricing_view": 85.0, "form_start": 40.0, "form_submit": 30.0,
                  "chat_started": 180.0, "document_upload": 20.0, "payment_portal": 120.0}
 
@@ -35,7 +37,7 @@ class WindowEvents:
     lead: np.ndarray
     """Lead index (int64) of each event."""
     etype: np.ndarray
-    """Event type of each event (object array)."""
+    """Event type code of each event (index into :data:`TYPES`, int8)."""
     duration: np.ndarray
     """Seconds on page (int64)."""
     features: dict[str, np.ndarray]
@@ -60,13 +62,11 @@ def sample_window_counts(leads: Leads, rng: np.random.Generator) -> WindowEvents
             k = rng.poisson(lam)
         counts[etype] = k
         lead_parts.append(np.repeat(np.arange(n, dtype=np.int64), k))
-        type_parts.append(np.full(int(k.sum()), etype, dtype=object))
+        type_parts.append(np.full(int(k.sum()), CODE[etype], dtype=np.int8))
     lead = np.concatenate(lead_parts)
     etype = np.concatenate(type_parts)
-    mean = np.array([MEAN_DURATION[t] for t in WINDOW_RATES])
-    type_idx = np.concatenate([np.full(len(p), i) for i, p in enumerate(lead_parts)])
-    duration = np.maximum(1, np.round(rng.lognormal(0, 0.6, len(lead)) * mean[type_idx] * 0.85)).astype(np.int64)
-    on_site = np.isin(etype, ["page_view", "pricing_view"])
+    duration = _durations(etype, rng)
+    on_site = (etype == CODE["page_view"]) | (etype == CODE["pricing_view"])
     features = {
         "web_visits": counts["page_view"].astype(float),
         "pricing_views": counts["pricing_view"].astype(float),
@@ -74,6 +74,11 @@ def sample_window_counts(leads: Leads, rng: np.random.Generator) -> WindowEvents
         "time_on_site_sec": np.bincount(lead[on_site], weights=duration[on_site], minlength=n).astype(float),
     }
     return WindowEvents(lead=lead, etype=etype, duration=duration, features=features)
+
+
+def _durations(codes: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    mean = np.array([MEAN_DURATION[t] for t in TYPES])[codes]
+    return np.maximum(1, np.round(rng.lognormal(0, 0.6, len(codes)) * mean * 0.85)).astype(np.int64)
 
 
 @dataclass
@@ -118,9 +123,9 @@ def place_events(
 
     n = leads.n
     # engagement after the cut-off (never counted)
-    k_post = rng.poisson(leads.engagement * 1.2)
+    k_post = rng.poisson(leads.engagement * 0.6)
     post_lead = np.repeat(np.arange(n, dtype=np.int64), k_post)
-    post_type = np.where(rng.random(len(post_lead)) < 0.7, "page_view", "pricing_view").astype(object)
+    post_type = np.where(rng.random(len(post_lead)) < 0.7, CODE["page_view"], CODE["pricing_view"]).astype(np.int8)
     post_ts = cutoff_s[post_lead] + np.floor(rng.exponential(8 * DAY, len(post_lead))).astype(np.int64)
     # converted leads pay through the portal after converting; some events hit the boundary exactly
     conv_idx = np.flatnonzero(converted)
@@ -128,13 +133,12 @@ def place_events(
     pay_lead = np.repeat(conv_idx, k_pay)
     pay_ts = converted_s[pay_lead] + np.floor(rng.exponential(2 * DAY, len(pay_lead))).astype(np.int64)
     edge = conv_idx[rng.random(len(conv_idx)) < 0.3]
-    edge_type = np.where(rng.random(len(edge)) < 0.5, "pricing_view", "form_submit").astype(object)
+    edge_type = np.where(rng.random(len(edge)) < 0.5, CODE["pricing_view"], CODE["form_submit"]).astype(np.int8)
 
     lead_all = np.concatenate([lead, post_lead, pay_lead, edge])
-    type_all = np.concatenate([window.etype, post_type, np.full(len(pay_lead), "payment_portal", dtype=object),
+    type_all = np.concatenate([window.etype, post_type, np.full(len(pay_lead), CODE["payment_portal"], np.int8),
                                edge_type])
-    mean = pd.Series(type_all[len(lead):], dtype=object).map(MEAN_DURATION).to_numpy(dtype=float)
-    extra_dur = np.maximum(1, np.round(rng.lognormal(0, 0.6, len(mean)) * mean * 0.85)).astype(np.int64)
+    extra_dur = _durations(type_all[len(lead):], rng)
     return PlacedEvents(
         lead=lead_all,
         etype=type_all,

@@ -1,9 +1,10 @@
-"""Fake personal data (names, e-mails, phones) for synthetic leads, vectorised."""
+"""Fake personal data (names, e-mails, phones) for synthetic leads, vectorised with Arrow."""
 
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 FIRST = ["Aisha", "Omar", "Priya", "Rahul", "Fatima", "James", "Olga", "Wei", "Hans", "Marie", "Chinedu",
          "Layla", "Ahmed", "Sofia", "Ivan", "Grace", "Yusuf", "Anna", "Carlos", "Mei", "Tariq", "Emma"]
@@ -12,17 +13,20 @@ LAST = ["Khan", "Sharma", "Smith", "Al Mansoori", "Ivanova", "Chen", "Mueller", 
 DOMAINS = ["gmail.com", "outlook.com", "yahoo.com", "company.ae", "mail.ru", "proton.me"]
 
 
-def fake_pii(rng: np.random.Generator, lead_ids: np.ndarray) -> dict[str, np.ndarray]:
-    """Names (a few in ``Last, First`` form, which needs CSV quoting), e-mails and UAE phone numbers."""
-    n = len(lead_ids)
-    first = np.array(FIRST, dtype=object)[rng.integers(0, len(FIRST), n)]
-    last = np.array(LAST, dtype=object)[rng.integers(0, len(LAST), n)]
-    first_s, last_s = pd.Series(first), pd.Series(last)
-    comma = rng.random(n) < 0.01
-    name = np.where(comma, (last_s + ", " + first_s).to_numpy(), (first_s + " " + last_s).to_numpy())
-    suffix = pd.Series(lead_ids).str.replace(r"\D", "", regex=True).str[-6:]
-    local = (first_s.str.lower() + "." + last_s.str.lower().str.replace(" ", "", regex=False) + suffix)
-    email = (local + "@" + pd.Series(np.array(DOMAINS, dtype=object)[rng.integers(0, len(DOMAINS), n)])).to_numpy()
-    digits = pd.Series(rng.integers(0, 10_000_000, n)).astype(str).str.zfill(7)
-    phone = ("+9715" + pd.Series(rng.integers(0, 10, n)).astype(str) + digits).to_numpy()
-    return {"full_name": name.astype(object), "email": email.astype(object), "phone": phone.astype(object)}
+def _pick(rng: np.random.Generator, words: list[str], n: int) -> pa.Array:
+    return pc.take(pa.array(words), pa.array(rng.integers(0, len(words), n)))
+
+
+def fake_pii(rng: np.random.Generator, n: int) -> dict[str, pa.Array]:
+    """Names (1% in ``Last, First`` form, which needs CSV quoting), e-mails and UAE mobile numbers."""
+    first, last = _pick(rng, FIRST, n), _pick(rng, LAST, n)
+    comma = pa.array(rng.random(n) < 0.01)
+    name = pc.if_else(comma, pc.binary_join_element_wise(last, ", ", first, ""),
+                      pc.binary_join_element_wise(first, " ", last, ""))
+    number = pc.cast(pa.array(np.arange(1, n + 1)), pa.string())
+    local = pc.binary_join_element_wise(pc.utf8_lower(first), ".", pc.replace_substring(pc.utf8_lower(last), " ", ""),
+                                        number, "")
+    email = pc.binary_join_element_wise(local, "@", _pick(rng, DOMAINS, n), "")
+    digits = pc.utf8_lpad(pc.cast(pa.array(rng.integers(0, 100_000_000, n)), pa.string()), 8, "0")
+    phone = pc.binary_join_element_wise("+9715", digits, "")
+    return {"full_name": name, "email": email, "phone": phone}
