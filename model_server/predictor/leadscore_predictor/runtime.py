@@ -77,7 +77,7 @@ class LeadScoringRuntime(MLModel):
                 or (params.version if params and params.version else "")
                 or str(manifest.provenance.get("model_version", "") or "unversioned")
             )
-            metrics = FrontMetrics(REGISTRY, settings.revision)
+            metrics = FrontMetrics.shared(REGISTRY, settings.revision)
             front = ScoringFront(manifest.spec, settings, metrics, top_k=manifest.top_k_reasons)
             self._openapi = orjson.dumps(openapi_document(front))
         except Exception as exc:  # keep serving health/metrics, not ready, with the reason in the log

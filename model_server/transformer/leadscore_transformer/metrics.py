@@ -14,6 +14,16 @@ SCORE_BUCKETS = tuple(float(b) for b in range(10, 101, 10))
 class FrontMetrics:
     """All ``leadscore_*`` series of one front; every series carries the ``revision`` label."""
 
+    _shared: dict[tuple[int, str], FrontMetrics] = {}
+
+    @classmethod
+    def shared(cls, registry: CollectorRegistry, revision: str) -> FrontMetrics:
+        """One instance per registry and revision, so a model reload in the same process reuses the series."""
+        key = (id(registry), revision)
+        if key not in cls._shared:
+            cls._shared[key] = cls(registry, revision)
+        return cls._shared[key]
+
     def __init__(self, registry: CollectorRegistry, revision: str) -> None:
         self.revision = revision
         r = revision

@@ -60,7 +60,7 @@ class LeadTransformer(kserve.Model):
             time.sleep(0.5)
         spec = spec_from_json(params[MANIFEST_SPEC])
         self.model_version = str(params.get(MODEL_VERSION, "unknown"))
-        metrics = FrontMetrics(REGISTRY, self.settings.revision)
+        metrics = FrontMetrics.shared(REGISTRY, self.settings.revision)
         self.front = ScoringFront(spec, self.settings, metrics, top_k=int(params.get(TOP_K, 3)))
         metrics.set_model(self.name, self.model_version, spec.name, spec.fingerprint())
         log.info("contract %s v%s from %s (model version %s)", spec.name, spec.version, url, self.model_version)
