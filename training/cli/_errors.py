@@ -32,7 +32,7 @@ def friendly_errors(as_json: bool) -> Iterator[None]:
 
 
 def _fail(err: Console, message: str, as_json: bool, code: int) -> None:
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     if as_json:
         print(json.dumps({"error": message}))
     raise typer.Exit(code)

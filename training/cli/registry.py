@@ -36,9 +36,11 @@ def list_command(as_json: Annotated[bool, typer.Option("--json", help="Print JSO
         if not versions:
             Console().print(f"model {reg.name!r} has no versions yet: run `leadscore train`")
             return
-        table = Table(title=f"{reg.name} ({reg.uri})")
-        for col in ("version", "lifecycle", "aliases", "holdout AUC", "gold", "created (UTC)", "gate / reason"):
-            table.add_column(col, overflow="fold")
+        table = Table(title=reg.name, caption=reg.uri)
+        for col in ("version", "lifecycle", "aliases", "holdout AUC", "gold"):
+            table.add_column(col, no_wrap=True)
+        table.add_column("created (UTC)", overflow="fold")
+        table.add_column("gate / reason", overflow="fold", ratio=1)
         for info in versions:
             table.add_row(
                 str(info.version),
@@ -101,7 +103,7 @@ def _report(result: dict, as_json: bool, text: str) -> None:
     else:
         from rich.console import Console
 
-        Console().print(text, highlight=False)
+        Console().print(text, highlight=False, soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:

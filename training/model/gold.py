@@ -65,6 +65,18 @@ def _recorded_spec(table, lake: Path) -> tuple[str | None, str | None, str]:
     for key in SPEC_KEYS:
         if config.get(key):
             return config[key], fingerprint, f"table configuration {key!r}"
+    try:
+        history = table.history()
+    except Exception:  # an unreadable log entry only loses this hint
+        history = []
+    pinned = table.version()
+    for commit in sorted(history, key=lambda c: c.get("version", -1), reverse=True):
+        if commit.get("version", -1) > pinned:
+            continue
+        for key in SPEC_KEYS:
+            if isinstance(commit.get(key), str) and commit[key]:
+                fp = next((str(commit[k]) for k in FINGERPRINT_KEYS if commit.get(k)), fingerprint)
+                return commit[key], fp, f"commit metadata {key!r} of version {commit.get('version')}"
     runs = sorted((lake / "_runs").glob("*.json"), key=lambda p: p.stat().st_mtime, reverse=True)
     for run in runs:
         try:

@@ -232,6 +232,14 @@ class Registry:
     # -- registration ----------------------------------------------------------------------
     def register(self, model_uri: str, run_id: str, stage: str, tags: dict[str, str], description: str) -> int:
         """Create a version with its tags and stage alias in one go; on any failure nothing is left behind."""
+        import mlflow.models
+
+        if stage not in lifecycle.STAGES:
+            raise TransitionRefused(f"unknown lifecycle {stage!r}; expected one of {', '.join(lifecycle.STAGES)}")
+        try:
+            mlflow.models.get_model_info(model_uri)
+        except Exception as exc:
+            raise RegistryError(f"cannot register {model_uri}: no logged MLflow model there ({exc})") from exc
         created: str | None = None
         with registry_errors("registering the model version"):
             try:
