@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from leadscore_core.settings import HomeSettings
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -20,7 +21,11 @@ from training.model.settings import TrainingSettings  # noqa: E402
 def fast_settings(**overrides: Any) -> TrainingSettings:
     """Tiny studies: a handful of trials, two folds, few rounds, one thread."""
     base: dict[str, Any] = {
-        "trials": 3, "cv_folds": 2, "max_rounds": 120, "early_stopping_rounds": 10, "n_jobs": 1,
+        "trials": 3,
+        "cv_folds": 2,
+        "max_rounds": 120,
+        "early_stopping_rounds": 10,
+        "n_jobs": 1,
         "reference_sample_size": 500,
     }
     return TrainingSettings(**{**base, **overrides})

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from deltalake import write_deltalake
+
 from leadscore_core.contract import FeatureSpec, load_spec
 
 

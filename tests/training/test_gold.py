@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from deltalake import CommitProperties, write_deltalake
 from gold_factory import make_gold, write_gold
-from leadscore_core.contract import load_spec
 
+from leadscore_core.contract import load_spec
 from training.model.errors import TrainingError
 from training.model.gold import read_gold, read_ground_truth
 
@@ -41,7 +41,8 @@ def test_spec_recorded_in_commit_metadata_is_used(tmp_path: Path) -> None:
     spec = load_spec("bank_marketing")
     frame, _ = make_gold(400, seed=3, spec=spec)
     write_deltalake(
-        str(tmp_path / "gold" / "lead_features"), frame,
+        str(tmp_path / "gold" / "lead_features"),
+        frame,
         commit_properties=CommitProperties(custom_metadata={"leadscore.spec": "bank_marketing"}),
     )
     data = read_gold(tmp_path)

@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 from conftest import Trained, fast_settings
 from gold_factory import make_gold, write_gold
-from leadscore_core.artifact import LeadScorer
 from typer.testing import CliRunner
 
+from leadscore_core.artifact import LeadScorer
 from training.cli import build_app
 from training.model.errors import RegistryError, TrainingError
 from training.model.features import encode_frame
@@ -40,8 +40,14 @@ def test_first_run_bootstraps_champion_with_full_metrics(trained: Trained) -> No
     assert run.data.metrics["holdout_auc"] == pytest.approx(r["metrics"]["auc"])
     client = mlflow.MlflowClient(tracking_uri=trained.home.tracking_uri)
     plots = {Path(a.path).name for a in client.list_artifacts(r["run_id"], "plots")}
-    assert plots == {"roc.png", "pr.png", "calibration.png", "lift_gain.png", "feature_importance.png",
-                     "shap_summary.png"}
+    assert plots == {
+        "roc.png",
+        "pr.png",
+        "calibration.png",
+        "lift_gain.png",
+        "feature_importance.png",
+        "shap_summary.png",
+    }
 
 
 def test_second_run_is_kept_in_development_and_says_why(trained: Trained) -> None:
@@ -72,7 +78,7 @@ def test_artifact_loads_with_leadscorer_and_reasons_sum_to_margin(registry_env: 
 
 
 def test_pyfunc_loads_and_predicts_without_the_training_package(registry_env: Trained, tmp_path: Path) -> None:
-    uri = f"models:/lead-scoring/1"
+    uri = "models:/lead-scoring/1"
     model = mlflow.pyfunc.load_model(uri)
     frame = read_gold(registry_env.lake).frame.iloc[-50:]
     out = model.predict(frame.drop(columns=["label"]))
@@ -91,7 +97,7 @@ def test_pyfunc_loads_and_predicts_without_the_training_package(registry_env: Tr
         import mlflow, pandas as pd
         mlflow.set_tracking_uri({registry_env.home.tracking_uri!r})
         m = mlflow.pyfunc.load_model("models:/lead-scoring@champion")
-        print(m.predict(pd.read_pickle({str(tmp_path / 'leads.pkl')!r}))["probability"].round(6).tolist())
+        print(m.predict(pd.read_pickle({str(tmp_path / "leads.pkl")!r}))["probability"].round(6).tolist())
         """
     )
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from leadscore_core.contract import load_spec
 
+from leadscore_core.contract import load_spec
 from training.model import calibrate, gate, lifecycle, split
 from training.model.errors import TrainingError, TransitionRefused
 from training.model.evaluate import evaluate, expected_calibration_error
@@ -20,7 +20,7 @@ def test_time_split_keeps_latest_rows_for_holdout_and_calibration() -> None:
 def test_cv_folds_expand_and_validate_on_later_blocks() -> None:
     folds = split.cv_folds(400, 3)
     assert len(folds) == 3
-    for (tr, va), (tr_next, _) in zip(folds, folds[1:], strict=False):
+    for (tr, _va), (tr_next, _) in zip(folds, folds[1:], strict=False):
         assert len(tr_next) > len(tr)
     for tr, va in folds:
         assert tr.max() < va.min() and tr.min() == 0
