@@ -174,7 +174,8 @@ def test_skaffold_builds_every_image_from_the_repo_root():
     assert all(a.get("context", ".") == "." for a in artifacts)
     names = [a["image"] for a in artifacts]
     assert len(set(names)) == len(names)
-    assert config["manifests"]["kustomize"]["paths"] == ["manifests"]
+    for path in config["manifests"]["kustomize"]["paths"]:
+        assert (ROOT / path / "kustomization.yaml").is_file(), f"skaffold deploys {path}: no kustomization there"
     allowed = {rule["groupKind"] for rule in config["resourceSelector"]["allow"]}
     assert "InferenceService.serving.kserve.io" in allowed
 
@@ -194,3 +195,14 @@ def test_dockerignore_keeps_the_build_inputs():
         assert not ignored(needed, patterns), needed
     for dropped in [".venv", "monitors/.venv", ".git", "tests", ".leadscore"]:
         assert ignored(dropped, patterns), dropped
+
+
+def test_manifest_images_of_ours_are_built_by_skaffold():
+    """An image of ours named in a manifest must be a skaffold artifact, or deploys run stale tags."""
+    config = yaml.safe_load((ROOT / "skaffold.yaml").read_text())
+    built = {a["image"] for a in config["build"]["artifacts"]}
+    for manifest in sorted((ROOT / "manifests").rglob("*.yaml")):
+        for image in re.findall(r"^\s*-?\s*image:\s*['\"]?([^\s'\"]+)", manifest.read_text(), re.MULTILINE):
+            name = image.split("@")[0].rsplit(":", 1)[0] if ":" in image.split("/")[-1] else image.split("@")[0]
+            if "leadscore-" in name.split("/")[-1]:
+                assert name in built, f"{manifest.relative_to(ROOT)} uses {name}, which skaffold does not build"
