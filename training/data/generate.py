@@ -21,6 +21,7 @@ import pyarrow.compute as pc
 from leadscore_core.contract import FeatureSpec, load_spec
 from training.data import corrupt
 from training.data.corrupt import Columns
+from training.data.crm import export_columns
 from training.data.events import TYPES, PlacedEvents, place_events, sample_window_counts
 from training.data.pii import fake_pii
 from training.data.synth import DAY, Leads, auc, sample_leads, sigmoid, true_logit
@@ -73,21 +74,9 @@ def _start_seconds(start: str) -> int:
     return int(dt.timestamp())
 
 
-def crm_columns(spec: FeatureSpec) -> list[str]:
-    """CSV column order: id, timestamps, target, the other fields, then every CRM feature's source column."""
-    head = [spec.id_column, spec.timestamp_column]
-    if spec.entity.updated_at:
-        head.append(spec.entity.updated_at)
-    head.append(spec.target.column)
-    if spec.target.timestamp:
-        head.append(spec.target.timestamp)
-    head += [f.source_column for f in spec.fields if f.source_column not in head]
-    return head + [f.source_column for f in spec.crm_features]
-
-
 def _observed(spec: FeatureSpec, leads: Leads, ids: pa.Array, pii: Columns, converted: np.ndarray,
               converted_s: np.ndarray, updated_s: np.ndarray) -> Columns:
-    """The CRM's view of each lead as text columns (``""`` = missing), in :func:`crm_columns` order."""
+    """The CRM's view of each lead as text columns (``""`` = missing), in export column order."""
     conv = pa.array(converted)
     cols: Columns = {
         spec.id_column: ids,
@@ -105,7 +94,7 @@ def _observed(spec: FeatureSpec, leads: Leads, ids: pa.Array, pii: Columns, conv
         else:
             v = leads.num[f.name]
             cols[f.source_column] = as_text(np.round(v, 1) if f.name == "pages_per_visit" else v.astype(np.int64))
-    return {c: cols[c] for c in crm_columns(spec)}
+    return {c: cols[c] for c in export_columns(spec)}
 
 
 def _event_lines(seed: int, ids: pa.Array, placed: PlacedEvents, rng: np.random.Generator, cfg: GenerateConfig,
