@@ -41,7 +41,9 @@ def random_leads(spec: FeatureSpec, n: int, seed: int = 0) -> list[dict[str, Any
     return rows
 
 
-def make_artifact(path: Path, spec_name: str = "crm_freezone", n: int = 2000, version: str = "7") -> Path:
+def make_artifact(
+    path: Path, spec_name: str = "crm_freezone", n: int = 2000, version: str = "7", rounds: int = 30, depth: int = 3
+) -> Path:
     """Train a small XGBoost model on random leads and save a complete artifact at ``path``."""
     spec = load_spec(spec_name)
     enc = FeatureEncoder(spec)
@@ -52,9 +54,9 @@ def make_artifact(path: Path, spec_name: str = "crm_freezone", n: int = 2000, ve
     logits = np.nan_to_num(x, nan=0.0) @ w / np.sqrt(x.shape[1]) * 3 - 1.0
     y = (rng.random(n) < 1 / (1 + np.exp(-logits))).astype(int)
     booster = xgb.train(
-        {"objective": "binary:logistic", "max_depth": 3, "eta": 0.3, "nthread": 1, "tree_method": "hist"},
+        {"objective": "binary:logistic", "max_depth": depth, "eta": 0.3, "nthread": 1, "tree_method": "hist"},
         xgb.DMatrix(x, label=y),
-        num_boost_round=30,
+        num_boost_round=rounds,
     )
     raw = booster.predict(xgb.DMatrix(x))
     cal = Calibrator(x=[0.0, 0.5, 1.0], y=[0.0, 0.45, 1.0])

@@ -61,6 +61,7 @@ class LeadScoringRuntime(MLModel):
     _config: PredictorSettings | None = None
     _version: str = "unversioned"
     _openapi: bytes = b"{}"
+    _approx: bool = False
 
     async def load(self) -> bool:
         settings = PredictorSettings()
@@ -84,6 +85,7 @@ class LeadScoringRuntime(MLModel):
             log.error("model %r NOT loaded from %s: %s: %s", self.name, uri, type(exc).__name__, exc)
             return False
         self._scorer, self._front, self._version = scorer, front, version
+        self._approx = settings.reasons == "approx"
         metrics.set_model(manifest.model_name, version, manifest.spec.name, manifest.spec_fingerprint)
         log.info("model %r version %s loaded from %s (spec %s)", self.name, version, path, manifest.spec.name)
         return True
@@ -109,7 +111,7 @@ class LeadScoringRuntime(MLModel):
             raise ModelNotReady(self.name)
         x = self._decode(payload, scorer.encoder.n_columns)
         explain = _truthy((payload.parameters.model_extra or {}).get(EXPLAIN)) if payload.parameters else False
-        batch = scorer.score(x, explain=explain)
+        batch = scorer.score(x, explain=explain, approx=self._approx)
         n = x.shape[0]
         outputs = [
             ResponseOutput(name="probability", shape=[n], datatype="FP64", data=batch.probability.tolist()),
@@ -153,7 +155,7 @@ class LeadScoringRuntime(MLModel):
         assert scorer is not None and front is not None
         x = front.encode(parsed)
         t = time.perf_counter()
-        batch = scorer.score(x, explain=True)
+        batch = scorer.score(x, explain=True, approx=self._approx)
         front.metrics.stage("predict", time.perf_counter() - t)
         assert batch.contributions is not None
         out = ScoreOutputs(

@@ -1,0 +1,262 @@
+"""Serving benchmark (not a test): rps and p50/p95/p99 at concurrency 1/8/32, side by side in one run.
+
+Setups, each server pinned to core 0 (``taskset -c 0``, OMP_NUM_THREADS=1) and wrk pinned to core 1,
+HTTP/1.1 keep-alive on 127.0.0.1, closed loop:
+
+- ``a-transformer``: full ``POST /score-lead`` through the kserve transformer -> MLServer predictor hop
+  (both processes share core 0), the cluster design;
+- ``a-merged``: full ``POST /score-lead`` served by the predictor's MLServer custom handler (one process);
+  ``a-merged-approx`` the same with path-based (``approx``) reason attributions instead of exact TreeSHAP;
+- ``b-predictor``: our MLServer runtime alone, V2 infer with ``explain`` (probability, tier, contributions);
+- ``c-default`` / ``c-tuned``: stock ``mlserver-xgboost`` 1.7.1 serving the same booster (V2, predict_proba)
+  at MLServer defaults and tuned (parallel workers 0, debug off, httptools), from scratch venvs under
+  ``$LEADSCORE_HOME/bench`` (never in the predictor image).
+
+Usage (repo root, root env; needs ``wrk`` and ``uv sync`` in both model_server projects)::
+
+    uv run python bench/serving.py [--duration 15] [--warmup 3] [--concurrency 1,8,32] [--setups ...]
+
+Every started server is killed by process group. Results: a markdown table on stdout and JSON in
+``bench/results/serving-<timestamp>.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests" / "serving"))
+
+from tiny_model import make_artifact, sample_lead  # noqa: E402
+
+from training.cli.serve import (  # noqa: E402
+    Proc,
+    free_port,
+    start_predictor,
+    start_transformer,
+    stop_group,
+    wait_ready,
+)
+
+SERVER_CPU = "0"
+CLIENT_CPU = "1"
+NO_LIMIT = {"PREDICTOR_RATE_LIMIT": "1000000/second", "TRANSFORMER_RATE_LIMIT": "1000000/second"}
+LUA = """
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+local f = io.open(os.getenv("BODY"), "rb"); wrk.body = f:read("*a"); f:close()
+done = function(s, latency, requests)
+  local e = s.errors
+  io.write(string.format("RESULT %d %d %d %d %.3f %.3f %.3f\\n", s.requests, s.duration,
+    e.status, e.connect + e.read + e.write + e.timeout,
+    latency:percentile(50) / 1000, latency:percentile(95) / 1000, latency:percentile(99) / 1000))
+end
+"""
+
+
+@dataclass
+class Result:
+    setup: str
+    concurrency: int
+    rps: float
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+    non_2xx: int
+    socket_errors: int
+
+
+def wrk(url: str, body: Path, concurrency: int, seconds: int, lua: Path) -> Result | None:
+    cmd = [
+        "taskset", "-c", CLIENT_CPU, "wrk", "-t1", f"-c{concurrency}", f"-d{seconds}s", "--timeout", "10s",
+        "-s", str(lua), url,
+    ]  # fmt: skip
+    out = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "BODY": str(body)}, check=True)
+    line = next((x for x in out.stdout.splitlines() if x.startswith("RESULT ")), None)
+    if line is None:
+        raise RuntimeError(f"wrk printed no result:\n{out.stdout}\n{out.stderr}")
+    n, dur_us, status, sock, p50, p95, p99 = line.split()[1:]
+    return Result(
+        "", concurrency, int(n) / (int(dur_us) / 1e6), float(p50), float(p95), float(p99), int(status), int(sock)
+    )
+
+
+def stock_venv(home: Path, tuned: bool) -> Path:
+    """A scratch venv with stock MLServer + mlserver-xgboost 1.7.1 (httptools only when tuned)."""
+    venv = home / ("venv-mlserver-xgboost-tuned" if tuned else "venv-mlserver-xgboost-default")
+    py = venv / "bin" / "python"
+    if not py.exists():
+        subprocess.run(["uv", "venv", "-q", "-p", "3.11", str(venv)], check=True)
+        pkgs = ["mlserver==1.7.1", "mlserver-xgboost==1.7.1", "uvloop==0.21.0"] + (["httptools"] if tuned else [])
+        subprocess.run(["uv", "pip", "install", "-q", "--python", str(py), *pkgs], check=True)
+    return venv
+
+
+def start_stock(venv: Path, booster: Path, workdir: Path, tuned: bool, log: Path) -> tuple[Proc, str]:
+    repo = workdir / ("stock-tuned" if tuned else "stock-default")
+    (repo / "lead-xgb").mkdir(parents=True, exist_ok=True)
+    shutil.copy(booster, repo / "lead-xgb" / "model.json")
+    port = free_port()
+    settings = {"http_port": port, "grpc_port": free_port(), "metrics_port": free_port(), "host": "127.0.0.1"}
+    (repo / "settings.json").write_text(json.dumps(settings))
+    model = {
+        "name": "lead-xgb",
+        "implementation": "mlserver_xgboost.XGBoostModel",
+        "parameters": {"uri": "./model.json"},
+    }
+    (repo / "lead-xgb" / "model-settings.json").write_text(json.dumps(model))
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PATH": f"{venv / 'bin'}:{os.environ['PATH']}"}
+    if tuned:
+        env.update({"MLSERVER_PARALLEL_WORKERS": "0", "MLSERVER_DEBUG": "false"})
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("ab") as out:
+        popen = subprocess.Popen(
+            ["taskset", "-c", SERVER_CPU, str(venv / "bin" / "mlserver"), "start", str(repo)],
+            env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, cwd=repo,
+        )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    return Proc("stock", popen, log, f"{base}/v2/models/lead-xgb/ready"), base
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--duration", type=int, default=15, help="seconds of measured load per cell")
+    ap.add_argument("--warmup", type=int, default=3, help="seconds of unmeasured load before each cell")
+    ap.add_argument("--concurrency", default="1,8,32")
+    ap.add_argument("--setups", default="a-transformer,a-merged,a-merged-approx,b-predictor,c-default,c-tuned")
+    ap.add_argument("--model-dir", type=Path, default=None, help="artifact to serve (default: a 200-tree bench model)")
+    ap.add_argument("--out", type=Path, default=REPO / "bench" / "results")
+    args = ap.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("wrk not found: apt-get install -y wrk")
+    conc = [int(c) for c in args.concurrency.split(",")]
+    setups = args.setups.split(",")
+    home = Path(os.environ.get("LEADSCORE_HOME", REPO / ".leadscore")).resolve() / "bench"
+    home.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="serving-bench-"))
+    lua = work / "post.lua"
+    lua.write_text(LUA)
+
+    model_dir = args.model_dir or make_artifact(work / "model", n=20_000, rounds=200, depth=6)
+    from leadscore_core.artifact import LeadScorer
+    from leadscore_core.validation import check_record
+
+    scorer = LeadScorer(model_dir).load()
+    assert scorer.encoder is not None
+    lead = sample_lead(seed=5)
+    x = scorer.encoder.encode_records([check_record(scorer.spec, lead).values])
+    expected = float(scorer.score(x).probability[0])
+    raw_prob = float(1 / (1 + __import__("math").exp(-float(scorer.score(x).margin[0]))))
+    data = [None if v != v else v for v in x.ravel().tolist()]
+    bodies = {
+        "crm": lead,
+        "v2": {
+            "inputs": [{"name": "features", "shape": list(x.shape), "datatype": "FP32", "data": data}],
+            "parameters": {"explain": True},
+        },  # fmt: skip
+        "stock": {
+            "inputs": [{"name": "input-0", "shape": list(x.shape), "datatype": "FP32", "data": data}],
+        },  # default output "predict" = the probability (a raw Booster loads as XGBRegressor)
+    }
+    files = {}
+    for k, v in bodies.items():
+        files[k] = work / f"{k}.json"
+        files[k].write_text(json.dumps(v))
+
+    def check_crm(url: str) -> None:
+        got = httpx.post(url, json=lead, timeout=10).json()["probability"]
+        assert abs(got - expected) < 1e-5, (got, expected)
+
+    def check_v2(url: str) -> None:
+        out = {o["name"]: o for o in httpx.post(url, json=bodies["v2"], timeout=10).json()["outputs"]}
+        assert abs(out["probability"]["data"][0] - expected) < 1e-6
+
+    def check_stock(url: str) -> None:
+        out = httpx.post(url, json=bodies["stock"], timeout=10).json()["outputs"][0]["data"]
+        assert abs(out[0] - raw_prob) < 1e-5, (out, raw_prob)
+
+    results: list[Result] = []
+    logs = work / "logs"
+
+    def run(name: str, procs: list[Proc], url: str, body: Path, check: Callable[[str], None]) -> None:
+        try:
+            for p in procs:
+                wait_ready(p, timeout=240)
+            check(url)
+            for c in conc:
+                wrk(url, body, c, args.warmup, lua)
+                r = wrk(url, body, c, args.duration, lua)
+                assert r is not None
+                r.setup = name
+                results.append(r)
+                print(f"{name:14s} c={c:<3d} {r.rps:8.0f} rps  p50 {r.p50_ms:6.1f}  p95 {r.p95_ms:6.1f}  "
+                      f"p99 {r.p99_ms:6.1f} ms  non2xx {r.non_2xx} sockerr {r.socket_errors}", flush=True)  # fmt: skip
+        finally:
+            for p in reversed(procs):
+                stop_group(p.pid)
+
+    load_before = os.getloadavg()
+    for name in setups:
+        if name in ("a-transformer", "a-merged", "a-merged-approx", "b-predictor"):
+            pport = free_port()
+            env = {**NO_LIMIT, "PREDICTOR_CRM_ENDPOINT": "true"}
+            if name.endswith("-approx"):
+                env["PREDICTOR_REASONS"] = "approx"
+            pred = start_predictor(model_dir, pport, logs / f"{name}-predictor.log", extra_env=env, cpu=SERVER_CPU)
+            procs = [pred]
+            if name == "a-transformer":
+                wait_ready(pred, timeout=240)
+                tport = free_port()
+                log = logs / f"{name}-transformer.log"
+                procs.append(start_transformer(pport, tport, log, extra_env=NO_LIMIT, cpu=SERVER_CPU))
+                run(name, procs, f"http://127.0.0.1:{tport}/score-lead", files["crm"], check_crm)
+            elif name.startswith("a-merged"):
+                run(name, procs, f"http://127.0.0.1:{pport}/score-lead", files["crm"], check_crm)
+            else:
+                run(name, procs, f"http://127.0.0.1:{pport}/v2/models/lead-scoring/infer", files["v2"], check_v2)
+        elif name in ("c-default", "c-tuned"):
+            tuned = name == "c-tuned"
+            proc, base = start_stock(
+                stock_venv(home, tuned), model_dir / "booster.json", work, tuned, logs / f"{name}.log"
+            )
+            run(name, [proc], f"{base}/v2/models/lead-xgb/infer", files["stock"], check_stock)
+        else:
+            sys.exit(f"unknown setup {name}")
+    meta: dict[str, Any] = {
+        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "cmd": " ".join(sys.argv),
+        "loadavg_before": load_before,
+        "loadavg_after": os.getloadavg(),
+        "model": str(model_dir),
+        "columns": scorer.encoder.n_columns,
+        "duration_s": args.duration,
+    }
+    args.out.mkdir(parents=True, exist_ok=True)
+    out = args.out / f"serving-{time.strftime('%Y%m%dT%H%M%S')}.json"
+    out.write_text(json.dumps({"meta": meta, "results": [asdict(r) for r in results]}, indent=2))
+    print("\n| setup | c=1 | c=8 | c=32 |\n|---|---|---|---|")
+    for name in setups:
+        cells = []
+        for c in conc:
+            r = next((r for r in results if r.setup == name and r.concurrency == c), None)
+            cells.append(f"{r.rps:.0f} · {r.p50_ms:.1f}/{r.p95_ms:.1f}/{r.p99_ms:.1f}" if r else "-")
+        print(f"| {name} | " + " | ".join(cells) + " |")
+    print(f"\nloadavg before {load_before}, after {meta['loadavg_after']}; JSON: {out}")
+    shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
