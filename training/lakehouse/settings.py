@@ -1,0 +1,28 @@
+"""Pipeline settings (``LEADSCORE_`` env prefix, like every CLI-level setting)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class PipelineSettings(BaseSettings):
+    """How the medallion job runs locally; on a cluster ``spark-submit`` decides master and resources."""
+
+    model_config = SettingsConfigDict(env_prefix="LEADSCORE_", extra="ignore")
+
+    home: Path = Path(".leadscore")
+    """Root of local state (``LEADSCORE_HOME``); the lake defaults to ``$LEADSCORE_HOME/lake``."""
+    spark_master: str = "local[*]"
+    """Master used when not launched by spark-submit (``LEADSCORE_SPARK_MASTER``)."""
+    spark_shuffle_partitions: int = Field(4, gt=0)
+    """``spark.sql.shuffle.partitions`` for local runs (``LEADSCORE_SPARK_SHUFFLE_PARTITIONS``)."""
+    spark_driver_memory: str = "3g"
+    """Driver (= executor, locally) heap (``LEADSCORE_SPARK_DRIVER_MEMORY``)."""
+
+    @property
+    def lake(self) -> Path:
+        """Default lake root."""
+        return self.home / "lake"
