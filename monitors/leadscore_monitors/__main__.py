@@ -1,6 +1,6 @@
 """``python -m leadscore_monitors <component>``: settings -> objects -> server, nothing at import time.
 
-Components: ``drift``, ``sink``, ``shadow``, ``trigger`` (CloudEvent consumers), ``logger`` (local-only
+Components: ``drift``, ``sink``, ``shadow``, ``trigger``, ``dead-letter`` (CloudEvent consumers), ``logger`` (local-only
 payload-logger stand-in), and the batch steps ``replay``, ``analyze``, ``outcome``.
 """
 
@@ -61,6 +61,16 @@ def _trigger() -> None:
     _serve(build_app(consumer, s.resolved_state_dir("trigger"), s.sqlite_synchronous, s.max_body_bytes), s.host, s.port)
 
 
+def _dead_letter() -> None:
+    from leadscore_monitors.consumer import build_app
+    from leadscore_monitors.deadletter import DeadLetterConsumer
+    from leadscore_monitors.settings import ConsumerSettings
+
+    s = ConsumerSettings()
+    app = build_app(DeadLetterConsumer(), s.resolved_state_dir("dead-letter"), s.sqlite_synchronous, s.max_body_bytes)
+    _serve(app, s.host, s.port)
+
+
 def _logger(argv: list[str]) -> None:
     from leadscore_core.contract import load_spec
     from leadscore_core.settings import HomeSettings
@@ -99,6 +109,8 @@ def main(argv: list[str] | None = None) -> None:
         _shadow()
     elif component == "trigger":
         _trigger()
+    elif component == "dead-letter":
+        _dead_letter()
     elif component == "logger":
         _logger(rest)
     elif component == "replay":

@@ -47,13 +47,13 @@ class LoggedEvent:
     metadata: dict[str, Any] = field(default_factory=dict)
 
 
-def parse_event(headers: Mapping[str, str], body: bytes, accepted_types: Iterable[str]) -> LoggedEvent:
+def parse_event(headers: Mapping[str, str], body: bytes, accepted_types: Iterable[str] | None) -> LoggedEvent:
     """Parse one HTTP delivery into a :class:`LoggedEvent`.
 
     Args:
         headers: request headers (binary mode: ``ce-*``; structured mode is accepted too).
         body: raw request body.
-        accepted_types: the ``ce-type`` values this consumer handles.
+        accepted_types: the ``ce-type`` values this consumer handles (None: any).
 
     Raises:
         BadEvent: malformed CloudEvent (400), missing ce-id (400), unknown type (422) or a body that is
@@ -73,7 +73,7 @@ def parse_event(headers: Mapping[str, str], body: bytes, accepted_types: Iterabl
     if not ce_id:
         raise BadEvent(400, "missing ce-id (the request/response join key)", "missing_id")
     ce_type = str(attrs.get("type") or "")
-    accepted = set(accepted_types)
+    accepted = set(accepted_types) if accepted_types is not None else {ce_type}
     if ce_type not in accepted:
         raise BadEvent(
             422, f"unknown event type {ce_type[:100]!r} (accepted: {', '.join(sorted(accepted))})", "unknown_type"

@@ -33,6 +33,8 @@ class Consumer(ABC):
 
     component: ClassVar[str] = "consumer"
     accepted_types: ClassVar[frozenset[str]] = frozenset()
+    any_type: ClassVar[bool] = False
+    """Accept every ``ce-type`` (the dead-letter sink)."""
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
@@ -125,7 +127,7 @@ def build_app(
         try:
             if len(body) > max_body:
                 raise BadEvent(413, f"body of {len(body)} bytes exceeds {max_body}", "too_large")
-            event = parse_event(request.headers, body, consumer.accepted_types)
+            event = parse_event(request.headers, body, None if consumer.any_type else consumer.accepted_types)
             decoded = consumer.decode(event)
         except BadEvent as exc:
             consumer.m_rejected.labels(consumer.component, exc.kind).inc()
