@@ -67,19 +67,14 @@ fi
 # 2 ---------------------------------------------------------------- CRM + medallion
 step "2/5 CRM + bronze/silver/gold Delta tables -> $LEADSCORE_HOME/lake"
 "$ROOT/scripts/services.sh" start >/dev/null 2>&1 || true   # start local PostgreSQL if it is stopped
-pipeline_args=()
-if has pipeline run; then
-    mentions --from pipeline run && pipeline_args+=(--from "$RAW")
-    mentions --events pipeline run && pipeline_args+=(--events "$RAW/web_events.jsonl")
-fi
 if crm_reachable; then
-    echo "    PostgreSQL reachable: loading the CRM and reading it incrementally"
+    echo "    PostgreSQL reachable: loading the CRM, then reading it incrementally (updated_at watermark)"
     if has crm load; then run crm load --from "$RAW"; else unavailable crm load; fi
-    if has pipeline run; then run pipeline run --source crm "${pipeline_args[@]}"; else unavailable pipeline run; fi
+    if has pipeline run; then run pipeline run --source crm; else unavailable pipeline run; fi
 else
     echo "    PostgreSQL is not reachable (LEADSCORE_CRM_DSN=${LEADSCORE_CRM_DSN:-postgresql://127.0.0.1:5432}):"
     echo "    building the lake from the generated files instead"
-    if has pipeline run; then run pipeline run --source files "${pipeline_args[@]}"; else unavailable pipeline run; fi
+    if has pipeline run; then run pipeline run --source files "$RAW"; else unavailable pipeline run; fi
 fi
 
 # 3 ---------------------------------------------------------------- model
@@ -132,7 +127,9 @@ else
     if [[ ! -f "$DRIFTED/manifest.json" || "${UP_FORCE:-0}" == 1 ]]; then
         run data generate --rows 2000 --seed "$((SEED + 1))" --drift source_mix --drift-strength 1.0 --out "$DRIFTED"
     fi
-    run monitor replay --from "$DRIFTED"
+    replay_args=(--from "$DRIFTED")
+    mentions --serve-url monitor replay && replay_args+=(--serve-url "http://127.0.0.1:$PORT")
+    run monitor replay "${replay_args[@]}"
 fi
 
 echo
