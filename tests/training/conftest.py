@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -13,22 +11,7 @@ from leadscore_core.settings import HomeSettings
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from gold_factory import make_gold, write_gold  # noqa: E402
-
-from training.model.settings import TrainingSettings  # noqa: E402
-
-
-def fast_settings(**overrides: Any) -> TrainingSettings:
-    """Tiny studies: a handful of trials, two folds, few rounds, one thread."""
-    base: dict[str, Any] = {
-        "trials": 3,
-        "cv_folds": 2,
-        "max_rounds": 120,
-        "early_stopping_rounds": 10,
-        "n_jobs": 1,
-        "reference_sample_size": 500,
-    }
-    return TrainingSettings(**{**base, **overrides})
+from training_helpers import Trained, fast_settings, make_gold, write_gold  # noqa: E402
 
 
 @pytest.fixture
@@ -43,14 +26,6 @@ def lake(tmp_path: Path) -> Path:
     frame, truth = make_gold(2000, seed=11)
     write_gold(tmp_path / "lake", frame, truth)
     return tmp_path / "lake"
-
-
-@dataclass
-class Trained:
-    home: HomeSettings
-    lake: Path
-    first: dict[str, Any]
-    second: dict[str, Any]
 
 
 @pytest.fixture(scope="session")

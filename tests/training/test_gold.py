@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 from deltalake import CommitProperties, write_deltalake
-from gold_factory import make_gold, write_gold
+from training_helpers import make_gold, write_gold
 
 from leadscore_core.contract import load_spec
 from training.model.errors import TrainingError

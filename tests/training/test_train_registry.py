@@ -12,8 +12,7 @@ from pathlib import Path
 import mlflow
 import numpy as np
 import pytest
-from conftest import Trained, fast_settings
-from gold_factory import make_gold, write_gold
+from training_helpers import Trained, fast_settings, make_gold, write_gold
 from typer.testing import CliRunner
 
 from leadscore_core.artifact import LeadScorer
@@ -54,7 +53,7 @@ def test_second_run_is_kept_in_development_and_says_why(trained: Trained) -> Non
     g = trained.second["gate"]
     assert trained.second["version"] == 2 and trained.second["lifecycle"] == "development"
     assert g["decision"] == "rejected" and g["champion_version"] == 1
-    assert "< required +0.0200" in g["reason"] and "@v0" in g["reason"]
+    assert "< required +0.0200" in g["reason"] and "gold v0 holdout" in g["reason"]
     mv = mlflow.MlflowClient(tracking_uri=trained.home.tracking_uri).get_model_version("lead-scoring", "2")
     assert mv.tags["lifecycle"] == "development" and mv.tags["gate_reason"] == g["reason"]
 

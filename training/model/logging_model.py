@@ -24,8 +24,12 @@ def _pins() -> list[str]:
     return out
 
 
-def log_pyfunc(artifact_dir: Path, name: str = "model") -> str:
-    """Log ``artifact_dir`` as the model's ``leadscore`` artifact inside the active run; returns the model URI."""
+def log_pyfunc(artifact_dir: Path, name: str = "model") -> tuple[str, str | None]:
+    """Log ``artifact_dir`` as the model's ``leadscore`` artifact inside the active run.
+
+    Returns:
+        The model URI and the MLflow 3 logged-model id (the registry needs both for the version source).
+    """
     import mlflow.pyfunc
 
     cloudpickle.register_pickle_by_value(pyfunc)
@@ -42,4 +46,4 @@ def log_pyfunc(artifact_dir: Path, name: str = "model") -> str:
             )
     finally:
         cloudpickle.unregister_pickle_by_value(pyfunc)
-    return info.model_uri
+    return info.model_uri, getattr(info, "model_id", None)

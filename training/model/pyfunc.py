@@ -36,8 +36,7 @@ class LeadScoringModel(mlflow.pyfunc.PythonModel):
     def load_context(self, context: Any) -> None:
         self.scorer = LeadScorer(context.artifacts[ARTIFACT_KEY]).load()
 
-    def predict(self, context: Any, model_input, params: dict[str, Any] | None = None) -> pd.DataFrame:  # noqa: ANN001
-        # ``model_input`` is deliberately unannotated: MLflow derives a (list-only) schema from type hints
+    def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
         if self.scorer is None:
             self.load_context(context)
         assert self.scorer is not None and self.scorer.encoder is not None

@@ -230,7 +230,15 @@ class Registry:
         return {"from_version": int(current.version), "to_version": int(previous)}
 
     # -- registration ----------------------------------------------------------------------
-    def register(self, model_uri: str, run_id: str, stage: str, tags: dict[str, str], description: str) -> int:
+    def register(
+        self,
+        model_uri: str,
+        run_id: str,
+        stage: str,
+        tags: dict[str, str],
+        description: str,
+        model_id: str | None = None,
+    ) -> int:
         """Create a version with its tags and stage alias in one go; on any failure nothing is left behind."""
         import mlflow.models
 
@@ -253,6 +261,7 @@ class Registry:
                     run_id=run_id,
                     tags={**tags, lifecycle.LIFECYCLE_TAG: stage},
                     description=description,
+                    model_id=model_id,
                 )
                 created = str(mv.version)
                 _wait_ready(self.client, self.name, created)
@@ -276,6 +285,7 @@ class Registry:
 
         mv = self.resolve(alias_or_version)
         target = Path(dst) if dst is not None else self.home.home / "run" / "models" / f"{self.name}-v{mv.version}"
+        target = target.resolve()
         partial = target.with_name(target.name + ".partial")
         shutil.rmtree(partial, ignore_errors=True)
         partial.mkdir(parents=True)

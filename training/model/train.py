@@ -119,7 +119,7 @@ def train(
     metrics = evaluate(prob[ts.holdout], y_hold, cutoffs, settings.operating_tier, oracle)
     metrics["cv_auc"] = study.cv_auc
     metrics["calibration_slice_auc"] = float(gate.auc(y[ts.calibration], prob[ts.calibration]))
-    data_ref = f"{data.table_path}@v{data.version} holdout ({len(holdout)} leads from {holdout['event_ts'].min()})"
+    data_ref = f"gold v{data.version} holdout ({len(holdout)} leads from {holdout['event_ts'].min():%Y-%m-%d %H:%M})"
     console.print(
         f"holdout AUC {metrics['auc']:.4f}"
         + (f" (oracle {metrics['oracle_auc']:.4f}, ratio {metrics['auc_to_oracle']:.3f})" if oracle is not None else "")
@@ -213,7 +213,7 @@ def train(
             sample_size=settings.reference_sample_size,
             seed=seed,
         )
-        model_uri = log_pyfunc(artifact)
+        model_uri, model_id = log_pyfunc(artifact)
         tags = {
             "gate_decision": decision.decision,
             "gate_reason": decision.reason[:4900],
@@ -229,7 +229,7 @@ def train(
             tags["gate_champion_version"] = str(decision.champion_version)
         if decision.champion_auc is not None:
             tags["gate_champion_auc"] = f"{decision.champion_auc:.6f}"
-        version = registry.register(model_uri, run_id, decision.stage, tags, decision.reason)
+        version = registry.register(model_uri, run_id, decision.stage, tags, decision.reason, model_id=model_id)
         mlflow.set_tag("registered_version", str(version))
     console.print(f"registered {registry.name} v{version} as {decision.stage} ({time.monotonic() - started:.0f}s)")
     return {

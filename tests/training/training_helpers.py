@@ -1,14 +1,19 @@
-"""Small gold Delta tables that follow the gold column contract, for training tests (no pipeline needed)."""
+"""Training test helpers: small gold Delta tables that follow the gold column contract (no pipeline needed),
+tiny-study settings, and the shape of the session's trained store."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from deltalake import write_deltalake
 
 from leadscore_core.contract import FeatureSpec, load_spec
+from leadscore_core.settings import HomeSettings
+from training.model.settings import TrainingSettings
 
 
 def make_gold(
@@ -58,3 +63,24 @@ def write_gold(lake: Path, frame: pd.DataFrame, truth: pd.DataFrame | None = Non
     if truth is not None:
         write_deltalake(str(lake / "gold" / "ground_truth"), truth, mode="overwrite")
     return int(DeltaTable(str(path)).version())
+
+
+def fast_settings(**overrides: Any) -> TrainingSettings:
+    """Tiny studies: a handful of trials, two folds, few rounds, one thread."""
+    base: dict[str, Any] = {
+        "trials": 3,
+        "cv_folds": 2,
+        "max_rounds": 120,
+        "early_stopping_rounds": 10,
+        "n_jobs": 1,
+        "reference_sample_size": 500,
+    }
+    return TrainingSettings(**{**base, **overrides})
+
+
+@dataclass
+class Trained:
+    home: HomeSettings
+    lake: Path
+    first: dict[str, Any]
+    second: dict[str, Any]
