@@ -199,7 +199,10 @@ def resolve_model(model_dir: Path | None, alias: str) -> tuple[Path, str]:
         from training.model.registry import fetch_artifact
     except ImportError as exc:  # the registry lives in the training package
         raise typer.BadParameter(f"registry unavailable ({exc}); pass --model-dir", param_hint="--alias") from None
-    path = fetch_artifact(alias)
+    try:
+        path = fetch_artifact(alias)
+    except Exception as exc:  # RegistryError and friends: say what to do instead of a traceback
+        raise typer.BadParameter(f"{exc} (or pass --model-dir)", param_hint="--alias") from None
     m = next((re.search(r"-v(\d+)$", p.name) for p in [path, *path.parents] if re.search(r"-v(\d+)$", p.name)), None)
     return path, m.group(1) if m else ""
 
