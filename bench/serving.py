@@ -77,21 +77,45 @@ class Result:
     p99_ms: float
     non_2xx: int
     socket_errors: int
+    server_cpu: float = 0.0
+    """Average cores the setup's server processes used during the cell (1.0 = all of core 0)."""
+    rps_per_server_cpu: float = 0.0
+    """Requests per second of server CPU time: throughput normalised for CPU stolen by neighbours."""
 
 
-def wrk(url: str, body: Path, concurrency: int, seconds: int, lua: Path) -> Result | None:
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def group_cpu_seconds(pgids: list[int]) -> float:
+    """utime + stime of every live process in the given process groups (from /proc)."""
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) in pgids:  # field 5 of stat = pgrp
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / TICK
+
+
+def wrk(url: str, body: Path, concurrency: int, seconds: int, lua: Path, pgids: list[int] | None = None) -> Result:
     cmd = [
         "taskset", "-c", CLIENT_CPU, "wrk", "-t1", f"-c{concurrency}", f"-d{seconds}s", "--timeout", "10s",
         "-s", str(lua), url,
     ]  # fmt: skip
+    cpu0, t0 = group_cpu_seconds(pgids or []), time.monotonic()
     out = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "BODY": str(body)}, check=True)
+    cpu, wall = group_cpu_seconds(pgids or []) - cpu0, time.monotonic() - t0
     line = next((x for x in out.stdout.splitlines() if x.startswith("RESULT ")), None)
     if line is None:
         raise RuntimeError(f"wrk printed no result:\n{out.stdout}\n{out.stderr}")
     n, dur_us, status, sock, p50, p95, p99 = line.split()[1:]
-    return Result(
-        "", concurrency, int(n) / (int(dur_us) / 1e6), float(p50), float(p95), float(p99), int(status), int(sock)
-    )
+    rps = int(n) / (int(dur_us) / 1e6)
+    r = Result("", concurrency, rps, float(p50), float(p95), float(p99), int(status), int(sock))
+    r.server_cpu = cpu / wall
+    r.rps_per_server_cpu = int(n) / cpu if cpu > 0 else 0.0
+    return r
 
 
 def stock_venv(home: Path, tuned: bool) -> Path:
@@ -198,12 +222,12 @@ def main() -> None:
             check(url)
             for c in conc:
                 wrk(url, body, c, args.warmup, lua)
-                r = wrk(url, body, c, args.duration, lua)
-                assert r is not None
+                r = wrk(url, body, c, args.duration, lua, [os.getpgid(p.pid) for p in procs])
                 r.setup = name
                 results.append(r)
                 print(f"{name:14s} c={c:<3d} {r.rps:8.0f} rps  p50 {r.p50_ms:6.1f}  p95 {r.p95_ms:6.1f}  "
-                      f"p99 {r.p99_ms:6.1f} ms  non2xx {r.non_2xx} sockerr {r.socket_errors}", flush=True)  # fmt: skip
+                      f"p99 {r.p99_ms:6.1f} ms  non2xx {r.non_2xx} sockerr {r.socket_errors}  "
+                      f"server cpu {r.server_cpu:.2f}  rps/cpu-s {r.rps_per_server_cpu:.0f}", flush=True)  # fmt: skip
         finally:
             for p in reversed(procs):
                 stop_group(p.pid)
@@ -252,7 +276,12 @@ def main() -> None:
         cells = []
         for c in conc:
             r = next((r for r in results if r.setup == name and r.concurrency == c), None)
-            cells.append(f"{r.rps:.0f} · {r.p50_ms:.1f}/{r.p95_ms:.1f}/{r.p99_ms:.1f}" if r else "-")
+            cells.append(
+                f"{r.rps:.0f} · {r.p50_ms:.1f}/{r.p95_ms:.1f}/{r.p99_ms:.1f} · cpu {r.server_cpu:.2f} · "
+                f"{r.rps_per_server_cpu:.0f}/cpu-s"
+                if r
+                else "-"
+            )
         print(f"| {name} | " + " | ".join(cells) + " |")
     print(f"\nloadavg before {load_before}, after {meta['loadavg_after']}; JSON: {out}")
     shutil.rmtree(work, ignore_errors=True)
