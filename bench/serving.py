@@ -271,7 +271,7 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     out = args.out / f"serving-{time.strftime('%Y%m%dT%H%M%S')}.json"
     out.write_text(json.dumps({"meta": meta, "results": [asdict(r) for r in results]}, indent=2))
-    print("\n| setup | c=1 | c=8 | c=32 |\n|---|---|---|---|")
+    print("\n| setup | " + " | ".join(f"c={c}" for c in conc) + " |\n|---|" + "---|" * len(conc))
     for name in setups:
         cells = []
         for c in conc:
