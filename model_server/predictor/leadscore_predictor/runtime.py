@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import numpy as np
@@ -21,7 +20,7 @@ from leadscore_core.events import V2_INPUT
 from leadscore_predictor.artifact_dir import resolve_artifact_dir
 from leadscore_predictor.settings import PredictorSettings
 from leadscore_transformer.errors import FieldIssue, RequestError
-from leadscore_transformer.front import JSON, ParsedLeads, Reply, ScoringFront
+from leadscore_transformer.front import JSON, ParsedLeads, Reply, ScoringFront, read_limited
 from leadscore_transformer.metrics import FrontMetrics
 from leadscore_transformer.openapi import openapi_document
 from leadscore_transformer.wire import EXPLAIN, MANIFEST_SPEC, MODEL_VERSION, TOP_K, ScoreOutputs
@@ -31,18 +30,6 @@ log = logging.getLogger("leadscore.predictor")
 
 def _truthy(v: Any) -> bool:
     return v is True or (isinstance(v, str) and v.lower() in {"1", "true", "yes"})
-
-
-async def read_limited(stream: AsyncIterator[bytes], limit: int) -> bytes | None:
-    """The body, or ``None`` as soon as it exceeds ``limit`` bytes."""
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in stream:
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def to_response(reply: Reply) -> Response:

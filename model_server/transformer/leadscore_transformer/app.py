@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import orjson
 from fastapi import FastAPI, Request, Response
 
 from leadscore_transformer.errors import RequestError
-from leadscore_transformer.front import JSON, Reply
+from leadscore_transformer.front import JSON, ParsedLeads, Reply, read_limited
 from leadscore_transformer.openapi import OPENAPI_PATH, SCORE_PATH, openapi_document
 from leadscore_transformer.transformer import LeadTransformer
 
@@ -14,21 +17,8 @@ def _response(reply: Reply) -> Response:
     return Response(content=reply.body, status_code=reply.status, media_type=JSON, headers=reply.headers)
 
 
-async def _read_limited(request: Request, limit: int) -> bytes | None:
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 def add_crm_routes(app: FastAPI, model: LeadTransformer) -> None:
     """Mount ``/score-lead`` and ``/score-lead/openapi.json`` (kserve already serves ``/metrics``)."""
-    import orjson
-
     front = model.front
     if front is None:
         raise RuntimeError("load the transformer before adding its routes")
@@ -37,7 +27,7 @@ def add_crm_routes(app: FastAPI, model: LeadTransformer) -> None:
     async def score_lead(request: Request) -> Response:
         try:
             front.check_length(request.headers.get("content-length"))
-            body = await _read_limited(request, front.settings.max_body_bytes)
+            body = await read_limited(request.stream(), front.settings.max_body_bytes)
         except RequestError as exc:
             return Response(orjson.dumps(exc.body()), exc.status, exc.headers, JSON)
         if body is None:
@@ -45,7 +35,7 @@ def add_crm_routes(app: FastAPI, model: LeadTransformer) -> None:
         headers = dict(request.headers)
         peer = request.client.host if request.client else ""
 
-        async def run(parsed):  # type: ignore[no-untyped-def]
+        async def run(parsed: ParsedLeads) -> list[dict[str, Any]]:
             return await model.score(parsed, {**headers, "x-request-id": parsed.request_id})
 
         return _response(await front.handle(body, headers, peer, run))

@@ -26,3 +26,7 @@ class RequestError(Exception):
     def body(self) -> dict[str, object]:
         """The JSON error body: ``{"error", "issues": [{"field", "reason"}]}``."""
         return {"error": self.message, "issues": [{"field": i.field, "reason": i.reason} for i in self.issues]}
+
+
+class PredictorUnavailable(RuntimeError):
+    """The model cannot answer right now (not loaded, predictor unreachable): a 503."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -20,7 +20,7 @@ from leadscore_core.events import lead_key
 from leadscore_core.validation import check_record
 from leadscore_transformer.api import build_lead_model
 from leadscore_transformer.auth import Authenticator
-from leadscore_transformer.errors import FieldIssue, RequestError
+from leadscore_transformer.errors import FieldIssue, PredictorUnavailable, RequestError
 from leadscore_transformer.metrics import FrontMetrics
 from leadscore_transformer.ratelimit import RateLimiter
 from leadscore_transformer.settings import FrontSettings
@@ -52,6 +52,18 @@ class Reply:
 
 
 ScoreFn = Callable[[ParsedLeads], Awaitable[list[dict[str, Any]]]]
+
+
+async def read_limited(stream: AsyncIterator[bytes], limit: int) -> bytes | None:
+    """The request body, or ``None`` as soon as it exceeds ``limit`` bytes (then answer 413)."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in stream:
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _pydantic_issues(exc: ValidationError, prefix: str) -> list[FieldIssue]:
@@ -257,5 +269,4 @@ class ScoringFront:
         return reply
 
 
-class PredictorUnavailable(RuntimeError):
-    """The model cannot answer right now (not loaded, predictor unreachable)."""
+__all__ = ["JSON", "ParsedLeads", "PredictorUnavailable", "Reply", "ScoringFront", "read_limited"]

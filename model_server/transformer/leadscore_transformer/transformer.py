@@ -15,8 +15,8 @@ from kserve.protocol.infer_type import InferResponse
 from prometheus_client import REGISTRY
 
 from leadscore_core.contract import spec_from_json
-from leadscore_transformer.errors import RequestError
-from leadscore_transformer.front import ParsedLeads, PredictorUnavailable, ScoringFront
+from leadscore_transformer.errors import PredictorUnavailable, RequestError
+from leadscore_transformer.front import ParsedLeads, ScoringFront
 from leadscore_transformer.metrics import FrontMetrics
 from leadscore_transformer.settings import FrontSettings
 from leadscore_transformer.wire import MANIFEST_SPEC, MODEL_VERSION, TOP_K, outputs_from_tensors, v2_request
