@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Callable
 
 from limits import RateLimitItem, parse_many
 from limits.aio.storage import Storage
@@ -20,18 +21,20 @@ log = logging.getLogger(__name__)
 class RateLimiter:
     """Fixed-window limit per client; fails open (and counts it) if the storage is unreachable."""
 
-    def __init__(self, settings: FrontSettings, on_storage_error: object = None) -> None:
+    def __init__(self, settings: FrontSettings, on_storage_error: Callable[[], object] | None = None) -> None:
         self._items: list[RateLimitItem] = parse_many(settings.rate_limit) if settings.rate_limit.strip() else []
-        self._storage: Storage | None = None
         self._limiter: FixedWindowRateLimiter | None = None
         if self._items:
             uri = settings.rate_limit_storage
+            options: dict[str, str] = {}
             if uri.startswith(("redis://", "rediss://")):
+                options["implementation"] = "redispy"  # redis-py's asyncio client (limits[redis])
+            if not uri.startswith("async+"):
                 uri = "async+" + uri
-                self._storage = storage_from_string(uri, implementation="redispy")
-            else:
-                self._storage = storage_from_string(uri if uri.startswith("async+") else "async+" + uri)
-            self._limiter = FixedWindowRateLimiter(self._storage)
+            storage = storage_from_string(uri, **options)
+            if not isinstance(storage, Storage):
+                raise ValueError(f"rate_limit_storage {settings.rate_limit_storage!r} has no asyncio storage")
+            self._limiter = FixedWindowRateLimiter(storage)
         self._on_error = on_storage_error
 
     @property
@@ -51,7 +54,7 @@ class RateLimiter:
                 allowed = await self._limiter.hit(item, "score-lead", client)
             except Exception as exc:  # storage down: availability over strictness
                 log.warning("rate-limit storage error, allowing request: %s", exc)
-                if callable(self._on_error):
+                if self._on_error is not None:
                     self._on_error()
                 return
             if not allowed:
