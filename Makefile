@@ -29,7 +29,7 @@ PRESENT_PROJECTS = $(patsubst %/pyproject.toml,%,$(wildcard $(addsuffix /pyproje
 
 help: ## list the targets
 	@echo "leadscore: make up (run the whole stack locally) | make test (all tests + lint)"
-	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-20s %s\n", $$1, $$2}'
+	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-20s %s\n", $$1, $$2}'
 	@echo "  image projects: $(ENV_PROJECTS) (present: $(or $(PRESENT_PROJECTS),none))"
 
 envs: ## install uv, every project env, the validator venv, kubectl+helm (idempotent)
@@ -53,9 +53,10 @@ test-envs: ## image projects' tests, each in its own env
 lint: ## ruff over the whole repo (config in pyproject.toml)
 	@$(ROOT)/.venv/bin/ruff check $(ROOT)
 
-format: ## apply ruff's formatter and import sorting
-	@$(ROOT)/.venv/bin/ruff check --select I --fix $(ROOT)
-	@$(ROOT)/.venv/bin/ruff format $(ROOT)
+FILES ?= .
+format: ## ruff import sorting + formatter on FILES (default: the whole repo; mind others' files)
+	@$(ROOT)/.venv/bin/ruff check --select I --fix $(FILES)
+	@$(ROOT)/.venv/bin/ruff format $(FILES)
 
 typecheck: ## mypy on the root project's packages and core (not part of `make test` yet)
 	@$(ROOT)/.venv/bin/mypy core/leadscore_core training workflows
