@@ -24,6 +24,7 @@ def register(app: typer.Typer) -> None:
         from dataclasses import asdict
 
         from rich.console import Console
+        from rich.markup import escape
 
         from leadscore_core.contract import load_spec
         from training.data.crm import CrmSettings, CrmUnavailable, connect, redact
@@ -36,7 +37,7 @@ def register(app: typer.Typer) -> None:
             with connect(settings) as conn, err.status(f"loading {src} into {redact(settings.crm_dsn)} ..."):
                 report = load_dir(conn, contract, src, replace=replace)
         except (CrmUnavailable, FileNotFoundError, ValueError) as exc:
-            err.print(f"[red]error:[/red] {exc}")
+            err.print(f"[red]error:[/red] {escape(str(exc))}")
             raise typer.Exit(1) from None
         if as_json:
             typer.echo(json.dumps(asdict(report)))

@@ -27,6 +27,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Write leads.csv, web_events.jsonl, ground_truth.csv, score_requests.jsonl and manifest.json."""
         from rich.console import Console
+        from rich.markup import escape
 
         from training.data.generate import GenerateConfig, generate
 
@@ -36,7 +37,7 @@ def register(app: typer.Typer) -> None:
         try:
             cfg.check()
         except ValueError as exc:
-            err.print(f"[red]error:[/red] {exc}")
+            err.print(f"[red]error:[/red] {escape(str(exc))}")
             raise typer.Exit(2) from None
         with err.status(f"generating {rows:,} leads (seed {seed}) into {out} ..."):
             manifest = generate(cfg)

@@ -24,6 +24,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Ingest new rows, validate, dedupe, build point-in-time gold; print counts and Delta versions."""
         from rich.console import Console
+        from rich.markup import escape
         from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
         from training.data.crm import CrmUnavailable
@@ -39,7 +40,7 @@ def register(app: typer.Typer) -> None:
                 report = run(spec, source, path, lake,
                              step=lambda msg: progress.update(task, description=msg))
         except (CrmUnavailable, GateError, SchemaError, FileNotFoundError, ValueError) as exc:
-            err.print(f"[red]error:[/red] {exc}")
+            err.print(f"[red]error:[/red] {escape(str(exc))}")
             raise typer.Exit(1) from None
         if as_json:
             typer.echo(json.dumps(report.to_json(), default=str))

@@ -200,28 +200,30 @@ def generate(cfg: GenerateConfig) -> dict[str, Any]:
     window = sample_window_counts(leads, rng)
     p = sigmoid(true_logit(leads, window.features, cfg.drift, cfg.drift_strength))
     converted = rng.random(n) < p
-    delay = (0.5 * DAY + rng.exponential(12 * DAY, n)).astype(np.int64)
+    # independent streams after the label, so a concept drift (other labels) leaves the inputs as they are
+    rng_time, rng_dirt, rng_lines = (np.random.default_rng([cfg.seed, k]) for k in (1, 2, 3))
+    delay = (0.5 * DAY + rng_time.exponential(12 * DAY, n)).astype(np.int64)
     converted_s = leads.created_s + np.minimum(delay, 90 * DAY)
     window_s = int(spec.point_in_time.feature_window_days * DAY)
     cutoff_s = np.where(converted, np.minimum(leads.created_s + window_s, converted_s), leads.created_s + window_s)
-    placed = place_events(leads, window, converted, converted_s, cutoff_s, rng)
-    updated_s = np.where(converted, converted_s + rng.integers(60, 7200, n),
-                         leads.created_s + rng.integers(3600, 20 * DAY, n))
+    placed = place_events(leads, window, converted, converted_s, cutoff_s, rng_time)
+    updated_s = np.where(converted, converted_s + rng_time.integers(60, 7200, n),
+                         leads.created_s + rng_time.integers(3600, 20 * DAY, n))
 
     ids = pc.binary_join_element_wise(f"L{cfg.seed}-", pc.utf8_lpad(as_text(np.arange(1, n + 1)), 7, "0"), "")
-    observed = _observed(spec, leads, ids, fake_pii(rng, n), converted, converted_s, updated_s)
-    counts: dict[str, Any] = {"missing": corrupt.blank_missing(observed, rng)}
-    perm = rng.permutation(n)
+    observed = _observed(spec, leads, ids, fake_pii(rng_dirt, n), converted, converted_s, updated_s)
+    counts: dict[str, Any] = {"missing": corrupt.blank_missing(observed, rng_dirt)}
+    perm = rng_dirt.permutation(n)
     n_dup, n_mal, n_unk = (int(round(n * r)) for r in (cfg.duplicate_rate, cfg.malformed_rate, cfg.unknown_rate))
     dup_rows, mal_rows = perm[:n_dup], perm[n_dup:n_dup + n_mal]
     counts["unknown_categories"] = corrupt.inject_unknown(observed, perm[n_dup + n_mal:n_dup + n_mal + n_unk])
 
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
-    lines, kind_counts, n_lines = _export_lines(spec, observed, leads, rng, dup_rows, mal_rows)
+    lines, kind_counts, n_lines = _export_lines(spec, observed, leads, rng_dirt, dup_rows, mal_rows)
     header = pa.array([",".join(observed) + "\n"])
     write_lines(out / "leads.csv", pa.concat_arrays([header, lines]))
-    write_lines(out / "web_events.jsonl", _event_lines(cfg.seed, ids, placed, rng, cfg, counts))
+    write_lines(out / "web_events.jsonl", _event_lines(cfg.seed, ids, placed, rng_lines, cfg, counts))
     gt = csv_lines([ids, pc.cast(pa.array(np.round(p, 6)), pa.string())])
     write_lines(out / "ground_truth.csv", pa.concat_arrays([pa.array(["lead_id,true_probability\n"]),
                                                              pc.binary_join_element_wise(gt, "\n", "")]))

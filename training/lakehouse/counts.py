@@ -58,6 +58,8 @@ class RunReport:
     """Tables this run committed a new version to."""
     gates: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+    """Seconds per pipeline step."""
 
     @property
     def reconciled(self) -> bool:

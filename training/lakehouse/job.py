@@ -19,7 +19,7 @@ from pathlib import Path
 
 from leadscore_core.contract import FeatureSpec, load_spec
 from training.lakehouse.counts import RunReport
-from training.lakehouse.pipeline import Step, run_pipeline
+from training.lakehouse.pipeline import Step, empty_run, is_empty, run_pipeline
 from training.lakehouse.settings import PipelineSettings
 from training.lakehouse.sources import RawBatch, csv_batch, files_batch
 
@@ -51,6 +51,8 @@ def run(spec_name: str, source: str, path: Path | None, lake: Path | None,
     if step:
         step(f"reading source {source}")
     batch = make_batch(spec, source, path, lake)
+    if is_empty(batch):
+        return empty_run(spec, batch, lake)
     if step:
         step("starting Spark")
     spark = get_spark(settings)

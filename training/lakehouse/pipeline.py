@@ -60,8 +60,14 @@ def run_pipeline(spark: SparkSession, spec: FeatureSpec, batch: RawBatch, lake: 
         quality.GateError: a gate failed; nothing was written and the watermark did not move.
         bronze.SchemaError: the source lacks columns the contract needs.
     """
-    say = step or (lambda _msg: None)
     t0 = time.monotonic()
+    marks: list[tuple[str, float]] = []
+
+    def say(msg: str) -> None:
+        marks.append((msg, time.monotonic()))
+        if step:
+            step(msg)
+
     now = datetime.now(UTC)
     io = DeltaIO(spark, lake)
     meta = bronze.BatchMeta(batch.source, new_batch_id(now), now)
@@ -72,6 +78,9 @@ def run_pipeline(spark: SparkSession, spec: FeatureSpec, batch: RawBatch, lake: 
     quarantined: list[DataFrame] = []
     with ExitStack() as cleanup:
         n_leads = batch.leads.num_rows + batch.rejected.num_rows
+        report.counts[BRONZE_LEADS] = LayerCounts()
+        if spec.events is not None:
+            report.counts[BRONZE_EVENTS] = LayerCounts()
         upsert = None
         if n_leads:
             say(f"bronze: validating {n_leads:,} lead rows")
@@ -148,8 +157,36 @@ def run_pipeline(spark: SparkSession, spec: FeatureSpec, batch: RawBatch, lake: 
             report.versions[table] = v
     if not n_leads and not (batch.events is not None and batch.events.num_rows):
         report.notes.append("no new rows: nothing written")
+    ends = [t for _, t in marks[1:]] + [time.monotonic()]
+    report.timings = {m: round(end - t, 2) for (m, t), end in zip(marks, ends, strict=True)}
     report.finished_at = datetime.now(UTC).isoformat()
     report.seconds = round(time.monotonic() - t0, 2)
+    report.save(lake)
+    return report
+
+
+def is_empty(batch: RawBatch) -> bool:
+    """True when the batch holds no rows at all (a rerun over unchanged input)."""
+    events = batch.events.num_rows if batch.events is not None else 0
+    return batch.leads.num_rows + batch.rejected.num_rows + events == 0
+
+
+def empty_run(spec: FeatureSpec, batch: RawBatch, lake: Path) -> RunReport:
+    """Report for a batch with no new rows, without starting Spark: zero counts, current versions."""
+    from deltalake import DeltaTable
+
+    now = datetime.now(UTC)
+    report = RunReport(batch_id=new_batch_id(now), spec=spec.name, source=batch.source, lake=str(lake),
+                       engine="none (nothing to do)", started_at=now.isoformat(),
+                       notes=[*batch.notes, "no new rows: nothing written"])
+    report.counts[BRONZE_LEADS] = LayerCounts()
+    if spec.events is not None:
+        report.counts[BRONZE_EVENTS] = LayerCounts()
+    for table in TABLES:
+        if (lake / table / "_delta_log").is_dir():
+            report.versions[table] = int(DeltaTable(str(lake / table)).version())
+    batch.commit()
+    report.finished_at = datetime.now(UTC).isoformat()
     report.save(lake)
     return report
 

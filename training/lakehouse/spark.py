@@ -31,6 +31,7 @@ def get_spark(settings: PipelineSettings | None = None, app_name: str = "leadsco
             .config("spark.sql.shuffle.partitions", str(settings.spark_shuffle_partitions))
             .config("spark.default.parallelism", str(settings.spark_shuffle_partitions))
             .config("spark.ui.enabled", "false")
+            .config("spark.ui.showConsoleProgress", "false")
             .config("spark.driver.memory", settings.spark_driver_memory)
             .config("spark.sql.adaptive.enabled", "true")
         )
