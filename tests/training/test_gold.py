@@ -66,3 +66,16 @@ def test_non_binary_labels_are_refused(tmp_path: Path) -> None:
     write_gold(tmp_path, frame)
     with pytest.raises(TrainingError, match="label must be 0/1"):
         read_gold(tmp_path)
+
+
+def test_spec_found_through_the_pipeline_run_record(tmp_path: Path) -> None:
+    spec = load_spec("bank_marketing")
+    frame, _ = make_gold(400, seed=4, spec=spec)
+    write_deltalake(
+        str(tmp_path / "gold" / "lead_features"), frame,
+        commit_properties=CommitProperties(custom_metadata={"batch_id": "b-1", "source": "csv:x"}),
+    )  # fmt: skip
+    (tmp_path / "_runs").mkdir()
+    (tmp_path / "_runs" / "b-1.json").write_text('{"batch_id": "b-1", "spec": "bank_marketing"}')
+    data = read_gold(tmp_path)
+    assert data.spec.name == "bank_marketing" and data.spec_source == "pipeline run record _runs/b-1.json"

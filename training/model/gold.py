@@ -73,26 +73,40 @@ def _recorded_spec(table, lake: Path) -> tuple[str | None, str | None, str]:
     for commit in sorted(history, key=lambda c: c.get("version", -1), reverse=True):
         if commit.get("version", -1) > pinned:
             continue
+        batch = commit.get("batch_id")
+        run_record = lake / "_runs" / f"{batch}.json"
+        if isinstance(batch, str) and run_record.exists():
+            found = _spec_in_run_record(run_record, fingerprint)
+            if found:
+                return found
         for key in SPEC_KEYS:
             if isinstance(commit.get(key), str) and commit[key]:
                 fp = next((str(commit[k]) for k in FINGERPRINT_KEYS if commit.get(k)), fingerprint)
                 return commit[key], fp, f"commit metadata {key!r} of version {commit.get('version')}"
     runs = sorted((lake / "_runs").glob("*.json"), key=lambda p: p.stat().st_mtime, reverse=True)
     for run in runs:
-        try:
-            doc = json.loads(run.read_text())
-        except (OSError, ValueError):
-            continue
-        if not isinstance(doc, dict):
-            continue
-        for key in SPEC_KEYS:
-            value = doc.get(key)
-            if isinstance(value, dict):
-                value = value.get("name")
-            if isinstance(value, str) and value:
-                fp = next((str(doc[k]) for k in FINGERPRINT_KEYS if doc.get(k)), fingerprint)
-                return value, fp, f"pipeline run record {run.name}"
+        found = _spec_in_run_record(run, fingerprint)
+        if found:
+            return found
     return None, fingerprint, "default"
+
+
+def _spec_in_run_record(run: Path, fingerprint: str | None) -> tuple[str, str | None, str] | None:
+    """The spec named in a pipeline ``_runs/<batch_id>.json`` record, if any."""
+    try:
+        doc = json.loads(run.read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(doc, dict):
+        return None
+    for key in SPEC_KEYS:
+        value = doc.get(key)
+        if isinstance(value, dict):
+            value = value.get("name")
+        if isinstance(value, str) and value:
+            fp = next((str(doc[k]) for k in FINGERPRINT_KEYS if doc.get(k)), fingerprint)
+            return value, fp, f"pipeline run record _runs/{run.name}"
+    return None
 
 
 def resolve_spec(spec_arg: str | None, recorded: str | None) -> FeatureSpec:

@@ -80,8 +80,12 @@ def run_study(
     max_rounds: int,
     early_stopping_rounds: int,
     console: Console | None = None,
+    timeout: float | None = None,
 ) -> StudyResult:
-    """Tune on the training part only; return the best parameters and the round count for the final fit."""
+    """Tune on the training part only; return the best parameters and the round count for the final fit.
+
+    ``timeout`` (seconds) bounds the study (benchmarks); the trial running at the deadline completes.
+    """
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     data = _Folds(x, y, folds)
     pos = float(y.sum())
@@ -133,7 +137,7 @@ def run_study(
             best = st.best_value if any(t.state == optuna.trial.TrialState.COMPLETE for t in st.trials) else math.nan
             progress.update(task, advance=1, status=f"best CV AUC {best:.4f}  pruned {pruned}")
 
-        study.optimize(objective, n_trials=n_trials, callbacks=[on_trial], gc_after_trial=False)
+        study.optimize(objective, n_trials=n_trials, timeout=timeout, callbacks=[on_trial], gc_after_trial=False)
     best = study.best_trial
     rounds = best.user_attrs["rounds"]
     n_rounds = int(min(max_rounds, max(10, round(float(np.mean(rounds)) * 1.1))))
