@@ -8,7 +8,9 @@ export LEADSCORE_HOME="${LEADSCORE_HOME:-$ROOT/.leadscore}"
 LS="$ROOT/.venv/bin/leadscore"
 RUN_DIR="$LEADSCORE_HOME/run"
 
-if [[ -x "$LS" ]] && "$LS" serve --help 2>/dev/null | grep -q -- "--stop"; then
+# the CLI's own stop first (help captured, not piped: pipefail + grep -q would race on SIGPIPE)
+serve_help="$([[ -x "$LS" ]] && "$LS" serve --help 2>/dev/null || true)"
+if [[ "$serve_help" == *"--stop"* ]]; then
     "$LS" serve --stop
 fi
 

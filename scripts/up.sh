@@ -22,7 +22,12 @@ started=$SECONDS
 
 step() { echo; echo "==> $*"; }
 has() { [[ -x "$LS" ]] && "$LS" "$@" --help >/dev/null 2>&1; }          # has data generate
-mentions() { local opt="$1"; shift; "$LS" "$@" --help 2>/dev/null | grep -q -- "$opt"; }
+mentions() {  # mentions --opt group cmd: the command's help names --opt (no pipe: pipefail + grep -q = SIGPIPE)
+    local opt="$1" help
+    shift
+    help="$("$LS" "$@" --help 2>/dev/null)" || return 1
+    [[ "$help" == *"$opt"* ]]
+}
 unavailable() { echo "    not available yet: 'leadscore $*' is not built yet, skipped"; SKIPPED+=("leadscore $*"); }
 run() {  # run a leadscore command, echoing it first; remembered for the closing summary
     echo "    \$ leadscore $*"
