@@ -63,7 +63,15 @@ def parse_event(headers: Mapping[str, str], body: bytes, accepted_types: Iterabl
     if "ce-specversion" in lowered and not lowered.get("ce-id", "").strip():
         raise BadEvent(400, "missing ce-id (the request/response join key)", "missing_id")
     try:
-        event = from_http(dict(lowered), body, data_unmarshaller=lambda b: b)
+        if "ce-specversion" in lowered:
+            # binary mode (what KServe's agent sends): the SDK's CloudEvent validates the attributes;
+            # reading the headers here is ~5x cheaper than from_http's generic marshaller
+            attrs_in = {k[3:]: v for k, v in lowered.items() if k.startswith("ce-")}
+            if "content-type" in lowered:
+                attrs_in.setdefault("datacontenttype", lowered["content-type"])
+            event = CloudEvent(attrs_in, body)
+        else:
+            event = from_http(dict(lowered), body, data_unmarshaller=lambda b: b)
     except ce_errors.GenericException as exc:
         raise BadEvent(400, f"not a CloudEvent: {str(exc)[:200]}", "malformed") from exc
     except (ValueError, TypeError, KeyError) as exc:  # the SDK lets some decoding errors through

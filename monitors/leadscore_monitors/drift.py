@@ -99,6 +99,12 @@ class DriftConsumer(Consumer):
             registry=r,
         )
         self._open = 0
+        """Leads in the open window (kept in memory: counting rows on every commit would be O(n))."""
+        self._first: float | None = None
+
+    def _recount(self, conn: sqlite3.Connection) -> None:
+        self._open, self._first = conn.execute("SELECT COUNT(*), MIN(ts) FROM window_rows").fetchone()
+        self.g_open.labels(self.version).set(self._open)
 
     # -- state ------------------------------------------------------------------------------
     def setup(self, conn: sqlite3.Connection) -> None:
@@ -106,8 +112,7 @@ class DriftConsumer(Consumer):
         last = conn.execute("SELECT result FROM results ORDER BY window DESC LIMIT 1").fetchone()
         if last:
             self._publish(DriftResult.model_validate_json(last[0]))
-        self._open = conn.execute("SELECT COUNT(*) FROM window_rows").fetchone()[0]
-        self.g_open.labels(self.version).set(self._open)
+        self._recount(conn)
 
     @property
     def version(self) -> str:
@@ -128,6 +133,8 @@ class DriftConsumer(Consumer):
                 [(event.id, i, now, row.astype(np.float64).tobytes()) for i, row in enumerate(x)],
             )
             self._open += len(x)
+            if self._first is None:
+                self._first = now
         else:
             conn.executemany(
                 "INSERT INTO window_scores (event_id, row, p) VALUES (?, ?, ?)",
@@ -138,8 +145,7 @@ class DriftConsumer(Consumer):
     def maintain(self, conn: sqlite3.Connection, now: float) -> None:
         s = self.settings
         while True:
-            n, first = conn.execute("SELECT COUNT(*), MIN(ts) FROM window_rows").fetchone()
-            self._open = n
+            n, first = self._open, self._first
             if n >= s.window_size:
                 self._close(conn, s.window_size)
                 continue
@@ -191,7 +197,7 @@ class DriftConsumer(Consumer):
         except BaseException:
             conn.execute("ROLLBACK")
             raise
-        self._open -= len(rows)
+        self._recount(conn)
         self._publish(result)
         self.c_windows.labels(self.version, str(result.is_drift).lower()).inc()
         log.info("window %d: n=%d drift=%s features=%s", window, result.n, result.is_drift, result.drifted_features)

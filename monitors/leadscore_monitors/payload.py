@@ -17,7 +17,6 @@ V1 ``{"predictions": [...]}`` and the CRM response (one object or a list). Anyth
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -66,6 +65,12 @@ class RequestDecoder:
         self.encoder = FeatureEncoder(spec)
         self._pii = set(spec.pii_fields)
         self._id = spec.id_column
+        self._layout: list[tuple[str, str, int, list[str] | None]] = []
+        col = 0
+        for f in spec.features:
+            vocab = [*f.categories, OTHER] if f.type == "categorical" and f.categories is not None else None
+            self._layout.append((f.name, f.type, col, vocab))
+            col += len(vocab) if vocab is not None else 1
 
     def decode(self, body: Any, metadata: Mapping[str, Any] | None = None) -> list[Lead]:
         """Decode ``body`` (parsed JSON).
@@ -128,27 +133,26 @@ class RequestDecoder:
         return [Lead(features=self._decode_row(row), lead_key=k) for row, k in zip(x, keys, strict=True)]
 
     def _decode_row(self, row: np.ndarray) -> dict[str, Any]:
+        values = row.tolist()  # plain floats: per-element numpy access costs more than the decoding
         out: dict[str, Any] = {}
-        col = 0
-        for f in self.spec.features:
-            if f.type == "categorical":
-                assert f.categories is not None
-                vocab = [*f.categories, OTHER]
-                block = row[col : col + len(vocab)]
-                col += len(vocab)
-                hot = np.flatnonzero(block > 0.5)
-                out[f.name] = vocab[int(hot[0])] if len(hot) else None
+        for name, kind, start, vocab in self._layout:
+            if vocab is not None:
+                hot = None
+                for k in range(len(vocab)):
+                    if values[start + k] > 0.5:
+                        hot = vocab[k]
+                        break
+                out[name] = hot
                 continue
-            v = row[col]
-            col += 1
-            if math.isnan(v):
-                out[f.name] = None
-            elif f.type == "boolean":
-                out[f.name] = bool(v >= 0.5)
-            elif f.type == "numeric":
-                out[f.name] = float(v)
+            v = values[start]
+            if v != v:  # NaN
+                out[name] = None
+            elif kind == "boolean":
+                out[name] = v >= 0.5
+            elif kind == "numeric":
+                out[name] = v
             else:  # text is encoded as its length; the text itself is not logged
-                out[f.name] = None
+                out[name] = None
         return out
 
 

@@ -32,11 +32,12 @@ from typing import Any
 
 import httpx
 from leadscore_core.artifact import LeadScorer
+from leadscore_core.events import lead_key
 from leadscore_core.settings import HomeSettings
 from leadscore_core.validation import check_record
 
 from leadscore_monitors.forwarder import LocalBroker, PayloadLogger, Subscription, redact
-from leadscore_monitors.v2 import v2_request, v2_response
+from leadscore_monitors.v2 import v2_pairs
 
 
 def _free_port() -> int:
@@ -122,11 +123,24 @@ async def send_traffic(
     counts = {"sent": 0, "logged_pairs": 0, "serving_errors": 0, "invalid": 0}
     sem = asyncio.Semaphore(concurrency)
     spec = scorer.spec
-    assert scorer.encoder is not None
-    encoder = scorer.encoder
+    prepared: dict[int, tuple[bytes, bytes]] = {}
+    if serve_url is None:
+        # in-process: validate like /score-lead would, score every valid lead in one booster call
+        valid: list[int] = []
+        records, keys = [], []
+        for i, lead in enumerate(leads):
+            rec = check_record(spec, lead)
+            if not rec.ok:
+                counts["invalid"] += 1  # /score-lead would answer 422; nothing is logged
+                continue
+            valid.append(i)
+            records.append(rec.values)
+            keys.append(lead_key(str(lead[spec.id_column]), salt) if lead.get(spec.id_column) else None)
+        for i, (req, resp) in zip(valid, v2_pairs(scorer, records, keys), strict=True):
+            prepared[i] = (json.dumps(req).encode(), json.dumps(resp).encode())
     async with httpx.AsyncClient(timeout=30.0) as client:
 
-        async def one(lead: dict[str, Any]) -> None:
+        async def one(i: int, lead: dict[str, Any]) -> None:
             async with sem:
                 counts["sent"] += 1
                 ce_id = str(uuid.uuid4())
@@ -141,20 +155,13 @@ async def send_traffic(
                         counts["serving_errors"] += 1
                         return
                     await logger.log_pair(ce_id, redact(spec, body, salt), redact(spec, resp.content, salt))
+                elif i in prepared:
+                    await logger.log_pair(ce_id, *prepared[i])
                 else:
-                    rec = check_record(spec, lead)
-                    if not rec.ok:
-                        counts["invalid"] += 1  # /score-lead would answer 422; nothing is logged
-                        return
-                    from leadscore_core.events import lead_key
-
-                    key = lead_key(str(lead.get(spec.id_column)), salt) if lead.get(spec.id_column) else None
-                    req = v2_request(encoder, [rec.values], [key])
-                    resp_body = v2_response(scorer, req)
-                    await logger.log_pair(ce_id, json.dumps(req).encode(), json.dumps(resp_body).encode())
+                    return
                 counts["logged_pairs"] += 1
 
-        await asyncio.gather(*(one(lead) for lead in leads))
+        await asyncio.gather(*(one(i, lead) for i, lead in enumerate(leads)))
     return counts
 
 

@@ -75,9 +75,9 @@ class SinkSettings(ConsumerSettings):
     """Feature contract of the logged model (built-in name or YAML path); the log has one column per feature."""
     table_uri: str | None = None
     """Delta table of the inference log; default ``$LEADSCORE_HOME/lake/bronze/inference_log``."""
-    flush_rows: int = Field(2000, gt=0)
+    flush_rows: int = Field(5000, gt=0)
     """Write a Delta commit once this many joined rows are staged..."""
-    flush_seconds: float = Field(2.0, gt=0)
+    flush_seconds: float = Field(10.0, gt=0)
     """...or this many seconds after the oldest staged row."""
     pending_ttl_seconds: float = Field(3600.0, gt=0)
     """A request without its response (or the reverse) older than this is written half-joined."""

@@ -95,6 +95,8 @@ class SinkConsumer(Consumer):
             "Joined rows waiting for the next Delta commit.",
             registry=self.registry,
         )
+        self._staged = 0
+        self._oldest: float | None = None
         self.g_pending = Gauge(
             "leadscore_inference_log_unjoined", "Request/response halves waiting for a partner.", registry=self.registry
         )
@@ -103,6 +105,7 @@ class SinkConsumer(Consumer):
         joiner.setup(conn)
         conn.executescript(SCHEMA)
         self._recover(conn)
+        self._staged, self._oldest = conn.execute("SELECT COUNT(*), MIN(ts) FROM staged").fetchone()
 
     def decode(self, event: LoggedEvent) -> Any:
         meta = {
@@ -150,6 +153,9 @@ class SinkConsumer(Consumer):
                 }
             )
         conn.executemany("INSERT INTO staged (ts, data) VALUES (?, ?)", [(now, json.dumps(r)) for r in rows])
+        self._staged += len(rows)
+        if self._oldest is None:
+            self._oldest = now
 
     # -- flushing to Delta ------------------------------------------------------------------
     def maintain(self, conn: sqlite3.Connection, now: float) -> None:
@@ -161,11 +167,11 @@ class SinkConsumer(Consumer):
             conn.execute("BEGIN IMMEDIATE")
             self._stage(conn, event_id, payload if kind == "request" else None, payload if kind == "response" else None)
             conn.execute("COMMIT")
-        n, oldest = conn.execute("SELECT COUNT(*), MIN(ts) FROM staged").fetchone()
-        if n and (force or n >= s.flush_rows or now - oldest >= s.flush_seconds):
+        n, oldest = self._staged, self._oldest
+        if n and oldest is not None and (force or n >= s.flush_rows or now - oldest >= s.flush_seconds):
             self._flush(conn)
-        self.g_staged.set(conn.execute("SELECT COUNT(*) FROM staged").fetchone()[0])
-        self.g_pending.set(joiner.count(conn))
+            self._staged, self._oldest = conn.execute("SELECT COUNT(*), MIN(ts) FROM staged").fetchone()
+        self.g_staged.set(self._staged)
 
     def _flush(self, conn: sqlite3.Connection) -> None:
         conn.execute("BEGIN IMMEDIATE")
@@ -239,6 +245,7 @@ class SinkConsumer(Consumer):
         return pa.Table.from_pydict(cols, schema=self.schema)
 
     def stats(self, conn: sqlite3.Connection) -> dict[str, Any]:
+        self.g_pending.set(joiner.count(conn))
         written = conn.execute("SELECT COALESCE(SUM(rows), 0), COUNT(*) FROM flushes").fetchone()
         return {
             "table_uri": self.uri,

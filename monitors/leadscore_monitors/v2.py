@@ -38,6 +38,46 @@ def v2_request(
     }
 
 
+def v2_pairs(
+    scorer: LeadScorer, records: Sequence[Mapping[str, Any]], lead_keys: Sequence[str | None]
+) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """One (request, response) per lead, all scored in one booster call (replay of many single-lead calls)."""
+    assert scorer.encoder is not None and scorer.manifest is not None
+    x = scorer.encoder.encode_records(records)
+    batch = scorer.score(x, explain=True)
+    assert batch.contributions is not None
+    version = str(scorer.manifest.provenance.get("model_version", "unknown"))
+    out = []
+    for i in range(len(records)):
+        req = {
+            "id": str(uuid.uuid4()),
+            "inputs": [
+                {
+                    "name": V2_INPUT,
+                    "shape": [1, x.shape[1]],
+                    "datatype": "FP32",
+                    "data": [None if np.isnan(v) else float(v) for v in x[i]],
+                }
+            ],
+            "parameters": {"explain": True, "lead_keys": [lead_keys[i]]},
+        }
+        contribs = [*batch.contributions[i].tolist(), batch.base_value]
+        resp = {
+            "id": req["id"],
+            "model_name": scorer.manifest.model_name,
+            "model_version": version,
+            "outputs": [
+                {"name": "probability", "shape": [1], "datatype": "FP64", "data": [float(batch.probability[i])]},
+                {"name": "margin", "shape": [1], "datatype": "FP64", "data": [float(batch.margin[i])]},
+                {"name": "tier", "shape": [1], "datatype": "BYTES", "data": [batch.tier[i]]},
+                {"name": "contributions", "shape": [1, len(contribs)], "datatype": "FP64", "data": contribs},
+            ],
+            "parameters": {"model_version": version},
+        }
+        out.append((req, resp))
+    return out
+
+
 def v2_response(scorer: LeadScorer, request: Mapping[str, Any]) -> dict[str, Any]:
     """The predictor's V2 answer to :func:`v2_request`: probability, margin, tier, contributions."""
     assert scorer.manifest is not None

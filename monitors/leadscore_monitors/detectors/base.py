@@ -120,11 +120,46 @@ class DriftDetector(ABC):
 
     def encode(self, records: Sequence[Mapping[str, Any]]) -> np.ndarray:
         """Leads -> float64 matrix in :attr:`Reference.features` order: numeric value (NaN = missing) or
-        reference category code (see :func:`leadscore_monitors.stats.category_codes`)."""
-        window = WindowData.from_records(self.reference.features, records, [])
-        prepared = self.prepare(window)
-        cols = [prepared[f].astype(np.float64) for f in self.reference.features]
-        return np.column_stack(cols) if cols else np.zeros((len(records), 0))
+        reference category code (same codes as :func:`leadscore_monitors.stats.category_codes`).
+
+        A plain loop with per-feature lookup tables: the service encodes each lead on arrival (one or
+        a few per event), where vectorising would cost more than it saves.
+        """
+        if len(records) > 256:
+            prepared = self.prepare(WindowData.from_records(self.reference.features, records, []))
+            return np.column_stack([prepared[f].astype(np.float64) for f in self.reference.features])
+        out = np.empty((len(records), len(self.reference.features)), dtype=np.float64)
+        for i, r in enumerate(records):
+            for j, (name, lut) in enumerate(self._luts):
+                v = r.get(name)
+                if lut is None:
+                    out[i, j] = np.nan if v is None else float(v)
+                else:
+                    if v is None:
+                        code = len(lut)
+                    elif isinstance(v, bool):
+                        code = lut.get("true" if v else "false")
+                    else:
+                        code = lut.get(v) if isinstance(v, str) else None
+                    if code is None:
+                        code = int(stats.category_codes(self.reference.drift.categorical[name], [v])[0])
+                    out[i, j] = code
+        return out
+
+    @property
+    def _luts(self) -> list[tuple[str, dict[str, int] | None]]:
+        cached = getattr(self, "_lut_cache", None)
+        if cached is None:
+            drift = self.reference.drift
+            cached = []
+            for name in self.reference.features:
+                if name in drift.numeric:
+                    cached.append((name, None))
+                else:
+                    cats = drift.categorical[name].categories
+                    cached.append((name, {c: i for i, c in enumerate(cats)}))
+            self._lut_cache = cached
+        return cached
 
     def prepare(self, window: WindowData) -> dict[str, np.ndarray]:
         """Window columns as arrays once: float64 with NaN (numeric), reference category codes (others)."""
