@@ -10,6 +10,7 @@ import subprocess
 import time
 
 import httpx
+import pytest
 from tiny_model import sample_lead
 
 JWT_SECRET = "jwt-test-secret-of-sufficient-length-32b"
@@ -27,6 +28,7 @@ def _jwt(claims: dict[str, object], secret: str = JWT_SECRET) -> str:
     return f"{head}.{body}.{b64(sig)}"
 
 
+@pytest.mark.redis
 def test_api_key_is_required(secured: tuple[str, object]) -> None:
     url = f"{secured[0]}/score-lead"
     r = httpx.post(url, json=sample_lead())
@@ -36,7 +38,8 @@ def test_api_key_is_required(secured: tuple[str, object]) -> None:
     assert httpx.post(url, json=sample_lead(), headers={"X-API-Key": "s3cret-key"}).status_code == 200
 
 
-def test_rate_limit_per_client_in_redis(secured: tuple[str, object], client_name: str) -> None:
+@pytest.mark.redis
+def test_rate_limit_per_client_in_redis(secured: tuple[str, object], client_name: str, redis_url: str) -> None:
     url = f"{secured[0]}/score-lead"
     time.sleep(1.0)  # fresh 1 s window
     with httpx.Client(headers={"X-API-Key": "s3cret-key"}) as c:
@@ -47,7 +50,7 @@ def test_rate_limit_per_client_in_redis(secured: tuple[str, object], client_name
     assert int(limited.headers["retry-after"]) >= 1
     assert limited.json()["issues"][0]["field"] == "client"
     keys = subprocess.run(
-        ["redis-cli", "-h", "127.0.0.1", "--scan", "--pattern", f"*{client_name}*"], capture_output=True, text=True
+        ["redis-cli", "-u", redis_url, "--scan", "--pattern", f"*{client_name}*"], capture_output=True, text=True
     ).stdout
     assert client_name in keys  # the counter lives in Redis, shared by every replica
 

@@ -55,9 +55,16 @@ def test_misconfigured_auth_fails_fast() -> None:
         Authenticator(FrontSettings(auth_mode="api_key"))
 
 
-@pytest.mark.parametrize("storage", ["memory://", "redis://127.0.0.1:6379/0"])
-def test_rate_limit_per_client(storage: str) -> None:
-    limiter = RateLimiter(FrontSettings(rate_limit="3/minute", rate_limit_storage=storage))
+def test_rate_limit_per_client_in_memory() -> None:
+    check_limit(RateLimiter(FrontSettings(rate_limit="3/minute", rate_limit_storage="memory://")))
+
+
+@pytest.mark.redis
+def test_rate_limit_per_client_in_redis(redis_url: str) -> None:
+    check_limit(RateLimiter(FrontSettings(rate_limit="3/minute", rate_limit_storage=redis_url)))
+
+
+def check_limit(limiter: RateLimiter) -> None:
     a, b = f"a-{uuid.uuid4().hex}", f"b-{uuid.uuid4().hex}"
 
     async def run() -> None:
