@@ -62,7 +62,8 @@ def main() -> int:
     result = {
         "rows": args.rows, "lead_lines": lines, "event_lines": events,
         "generate_s": round(gen_s, 1), "pipeline_s": report["seconds"], "wall_s_incl_spark_start": round(wall, 1),
-        "lead_rows_per_s": round(lines / report["seconds"]), "all_rows_per_s": round((lines + events) / report["seconds"]),
+        "lead_rows_per_s": round(lines / report["seconds"]),
+        "all_rows_per_s": round((lines + events) / report["seconds"]),
         "gold_rows": report["counts"]["gold/lead_features"]["out"], "versions": report["versions"],
         "timings": report["timings"], "base_rate": manifest["base_rate"],
         "load_avg": os.getloadavg(), "cpus": os.cpu_count(),

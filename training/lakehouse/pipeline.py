@@ -148,7 +148,8 @@ def run_pipeline(spark: SparkSession, spec: FeatureSpec, batch: RawBatch, lake: 
         quality.enforce(gates)
         for table, df, mode in writes:
             say(f"writing {table} ({mode})")
-            v = io.write(df, table, mode, metadata={"batch_id": meta.batch_id, "source": batch.source})
+            v = io.write(df, table, mode, metadata={"batch_id": meta.batch_id, "source": batch.source,
+                                                  "leadscore.spec": spec.name})
             report.written.append(table)
             report.versions[table] = v.version
     batch.commit()
