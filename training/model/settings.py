@@ -25,9 +25,9 @@ class TrainingSettings(BaseSettings):
     """XGBoost threads (the machine has 2 cores); tables under ``threads_min_rows`` train single-threaded."""
     threads_min_rows: int = Field(default=20000, ge=0)
     """Below this many training rows one thread is faster than OpenMP's start-up and sync cost."""
-    max_rounds: int = Field(default=2000, ge=10)
+    max_rounds: int = Field(default=1000, ge=10)
     """Upper bound on boosting rounds; early stopping usually ends far sooner."""
-    early_stopping_rounds: int = Field(default=50, ge=5)
+    early_stopping_rounds: int = Field(default=30, ge=5)
     """Rounds without validation log-loss improvement before a fold stops."""
     min_rows: int = Field(default=300, ge=50)
     """Smallest gold table training accepts."""

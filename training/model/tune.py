@@ -41,7 +41,7 @@ def base_params(seed: int, n_jobs: int) -> dict[str, Any]:
 def suggest(trial: optuna.Trial, imbalance: float) -> dict[str, Any]:
     """The search space; ``imbalance`` = negatives / positives of the training part."""
     p: dict[str, Any] = {
-        "learning_rate": trial.suggest_float("learning_rate", 0.01, 0.3, log=True),
+        "learning_rate": trial.suggest_float("learning_rate", 0.02, 0.3, log=True),
         "max_depth": trial.suggest_int("max_depth", 2, 8),
         "min_child_weight": trial.suggest_float("min_child_weight", 1.0, 64.0, log=True),
         "subsample": trial.suggest_float("subsample", 0.5, 1.0),
