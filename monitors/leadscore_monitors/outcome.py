@@ -1,0 +1,139 @@
+"""Outcome feedback: CRM conversions joined to logged scores by the salted lead key.
+
+Reads the ``leads`` table of the PostgreSQL CRM (lead id, converted flag, conversion time), hashes each
+lead id with :func:`leadscore_core.events.lead_key` (the only id in the log) and joins the Delta
+inference log. Reports the realised AUC, the conversion rate by tier, and the business signal: the
+conversion rate of the later half of the logged period fell by more than ``drop_threshold`` (default
+10 %) relative to the earlier half; a signal is posted to the retrain trigger as a
+``retrain.requested`` CloudEvent when ``--trigger-url`` is given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import numpy as np
+import psycopg
+from leadscore_core.contract import FeatureSpec, load_spec
+from leadscore_core.events import RETRAIN_TYPE, RetrainRequest, lead_key
+from leadscore_core.settings import HomeSettings
+from psycopg import sql
+from pydantic import BaseModel
+from scipy.stats import rankdata
+
+from leadscore_monitors.cloudevent import reply_event
+from leadscore_monitors.logtable import read_log
+from leadscore_monitors.settings import OutcomeSettings
+
+
+class OutcomeReport(BaseModel):
+    """Realised model quality and the business signal."""
+
+    logged: int
+    joined: int
+    conversions: int
+    auc: float | None
+    """Realised ROC-AUC of the logged probability vs the CRM outcome (None with one class only)."""
+    conversion_rate: float | None
+    conversion_by_tier: dict[str, dict[str, float]]
+    earlier_rate: float | None
+    later_rate: float | None
+    conversion_drop: float | None
+    """1 - later / earlier conversion rate (positive = fewer conversions)."""
+    business_signal: bool
+
+
+def auc(y: Sequence[int], p: Sequence[float]) -> float | None:
+    """ROC-AUC via the rank-sum (Mann-Whitney) identity, ties averaged."""
+    y_arr, p_arr = np.asarray(y), np.asarray(p, dtype=np.float64)
+    n_pos = int(y_arr.sum())
+    n_neg = len(y_arr) - n_pos
+    if n_pos == 0 or n_neg == 0:
+        return None
+    ranks = rankdata(p_arr)
+    return float((ranks[y_arr == 1].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def compute(log_rows: list[dict[str, Any]], outcomes: dict[str, bool], drop_threshold: float = 0.10) -> OutcomeReport:
+    """Join logged rows (``lead_key``, ``probability``, ``tier``, ``event_time``) to outcomes by lead key."""
+    latest: dict[str, dict[str, Any]] = {}
+    for r in log_rows:  # a lead scored several times counts once, with its latest score
+        k = r.get("lead_key")
+        if k and r.get("probability") is not None and (k not in latest or r["event_time"] > latest[k]["event_time"]):
+            latest[k] = r
+    joined = [(r, outcomes[k]) for k, r in latest.items() if k in outcomes]
+    joined.sort(key=lambda x: x[0]["event_time"])
+    y = [int(c) for _, c in joined]
+    by_tier: dict[str, dict[str, float]] = {}
+    for r, c in joined:
+        t = by_tier.setdefault(str(r.get("tier")), {"leads": 0, "conversions": 0})
+        t["leads"] += 1
+        t["conversions"] += int(c)
+    for t in by_tier.values():
+        t["rate"] = t["conversions"] / t["leads"]
+    half = len(joined) // 2
+    early = y[:half]
+    late = y[half:]
+    early_rate = float(np.mean(early)) if early else None
+    late_rate = float(np.mean(late)) if late else None
+    drop = 1 - late_rate / early_rate if early_rate and late_rate is not None else None
+    return OutcomeReport(
+        logged=len(latest),
+        joined=len(joined),
+        conversions=sum(y),
+        auc=auc(y, [r["probability"] for r, _ in joined]) if joined else None,
+        conversion_rate=float(np.mean(y)) if y else None,
+        conversion_by_tier=dict(sorted(by_tier.items())),
+        earlier_rate=early_rate,
+        later_rate=late_rate,
+        conversion_drop=drop,
+        business_signal=drop is not None and drop > drop_threshold,
+    )
+
+
+def crm_outcomes(dsn: str, table: str, spec: FeatureSpec, salt: str) -> dict[str, bool]:
+    """``lead_key -> converted`` for every CRM lead (the converted column is read per the contract)."""
+    query = sql.SQL("SELECT {id}, {conv} FROM {table}").format(
+        id=sql.Identifier(spec.id_column), conv=sql.Identifier(spec.target.column), table=sql.Identifier(table)
+    )
+    with psycopg.connect(dsn, connect_timeout=10) as conn:
+        rows = conn.execute(query).fetchall()
+    return {lead_key(str(i), salt): spec.is_positive(c) for i, c in rows if i is not None}
+
+
+def main(argv: list[str] | None = None) -> None:
+    s = OutcomeSettings()
+    p = argparse.ArgumentParser(prog="leadscore_monitors outcome", description="CRM conversions vs logged scores")
+    p.add_argument("--dsn", default=s.crm_dsn)
+    p.add_argument("--crm-table", default=s.crm_table)
+    p.add_argument("--table-uri", default=None)
+    p.add_argument("--spec", default="crm_freezone")
+    p.add_argument("--trigger-url", default=None, help="retrain trigger to notify on a business signal")
+    a = p.parse_args(argv)
+    home = HomeSettings()
+    uri = a.table_uri or str(home.lake / "bronze" / "inference_log")
+    spec = load_spec(a.spec)
+    rows = read_log(uri, columns=["lead_key", "probability", "tier", "event_time"]).to_pylist()
+    report = compute(rows, crm_outcomes(a.dsn, a.crm_table, spec, home.pii_salt), s.drop_threshold)
+    out = report.model_dump()
+    if report.business_signal and a.trigger_url:
+        now = datetime.now(UTC)
+        req = RetrainRequest(
+            reason="business", detail=f"conversion rate fell {report.conversion_drop:.1%}", requested_at=now
+        )
+        headers, body = reply_event(
+            RETRAIN_TYPE,
+            f"business-{now.date().isoformat()}",
+            "/leadscore/monitors/outcome",
+            req.model_dump(mode="json"),
+        )
+        out["trigger_status"] = httpx.post(a.trigger_url, headers=headers, content=body, timeout=10).status_code
+    target = home.reports / "outcome" / f"outcome-{datetime.now(UTC).date().isoformat()}.json"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps(out, indent=2))
+    print(json.dumps(out))
