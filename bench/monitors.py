@@ -29,9 +29,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "monitors"))
 
 from conftest import Server, scored_pairs  # noqa: E402
-from leadscore_core.events import REQUEST_TYPE, RESPONSE_TYPE  # noqa: E402
 from synth import make_artifact, make_records  # noqa: E402
 
+from leadscore_core.events import REQUEST_TYPE, RESPONSE_TYPE  # noqa: E402
 from leadscore_monitors.cloudevent import logger_event  # noqa: E402
 
 
@@ -44,8 +44,16 @@ def build_events(artifact: Path, n_pairs: int) -> list[tuple[dict[str, str], byt
     out = []
     for ce_id, req, resp in scored_pairs(artifact, make_records(n_pairs, 99), batch=1):
         for ce_type, body in ((REQUEST_TYPE, req), (RESPONSE_TYPE, resp)):
-            out.append(logger_event(ce_type, ce_id, json.dumps(body).encode(), source="http://localhost:9081/",
-                                    inferenceservicename="lead-scoring", namespace="leadscore"))
+            out.append(
+                logger_event(
+                    ce_type,
+                    ce_id,
+                    json.dumps(body).encode(),
+                    source="http://localhost:9081/",
+                    inferenceservicename="lead-scoring",
+                    namespace="leadscore",
+                )
+            )
     return out
 
 
@@ -77,9 +85,15 @@ def ingest(component: str, env: dict[str, str], events: list, concurrency: int, 
     finally:
         server.stop()
     n = len(events) - 200
-    return {"events": n, "acknowledged": ok, "recorded_total": recorded, "wall_s": round(wall, 3),
-            "server_cpu_s": round(cpu, 3), "events_per_s": round(n / wall, 1),
-            "events_per_cpu_s": round(n / cpu, 1) if cpu else float("nan")}
+    return {
+        "events": n,
+        "acknowledged": ok,
+        "recorded_total": recorded,
+        "wall_s": round(wall, 3),
+        "server_cpu_s": round(cpu, 3),
+        "events_per_s": round(n / wall, 1),
+        "events_per_cpu_s": round(n / cpu, 1) if cpu else float("nan"),
+    }
 
 
 def window_eval(artifact: Path, backend: str, n: int = 5000, repeat: int = 5) -> dict[str, float]:
@@ -110,12 +124,24 @@ def main() -> None:
         "cpus": os.cpu_count(),
         "load_avg_at_start": os.getloadavg()[0],
         "ingest": {
-            "drift-detector": ingest("drift", {"MONITOR_MODEL_DIR": str(artifact), "MONITOR_STATE_DIR": str(tmp / "d"),
-                                               "MONITOR_WINDOW_SIZE": "1000000"}, events, a.concurrency,
-                                     tmp / "drift.log"),
-            "inference-log": ingest("sink", {"MONITOR_STATE_DIR": str(tmp / "s"),
-                                             "MONITOR_TABLE_URI": str(tmp / "inference_log")}, events,
-                                    a.concurrency, tmp / "sink.log"),
+            "drift-detector": ingest(
+                "drift",
+                {
+                    "MONITOR_MODEL_DIR": str(artifact),
+                    "MONITOR_STATE_DIR": str(tmp / "d"),
+                    "MONITOR_WINDOW_SIZE": "1000000",
+                },
+                events,
+                a.concurrency,
+                tmp / "drift.log",
+            ),
+            "inference-log": ingest(
+                "sink",
+                {"MONITOR_STATE_DIR": str(tmp / "s"), "MONITOR_TABLE_URI": str(tmp / "inference_log")},
+                events,
+                a.concurrency,
+                tmp / "sink.log",
+            ),
         },
         "window_5000": {b: window_eval(artifact, b) for b in ("alibi", "evidently")},
     }

@@ -63,7 +63,10 @@ class Server:
     def start(self, timeout: float = 180.0) -> Server:
         fh = self.log.open("ab")
         self.proc = subprocess.Popen(
-            [str(PYTHON), "-m", "leadscore_monitors", self.component], env=self.env, stdout=fh, stderr=fh,
+            [str(PYTHON), "-m", "leadscore_monitors", self.component],
+            env=self.env,
+            stdout=fh,
+            stderr=fh,
             start_new_session=True,
         )
         deadline = time.time() + timeout
@@ -120,15 +123,21 @@ def server(tmp_path: Path) -> Iterator[Callable[..., Server]]:
 
 def post_event(client: httpx.Client, url: str, ce_type: str, ce_id: str, body: Any, **ext: str) -> httpx.Response:
     raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-    headers, data = logger_event(ce_type, ce_id, raw, source="http://localhost:9081/",
-                                 inferenceservicename="lead-scoring", namespace="leadscore", **ext)
+    headers, data = logger_event(
+        ce_type,
+        ce_id,
+        raw,
+        source="http://localhost:9081/",
+        inferenceservicename="lead-scoring",
+        namespace="leadscore",
+        **ext,
+    )
     return client.post(url, headers=headers, content=data)
 
 
 def scored_pairs(artifact: Path, records: list[dict[str, Any]], batch: int = 1) -> list[tuple[str, dict, dict]]:
     """(ce_id, V2 request, V2 response) per batch of records, scored for real by the artifact."""
     from leadscore_core.artifact import LeadScorer
-
     from leadscore_monitors.v2 import v2_request, v2_response
 
     scorer = LeadScorer(artifact).load()

@@ -7,16 +7,21 @@ from pathlib import Path
 from typing import Any
 
 from conftest import scored_pairs
-from leadscore_core.events import REQUEST_TYPE, RESPONSE_TYPE
 
+from leadscore_core.events import REQUEST_TYPE, RESPONSE_TYPE
 from leadscore_monitors.cloudevent import LoggedEvent
 from leadscore_monitors.settings import SinkSettings
 from leadscore_monitors.sink import SinkConsumer
 from leadscore_monitors.store import connect
 
 
-def write_log(tmp: Path, artifact: Path, uri: str, batches: list[tuple[datetime, list[dict[str, Any]]]],
-              lead_keys: list[list[str]] | None = None) -> int:
+def write_log(
+    tmp: Path,
+    artifact: Path,
+    uri: str,
+    batches: list[tuple[datetime, list[dict[str, Any]]]],
+    lead_keys: list[list[str]] | None = None,
+) -> int:
     """Log one V2 call per record, each batch at its event time; returns rows written."""
     consumer = SinkConsumer(SinkSettings(state_dir=tmp / "sink-state", table_uri=uri))
     conn = connect(tmp / "sink-state.sqlite")

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 import xgboost as xgb
+
 from leadscore_core.artifact import Manifest
 from leadscore_core.contract import FeatureSpec, load_spec
 from leadscore_core.encoding import FeatureEncoder

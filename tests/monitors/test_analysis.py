@@ -15,11 +15,16 @@ from leadscore_monitors.reference import load_reference
 
 def test_daily_hourly_weekly(artifact: Path, tmp_path: Path) -> None:
     uri = str(tmp_path / "inference_log")
-    write_log(tmp_path, artifact, uri, [
-        (datetime(2026, 3, 1, 9, tzinfo=UTC), make_records(250, 41)),
-        (datetime(2026, 3, 1, 15, tzinfo=UTC), make_records(150, 42)),
-        (datetime(2026, 3, 2, 10, tzinfo=UTC), make_records(400, 43, "source_mix")),
-    ])
+    write_log(
+        tmp_path,
+        artifact,
+        uri,
+        [
+            (datetime(2026, 3, 1, 9, tzinfo=UTC), make_records(250, 41)),
+            (datetime(2026, 3, 1, 15, tzinfo=UTC), make_records(150, 42)),
+            (datetime(2026, 3, 2, 10, tzinfo=UTC), make_records(400, 43, "source_mix")),
+        ],
+    )
     ref = load_reference(artifact)
     calm = daily(ref, uri, date(2026, 3, 1))
     assert calm["rows"] == 400 and calm["drifted_features"] == []

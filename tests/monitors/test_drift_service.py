@@ -7,8 +7,8 @@ from pathlib import Path
 
 import httpx
 from conftest import make_records, post_event, scored_pairs
-from leadscore_core.events import DRIFT_TYPE, REQUEST_TYPE, RESPONSE_TYPE, DriftEvent
 
+from leadscore_core.events import DRIFT_TYPE, REQUEST_TYPE, RESPONSE_TYPE, DriftEvent
 from leadscore_monitors.cloudevent import logger_event
 
 
@@ -19,10 +19,16 @@ def send(client: httpx.Client, url: str, pairs: list[tuple[str, dict, dict]], ok
 
 
 def test_windows_drift_event_and_metrics(server, artifact: Path, tmp_path: Path) -> None:
-    sink = server("trigger", MONITOR_STATE_DIR=str(tmp_path / "trig"), MONITOR_COMMAND="true",
-                  MONITOR_COOLDOWN_SECONDS="3600")
-    drift = server("drift", MONITOR_MODEL_DIR=str(artifact), MONITOR_STATE_DIR=str(tmp_path / "drift"),
-                   MONITOR_WINDOW_SIZE="300", MONITOR_REPLY_URL=sink.url)
+    sink = server(
+        "trigger", MONITOR_STATE_DIR=str(tmp_path / "trig"), MONITOR_COMMAND="true", MONITOR_COOLDOWN_SECONDS="3600"
+    )
+    drift = server(
+        "drift",
+        MONITOR_MODEL_DIR=str(artifact),
+        MONITOR_STATE_DIR=str(tmp_path / "drift"),
+        MONITOR_WINDOW_SIZE="300",
+        MONITOR_REPLY_URL=sink.url,
+    )
     clean = scored_pairs(artifact, make_records(300, 21), batch=10)
     drifted = scored_pairs(artifact, make_records(300, 22, "source_mix"), batch=10)
     with httpx.Client(timeout=60) as client:
@@ -49,8 +55,11 @@ def test_windows_drift_event_and_metrics(server, artifact: Path, tmp_path: Path)
 
 
 def test_duplicates_and_kill_restart_reconcile(server, artifact: Path, tmp_path: Path) -> None:
-    env = {"MONITOR_MODEL_DIR": str(artifact), "MONITOR_STATE_DIR": str(tmp_path / "drift"),
-           "MONITOR_WINDOW_SIZE": "200"}
+    env = {
+        "MONITOR_MODEL_DIR": str(artifact),
+        "MONITOR_STATE_DIR": str(tmp_path / "drift"),
+        "MONITOR_WINDOW_SIZE": "200",
+    }
     drift = server("drift", **env)
     pairs = scored_pairs(artifact, make_records(300, 23), batch=5)  # 60 events of 5 leads
     with httpx.Client(timeout=60) as client:
@@ -72,15 +81,20 @@ def test_duplicates_and_kill_restart_reconcile(server, artifact: Path, tmp_path:
 def test_bad_events_get_4xx_with_reason_and_are_counted(server, artifact: Path, tmp_path: Path) -> None:
     drift = server("drift", MONITOR_MODEL_DIR=str(artifact), MONITOR_STATE_DIR=str(tmp_path / "drift"))
     ce_id, req, _ = scored_pairs(artifact, make_records(1, 24))[0]
-    good_headers, good_body = logger_event(REQUEST_TYPE, ce_id, json.dumps(req).encode(), source="s",
-                                           inferenceservicename="lead-scoring", namespace="ns")
+    good_headers, good_body = logger_event(
+        REQUEST_TYPE, ce_id, json.dumps(req).encode(), source="s", inferenceservicename="lead-scoring", namespace="ns"
+    )
     cases = {
         "malformed": ({"content-type": "application/json"}, b"{nope"),
         "missing_id": ({**good_headers, "ce-id": ""}, good_body),
         "unknown_type": ({**good_headers, "ce-type": DRIFT_TYPE}, good_body),
         "not_json": (good_headers, b"\xff\xfe garbage"),
-        "contract": (good_headers, json.dumps({"inputs": [{"name": "features", "shape": [1, 3],
-                                                           "datatype": "FP32", "data": [1, 2, 3]}]}).encode()),
+        "contract": (
+            good_headers,
+            json.dumps(
+                {"inputs": [{"name": "features", "shape": [1, 3], "datatype": "FP32", "data": [1, 2, 3]}]}
+            ).encode(),
+        ),
         "crm_contract": (good_headers, json.dumps({"lead_source": "website", "license_type": "spaceship"}).encode()),
     }
     with httpx.Client(timeout=30) as client:
@@ -90,19 +104,31 @@ def test_bad_events_get_4xx_with_reason_and_are_counted(server, artifact: Path, 
             assert r.json()["reason"], name
         r = client.post(drift.url, headers={**good_headers, "ce-id": "big"}, content=b" " * (5 << 20))
         assert r.status_code == 413
-        assert "license_type" in client.post(drift.url, headers=cases["crm_contract"][0],
-                                             content=cases["crm_contract"][1]).json()["reason"]
+        assert (
+            "license_type"
+            in client.post(drift.url, headers=cases["crm_contract"][0], content=cases["crm_contract"][1]).json()[
+                "reason"
+            ]
+        )
         assert client.post(drift.url, headers=good_headers, content=good_body).status_code == 200
     stats = drift.stats()
     assert stats["counters"] == {"received": 9, "recorded": 1, "duplicated": 0, "rejected": 8}
     assert stats["rejections"]["contract"] == 3
     assert 'leadscore_monitor_events_rejected_total{component="drift-detector",kind="unknown_type"} 1.0' in (
-        drift.metrics())
+        drift.metrics()
+    )
 
 
 def test_drift_event_body_is_a_drift_event() -> None:
     DriftEvent.model_validate(
-        {"model_name": "m", "model_version": "1", "window_start": "2026-01-01T00:00:00Z",
-         "window_end": "2026-01-01T00:01:00Z", "n_events": 1, "drifted_features": ["a"], "psi": {"a": 0.3},
-         "threshold": 0.25}
+        {
+            "model_name": "m",
+            "model_version": "1",
+            "window_start": "2026-01-01T00:00:00Z",
+            "window_end": "2026-01-01T00:01:00Z",
+            "n_events": 1,
+            "drifted_features": ["a"],
+            "psi": {"a": 0.3},
+            "threshold": 0.25,
+        }
     )

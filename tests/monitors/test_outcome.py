@@ -11,11 +11,11 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from leadscore_core.contract import load_spec
-from leadscore_core.events import lead_key
 from logfixture import write_log
 from synth import make_records
 
+from leadscore_core.contract import load_spec
+from leadscore_core.events import lead_key
 from leadscore_monitors.logtable import read_log
 from leadscore_monitors.outcome import auc, compute, crm_outcomes, main
 
@@ -50,13 +50,22 @@ def test_conversions_join_logged_scores(crm_db: str, artifact: Path, tmp_path: P
     uri = str(tmp_path / "inference_log")
     ids = [[f"L-{b}-{i}" for i in range(120)] for b in range(2)]
     keys = [[lead_key(x, SALT) for x in batch] for batch in ids]
-    write_log(tmp_path, artifact, uri, [(datetime(2026, 4, 1, tzinfo=UTC), make_records(120, 51)),
-                                        (datetime(2026, 4, 20, tzinfo=UTC), make_records(120, 52))], keys)
+    write_log(
+        tmp_path,
+        artifact,
+        uri,
+        [
+            (datetime(2026, 4, 1, tzinfo=UTC), make_records(120, 51)),
+            (datetime(2026, 4, 20, tzinfo=UTC), make_records(120, 52)),
+        ],
+        keys,
+    )
     rows = read_log(uri, columns=["lead_key", "probability", "tier", "event_time"]).to_pylist()
     prob = {r["lead_key"]: r["probability"] for r in rows}
     with psycopg.connect(crm_db, autocommit=True) as conn:
-        conn.execute("CREATE TABLE leads (lead_id text PRIMARY KEY, converted text, converted_at timestamptz, "
-                      "full_name text)")
+        conn.execute(
+            "CREATE TABLE leads (lead_id text PRIMARY KEY, converted text, converted_at timestamptz, full_name text)"
+        )
         for b, batch in enumerate(ids):
             cut = 0.3 if b == 0 else 0.7  # the later leads convert much less
             for x in batch:

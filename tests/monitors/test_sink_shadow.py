@@ -8,6 +8,7 @@ from pathlib import Path
 import httpx
 from conftest import make_records, post_event, scored_pairs
 from deltalake import DeltaTable
+
 from leadscore_core.events import REQUEST_TYPE, RESPONSE_TYPE
 
 
@@ -16,10 +17,22 @@ def test_sink_joins_by_ce_id_into_delta_without_pii(server, artifact: Path, tmp_
     env = {"MONITOR_STATE_DIR": str(tmp_path / "sink"), "MONITOR_TABLE_URI": uri, "MONITOR_FLUSH_ROWS": "40"}
     sink = server("sink", **env)
     pairs = scored_pairs(artifact, make_records(60, 31), batch=2)  # 30 calls of 2 leads
-    crm_req = {"lead_id": "L-1", "full_name": "Jane Doe", "email": "jane@example.com", "phone": "+971500000000",
-               **make_records(1, 32)[0]}
-    crm_resp = {"lead_id": "L-1", "score": 42, "probability": 0.42, "tier": "B", "model_name": "lead-scoring",
-                "model_version": "1", "reasons": [{"feature": "web_visits", "contribution": 0.3}]}
+    crm_req = {
+        "lead_id": "L-1",
+        "full_name": "Jane Doe",
+        "email": "jane@example.com",
+        "phone": "+971500000000",
+        **make_records(1, 32)[0],
+    }
+    crm_resp = {
+        "lead_id": "L-1",
+        "score": 42,
+        "probability": 0.42,
+        "tier": "B",
+        "model_name": "lead-scoring",
+        "model_version": "1",
+        "reasons": [{"feature": "web_visits", "contribution": 0.3}],
+    }
     with httpx.Client(timeout=60) as client:
         for ce_id, req, resp in pairs[:20]:
             assert post_event(client, sink.url, RESPONSE_TYPE, ce_id, resp).status_code == 200  # any order
@@ -52,8 +65,12 @@ def test_sink_joins_by_ce_id_into_delta_without_pii(server, artifact: Path, tmp_
 
 
 def test_shadow_agreement_metrics_appear(server, artifact: Path, shadow_artifact: Path, tmp_path: Path) -> None:
-    shadow = server("shadow", MONITOR_SHADOW_MODEL_DIR=str(shadow_artifact), MONITOR_STATE_DIR=str(tmp_path / "sh"),
-                    MONITOR_WINDOW_SIZE="100")
+    shadow = server(
+        "shadow",
+        MONITOR_SHADOW_MODEL_DIR=str(shadow_artifact),
+        MONITOR_STATE_DIR=str(tmp_path / "sh"),
+        MONITOR_WINDOW_SIZE="100",
+    )
     with httpx.Client(timeout=60) as client:
         for ce_id, req, resp in scored_pairs(artifact, make_records(200, 33), batch=4):
             assert post_event(client, shadow.url, REQUEST_TYPE, ce_id, req).status_code == 200
@@ -65,7 +82,12 @@ def test_shadow_agreement_metrics_appear(server, artifact: Path, shadow_artifact
     assert 0 < w["mean_abs_diff"] < 0.5
     assert sum(sum(v.values()) for v in w["confusion"].values()) == 100
     metrics = shadow.metrics()
-    for name in ("leadscore_shadow_spearman", "leadscore_shadow_top_decile_overlap", "leadscore_shadow_mean_abs_diff",
-                 "leadscore_shadow_tier_agreement", "leadscore_shadow_score_abs_diff_bucket",
-                 "leadscore_shadow_tier_pairs_total"):
-        assert f'{name}{{' in metrics and 'shadow_version="2"' in metrics, name
+    for name in (
+        "leadscore_shadow_spearman",
+        "leadscore_shadow_top_decile_overlap",
+        "leadscore_shadow_mean_abs_diff",
+        "leadscore_shadow_tier_agreement",
+        "leadscore_shadow_score_abs_diff_bucket",
+        "leadscore_shadow_tier_pairs_total",
+    ):
+        assert f"{name}{{" in metrics and 'shadow_version="2"' in metrics, name

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from leadscore_core.artifact import CategoricalReference
 from leadscore_core.reference import numeric_histogram, numeric_reference
-
 from leadscore_monitors import stats
 
 

@@ -7,22 +7,33 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
-from leadscore_core.events import DRIFT_TYPE, RETRAIN_TYPE, DriftEvent, RetrainRequest
 
+from leadscore_core.events import DRIFT_TYPE, RETRAIN_TYPE, DriftEvent, RetrainRequest
 from leadscore_monitors.cloudevent import reply_event
 
 
 def drift_event(i: int) -> tuple[dict[str, str], bytes]:
     now = datetime.now(UTC)
-    body = DriftEvent(model_name="lead-scoring", model_version="1", window_start=now, window_end=now, n_events=500,
-                      drifted_features=["lead_source"], psi={"lead_source": 0.9}, threshold=0.25)
+    body = DriftEvent(
+        model_name="lead-scoring",
+        model_version="1",
+        window_start=now,
+        window_end=now,
+        n_events=500,
+        drifted_features=["lead_source"],
+        psi={"lead_source": 0.9},
+        threshold=0.25,
+    )
     return reply_event(DRIFT_TYPE, f"drift-{i}", "/drift", body.model_dump(mode="json"))
 
 
 def test_event_storm_means_one_retrain(server, tmp_path: Path) -> None:
     marker = tmp_path / "retrained"
-    env = {"MONITOR_STATE_DIR": str(tmp_path / "trig"), "MONITOR_COOLDOWN_SECONDS": "3600",
-           "MONITOR_COMMAND": f"touch {marker}"}
+    env = {
+        "MONITOR_STATE_DIR": str(tmp_path / "trig"),
+        "MONITOR_COOLDOWN_SECONDS": "3600",
+        "MONITOR_COMMAND": f"touch {marker}",
+    }
     trig = server("trigger", **env)
     with httpx.Client(timeout=30) as client:
         for i in range(20):

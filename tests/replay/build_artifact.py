@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import xgboost as xgb
+
 from leadscore_core.artifact import Manifest
 from leadscore_core.contract import load_spec
 from leadscore_core.encoding import FeatureEncoder
@@ -40,12 +41,18 @@ def build(raw_dir: Path, out: Path, seed: int = 0, version: str = "1") -> Path:
     y = (rng.random(len(probs)) < np.asarray(probs)).astype(int)
     enc = FeatureEncoder(spec)
     x = enc.encode_records(records)
-    booster = xgb.train({"objective": "binary:logistic", "max_depth": 3, "eta": 0.2, "nthread": 1, "seed": seed},
-                        xgb.DMatrix(x, label=y), num_boost_round=40)
+    booster = xgb.train(
+        {"objective": "binary:logistic", "max_depth": 3, "eta": 0.2, "nthread": 1, "seed": seed},
+        xgb.DMatrix(x, label=y),
+        num_boost_round=40,
+    )
     prob = booster.predict(xgb.DMatrix(x))
     cols = {f.name: [r[f.name] for r in records] for f in spec.features}
     manifest = Manifest(
-        model_name="lead-scoring", spec=spec, spec_fingerprint=spec.fingerprint(), columns=enc.columns,
+        model_name="lead-scoring",
+        spec=spec,
+        spec_fingerprint=spec.fingerprint(),
+        columns=enc.columns,
         tier_cutoffs={t: float(np.quantile(prob, q)) for t, q in spec.scoring.tiers.items()},
         provenance={"model_version": version, "trained_on": str(raw_dir)},
     )

@@ -39,8 +39,11 @@ def _artifact(model_dir: Path | None, alias: str) -> Path:
     try:
         return Path(fetch_artifact(alias))
     except RegistryError as exc:
-        typer.echo(f"no {alias!r} model to take the drift reference from: {exc}; train one "
-                   f"(`leadscore train`) or pass --model-dir", err=True)
+        typer.echo(
+            f"no {alias!r} model to take the drift reference from: {exc}; train one "
+            f"(`leadscore train`) or pass --model-dir",
+            err=True,
+        )
         raise typer.Exit(3) from exc
 
 
@@ -67,8 +70,17 @@ def replay_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print only the JSON object.")] = False,
 ) -> None:
     """Send generated CRM traffic through the serving path and the monitors; print one JSON summary."""
-    args = ["replay", "--from", str(src), "--model-dir", str(_artifact(model_dir, alias)), "--backend", backend,
-            "--window", str(window)]
+    args = [
+        "replay",
+        "--from",
+        str(src),
+        "--model-dir",
+        str(_artifact(model_dir, alias)),
+        "--backend",
+        backend,
+        "--window",
+        str(window),
+    ]
     if serve_url:
         args += ["--serve-url", serve_url]
     if in_process:
@@ -115,8 +127,9 @@ def outcome_command(
 
 
 def register(app: typer.Typer) -> None:
-    group = typer.Typer(help="Payload-log monitoring: drift replay, scheduled analysis, outcome feedback.",
-                        no_args_is_help=True)
+    group = typer.Typer(
+        help="Payload-log monitoring: drift replay, scheduled analysis, outcome feedback.", no_args_is_help=True
+    )
     group.command("replay")(replay_command)
     group.command("analyze")(analyze_command)
     group.command("outcome")(outcome_command)
