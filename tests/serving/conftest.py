@@ -72,12 +72,12 @@ else:
 
     @pytest.fixture(scope="session")
     def secured(artifact: Path, logs: Path, client_name: str, redis_url: str) -> Iterator[tuple[str, Proc]]:
-        """Predictor with API-key auth and a 5/second per-client limit kept in the local Redis."""
+        """Predictor with API-key auth and a 5/minute per-client limit kept in the local Redis."""
         port = free_port()
         env = {
             "PREDICTOR_AUTH_MODE": "api_key",
             "PREDICTOR_API_KEYS": json.dumps({"s3cret-key": client_name}),
-            "PREDICTOR_RATE_LIMIT": "5/second",
+            "PREDICTOR_RATE_LIMIT": "5/minute",  # a minute window: deterministic on a slow box
             "PREDICTOR_RATE_LIMIT_STORAGE": redis_url,
         }
         with running(start_predictor(artifact, port, logs / "secured.log", extra_env=env)) as served:
