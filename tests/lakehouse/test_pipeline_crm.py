@@ -18,7 +18,7 @@ from training.data.crm_load import load_dir
 from training.data.generate import GenerateConfig, generate
 from training.lakehouse.job import run
 
-pytestmark = [pytest.mark.spark, pytest.mark.postgres, pytest.mark.slow]
+pytestmark = [pytest.mark.spark, pytest.mark.postgres, pytest.mark.slow, pytest.mark.timeout(2400)]
 
 
 @pytest.fixture(scope="module")

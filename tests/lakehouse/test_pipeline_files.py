@@ -18,7 +18,7 @@ from training.data.generate import GenerateConfig, generate
 from training.lakehouse.job import run
 from training.lakehouse.quality import GateError
 
-pytestmark = [pytest.mark.spark, pytest.mark.slow]
+pytestmark = [pytest.mark.spark, pytest.mark.slow, pytest.mark.timeout(1800)]
 
 
 def _iso(ts: datetime) -> str:

@@ -30,7 +30,7 @@ def register(app: typer.Typer) -> None:
         from training.data.crm import CrmSettings, CrmUnavailable, connect, redact
         from training.data.crm_load import load_dir
 
-        err = Console(stderr=True)
+        err = Console(stderr=True, soft_wrap=True)
         settings = CrmSettings()
         try:
             contract = load_spec(spec)

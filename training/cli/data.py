@@ -31,7 +31,7 @@ def register(app: typer.Typer) -> None:
 
         from training.data.generate import GenerateConfig, generate
 
-        err = Console(stderr=True)
+        err = Console(stderr=True, soft_wrap=True)
         cfg = GenerateConfig(rows=rows, seed=seed, out=out, drift=drift, drift_strength=drift_strength,
                              start=start, months=months)
         try:

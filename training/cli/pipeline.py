@@ -32,7 +32,7 @@ def register(app: typer.Typer) -> None:
         from training.lakehouse.job import run
         from training.lakehouse.quality import GateError
 
-        err = Console(stderr=True)
+        err = Console(stderr=True, soft_wrap=True)
         try:
             with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
                           console=err, transient=True) as progress:

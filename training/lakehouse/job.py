@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from leadscore_core.contract import FeatureSpec, load_spec
+from training.lakehouse.bronze import check_source_schema
 from training.lakehouse.counts import RunReport
 from training.lakehouse.pipeline import Step, empty_run, is_empty, run_pipeline
 from training.lakehouse.settings import PipelineSettings
@@ -53,6 +54,7 @@ def run(spec_name: str, source: str, path: Path | None, lake: Path | None,
     batch = make_batch(spec, source, path, lake)
     if is_empty(batch):
         return empty_run(spec, batch, lake)
+    check_source_schema(batch.leads, spec)  # fail fast, before Spark starts
     if step:
         step("starting Spark")
     spark = get_spark(settings)
