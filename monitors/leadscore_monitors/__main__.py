@@ -15,7 +15,15 @@ import sys
 def _serve(app: object, host: str, port: int) -> None:
     import uvicorn
 
-    uvicorn.run(app, host=host, port=port, log_level=os.environ.get("MONITOR_LOG_LEVEL", "warning"), access_log=False)
+    # keep-alive longer than the broker's idle connections, so a reused connection is not reset under load
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_level=os.environ.get("MONITOR_LOG_LEVEL", "warning"),
+        access_log=False,
+        timeout_keep_alive=75,
+    )
 
 
 def _drift() -> None:

@@ -239,6 +239,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--concurrency", type=int, default=8)
     p.add_argument("--json", action="store_true", help="print only the JSON object (always JSON on stdout)")
     a = p.parse_args(argv)
+    # SIGTERM (timeout, Ctrl-C of a parent) must unwind the context managers that stop the consumers
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
     home = HomeSettings()
     requests_path = a.src / "score_requests.jsonl"
