@@ -24,7 +24,9 @@ from pathlib import Path
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before xgboost loads libgomp (shared cores)
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests" / "training"))
+# this file is bench/training.py: keep bench/ off the path so `training` is the package, not this script
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "training")]
 
 import numpy as np  # noqa: E402
 from rich.console import Console  # noqa: E402
