@@ -35,7 +35,8 @@ def runs(spark: SparkSession, lake_raw: Path, lake_crm_dsn: str, tmp_path_factor
         first = run("crm_freezone", "crm", None, lake)
         second = run("crm_freezone", "crm", None, lake)
         more = tmp_path_factory.mktemp("more_raw")
-        generate(GenerateConfig(rows=300, seed=22, out=more))
+        # later leads: their updated_at is past the watermark, as new CRM changes are
+        generate(GenerateConfig(rows=300, seed=22, out=more, start="2027-01-01"))
         with connect(settings) as conn:
             load_dir(conn, spec, more)
         third = run("crm_freezone", "crm", None, lake)
