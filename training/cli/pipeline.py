@@ -45,7 +45,7 @@ def register(app: typer.Typer) -> None:
         if as_json:
             typer.echo(json.dumps(report.to_json(), default=str))
         else:
-            report.print(Console())
+            report.print(Console(width=max(Console().width, 120)))
 
     @pipeline.command("history")
     def history_cmd(

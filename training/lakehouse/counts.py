@@ -88,7 +88,7 @@ class RunReport:
         """Rich table of counts and versions."""
         table = Table(title=f"pipeline run {self.batch_id} ({self.spec}, {self.source}, {self.engine})")
         for col in ("table", "in", "out", "quarantined", "duplicates", "reconciles", "delta version", "written"):
-            table.add_column(col, justify="left" if col == "table" else "right")
+            table.add_column(col, justify="left" if col == "table" else "right", no_wrap=True)
         names = list(dict.fromkeys([*self.counts, *self.versions]))
         for name in names:
             c = self.counts.get(name)
