@@ -215,6 +215,31 @@ def postgres_dsn() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
+def scratch_database(postgres_dsn: str) -> Iterator[Callable[[str], str]]:
+    """Factory: ``scratch_database(prefix)`` creates a fresh database and returns its DSN; every
+    database it made is dropped at the end of the session. psycopg is imported only when used, so
+    this conftest stays importable in images without it."""
+    import uuid
+
+    import psycopg
+    from psycopg import conninfo, sql
+
+    made: list[str] = []
+
+    def create(prefix: str) -> str:
+        name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+        with psycopg.connect(postgres_dsn, autocommit=True) as conn:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        made.append(name)
+        return conninfo.make_conninfo(postgres_dsn, dbname=name)
+
+    yield create
+    with psycopg.connect(postgres_dsn, autocommit=True) as conn:
+        for name in made:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture(scope="session")
 def redis_url() -> Iterator[str]:
     """URL of the real local Redis ($LEADSCORE_TEST_REDIS_URL overrides); skip/fail if down."""
     url = os.environ.get("LEADSCORE_TEST_REDIS_URL", DEFAULT_REDIS_URL)
