@@ -2,7 +2,7 @@
 
 Run with the root env from the repo root:
 
-    .venv/bin/python bench/training.py [--rows 100000] [--trials 50] [--max-seconds 1800] [--lake DIR] [--json]
+    .venv/bin/python bench/training_study.py [--rows 100000] [--trials 50] [--max-seconds 1800] [--lake DIR] [--json]
 
 Gold comes from ``--lake`` (a real ``gold/lead_features`` built by ``leadscore pipeline run``) or, by
 default, a synthetic gold table following the gold column contract (``tests/training/training_helpers``).
@@ -24,8 +24,6 @@ from pathlib import Path
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before xgboost loads libgomp (shared cores)
 
 ROOT = Path(__file__).resolve().parents[1]
-# this file is bench/training.py: keep bench/ off the path so `training` is the package, not this script
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "training")]
 
 import numpy as np  # noqa: E402
@@ -45,7 +43,7 @@ def main() -> None:
     ap.add_argument("--lake", type=Path, default=None)
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
-    command = "python bench/training.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    command = "python bench/training_study.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     settings = TrainingSettings()
     console = Console(stderr=True)
     console.print(f"command: {command}")
