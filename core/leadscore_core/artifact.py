@@ -16,20 +16,27 @@ detectors read it with nothing but this package and xgboost.
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from leadscore_core.contract import FeatureSpec
 from leadscore_core.encoding import FeatureEncoder
+from leadscore_core.forest import TreeEnsemble, UnsupportedModel
+
+log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 BOOSTER = "booster.json"
 DRIFT_REFERENCE = "drift_reference.json"
+COMPILED_MAX_ROWS = 16
+"""Batches up to this size are scored by the compiled numpy ensemble (no per-call XGBoost overhead);
+larger ones by XGBoost's C++ predictor, which wins from about 32 rows on."""
 REFERENCE_SAMPLE = "reference_sample.npz"
 
 
@@ -39,11 +46,14 @@ class Calibrator(BaseModel):
     model_config = ConfigDict(extra="forbid")
     x: list[float] = Field(default_factory=list)
     y: list[float] = Field(default_factory=list)
+    _knots: tuple[np.ndarray, np.ndarray] | None = PrivateAttr(default=None)
 
     def __call__(self, p: np.ndarray) -> np.ndarray:
         if not self.x:
             return p
-        return np.clip(np.interp(p, self.x, self.y), 0.0, 1.0)
+        if self._knots is None:  # the lists become arrays once, not on every call
+            self._knots = (np.asarray(self.x, dtype=np.float64), np.asarray(self.y, dtype=np.float64))
+        return np.clip(np.interp(p, *self._knots), 0.0, 1.0)
 
 
 class Manifest(BaseModel):
@@ -126,6 +136,7 @@ class LeadScorer:
         self.encoder: FeatureEncoder | None = None
         self._booster: Any = None
         self._nthread = 1
+        self._compiled: TreeEnsemble | None = None
 
     def load(self, nthread: int = 1) -> LeadScorer:
         import xgboost as xgb  # scoring extra; the core stays importable without it
@@ -146,7 +157,33 @@ class LeadScorer:
             raise ValueError(f"booster expects {booster.num_features()} columns, spec encodes {encoder.n_columns}")
         self.manifest, self.encoder, self._booster = manifest, encoder, booster
         self._nthread = nthread
+        self._compiled = self._compile(booster)
         return self
+
+    def _compile(self, booster: Any) -> TreeEnsemble | None:
+        """The numpy ensemble for small batches, checked against XGBoost on probe rows; ``None``
+        (XGBoost scores everything) when the booster is not compilable or the check disagrees."""
+        import xgboost as xgb
+
+        try:
+            ens = TreeEnsemble.from_model(json.loads(bytes(booster.save_raw("json"))))
+        except (UnsupportedModel, KeyError, ValueError) as exc:
+            log.warning("booster not compiled (XGBoost scores every batch): %s", exc)
+            return None
+        probe = _probe_rows(ens, n=64)
+        nan_row = np.full((1, ens.n_features), np.nan, dtype=np.float32)
+        ens.base_margin = float(booster.inplace_predict(nan_row, predict_type="margin")[0] - ens.leaf_sum(nan_row)[0])
+        want = np.asarray(booster.inplace_predict(probe, predict_type="margin"), dtype=np.float64)
+        dm = xgb.DMatrix(probe, nthread=self._nthread)
+        want_c = np.asarray(booster.predict(dm, pred_contribs=True, approx_contribs=True), dtype=np.float64)
+        scale = max(1.0, float(np.abs(want).max()))
+        if not (
+            np.allclose(ens.margin(probe), want, rtol=0, atol=1e-4 * scale)
+            and np.allclose(ens.path_contributions(probe), want_c, rtol=0, atol=1e-4 * scale)
+        ):
+            log.warning("compiled ensemble disagrees with XGBoost on probe rows: XGBoost scores every batch")
+            return None
+        return ens
 
     @property
     def ready(self) -> bool:
@@ -162,7 +199,11 @@ class LeadScorer:
         cheaper path-based ``approx`` attribution); both sum with the base value to the margin."""
         assert self.manifest is not None and self.encoder is not None, "call load() first"
         contribs = None
-        if explain:
+        compiled = self._compiled if len(x) <= COMPILED_MAX_ROWS else None
+        if explain and approx and compiled is not None:
+            contribs = compiled.path_contributions(x)
+            margin = contribs.sum(axis=1)
+        elif explain:
             import xgboost as xgb
 
             # nthread on the DMatrix too: the default spins up every core's thread pool per call
@@ -171,6 +212,8 @@ class LeadScorer:
             contribs = np.asarray(self._booster.predict(dm, pred_contribs=True, approx_contribs=approx))
             # the contributions add up to the margin: one tree pass instead of two
             margin = contribs.sum(axis=1, dtype=np.float64)
+        elif compiled is not None:
+            margin = compiled.margin(x)
         else:
             margin = np.asarray(self._booster.inplace_predict(x, predict_type="margin"), dtype=np.float64)
         raw = 1.0 / (1.0 + np.exp(-margin))
@@ -203,6 +246,19 @@ class LeadScorer:
                 }
             )
         return out
+
+
+def _probe_rows(ens: TreeEnsemble, n: int, seed: int = 0) -> np.ndarray:
+    """Rows that exercise both sides of many splits: values just around the ensemble's thresholds, and NaN."""
+    rng = np.random.default_rng(seed)
+    features, thresholds = ens.split_points()
+    x = np.full((n, ens.n_features), np.nan, dtype=np.float32)
+    for j in range(ens.n_features):
+        t = thresholds[features == j]
+        if len(t):
+            pick = t[rng.integers(len(t), size=n)] + rng.choice([-1e-3, 0.0, 1e-3], size=n).astype(np.float32)
+            x[:, j] = np.where(rng.random(n) < 0.1, np.nan, pick)
+    return x
 
 
 def read_drift_reference(path: str | Path) -> DriftReference:

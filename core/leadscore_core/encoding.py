@@ -42,7 +42,10 @@ class FeatureEncoder:
         self.column_feature: list[str] = owner
         """Business feature that owns each encoded column."""
         self.feature_names: list[str] = spec.feature_names
-        self._owner_index = np.array([self.feature_names.index(o) for o in owner], dtype=np.int64)
+        owner_index = np.array([self.feature_names.index(o) for o in owner], dtype=np.int64)
+        self._owner = np.zeros((len(cols), len(self.feature_names)), dtype=np.float64)
+        self._owner[np.arange(len(cols)), owner_index] = 1.0
+        """0/1 matrix: encoded column -> owning business feature."""
 
     @property
     def n_columns(self) -> int:
@@ -97,6 +100,4 @@ class FeatureEncoder:
 
     def per_feature(self, column_values: np.ndarray) -> np.ndarray:
         """Sum per-column values (e.g. SHAP contributions, shape (n, n_columns)) per business feature."""
-        out = np.zeros((column_values.shape[0], len(self.feature_names)), dtype=np.float64)
-        np.add.at(out.T, self._owner_index, column_values.T)
-        return out
+        return np.asarray(column_values, dtype=np.float64) @ self._owner

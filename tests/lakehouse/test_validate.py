@@ -64,3 +64,23 @@ def test_bronze_and_serving_reject_the_same_things() -> None:
     serving = check_record(spec, row, features=spec.crm_features, source_names=True)
     out = _run([row]).iloc[0]
     assert out["_reason"] == "; ".join(str(i) for i in serving.issues)
+
+
+def test_column_rule_equals_the_row_rule_for_every_feature() -> None:
+    """The per-distinct-value column pass gives check_feature's value and reason for every raw value."""
+    from leadscore_core.validation import CheckedRecord, check_feature
+    from training.lakehouse.validate import check_column
+
+    raw = [None, "", "  ", "null", "N/A", "nan", "unknown", "999", "3", " 3 ", "3.5", "-1", "1e9", "inf", "1_000",
+           "abc", "true", "No", "Y", "website", " website ", "Website", "trading", "<10k", "2-5", "AE", "x" * 60]
+    for spec_name in ("crm_freezone", "bank_marketing"):
+        spec = load_spec(spec_name)
+        for f in spec.crm_features:
+            values, reasons = check_column(f, pd.Series(raw * 3, dtype=object))
+            assert len(values) == len(reasons) == len(raw) * 3
+            for i, r in enumerate(raw * 3):
+                rec = CheckedRecord(values={})
+                check_feature(f, r, rec)
+                assert values[i] == rec.values[f.name], (f.name, r)
+                want = "; ".join(x.reason for x in rec.issues) or None
+                assert reasons[i] == want, (f.name, r, reasons[i], want)
