@@ -1,13 +1,16 @@
 """Monitor benchmarks (not a test): durable ingest rate per core, and time to judge a 5,000-lead window.
 
-Run with the monitors env from the repo root:
+Run with the monitors env from the repo root (needs ``wrk``: ``apt-get install -y wrk``):
 
-    monitors/.venv/bin/python bench/monitors.py [--events 4000] [--concurrency 32] [--json]
+    monitors/.venv/bin/python bench/monitors.py [--events 50000] [--duration 6] [--concurrency 32] [--json]
 
-1. Ingest: each consumer (drift detector, inference-log sink) runs as a real server on 127.0.0.1 with
-   ``MONITOR_SQLITE_SYNCHRONOUS=FULL`` (acknowledged = fsynced); a client posts pre-built KServe logger
-   CloudEvents (V2 request/response pairs, one lead each). Reported: events/s wall clock and events per
-   CPU-second of the server process (= per core, since a consumer is one process with one writer).
+1. Ingest: each consumer (drift detector, inference-log sink) runs as a real server on 127.0.0.1, pinned
+   to core 0 (``taskset -c 0``), with ``MONITOR_SQLITE_SYNCHRONOUS=FULL`` (acknowledged = fsynced).
+   ``wrk`` on core 1 posts pre-built KServe logger CloudEvents (binary mode, V2 request/response pairs of
+   one lead each, every event a distinct ce-id) for ``--duration`` seconds after a warm-up; wrk replays
+   the list from the start only if it runs out, and those re-sends are reported as duplicates. Reported:
+   events/s on the one core (wall clock), events per CPU-second of the server process, latency
+   percentiles, and the server's own recorded/duplicate counters.
 2. Window: ``DriftDetector.predict`` on 5,000 leads already encoded on arrival, median of 5, per backend.
 """
 
@@ -17,7 +20,9 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -33,6 +38,57 @@ from synth import make_artifact, make_records  # noqa: E402
 
 from leadscore_core.events import REQUEST_TYPE, RESPONSE_TYPE  # noqa: E402
 from leadscore_monitors.cloudevent import logger_event  # noqa: E402
+
+SERVER_CPU, CLIENT_CPU = "0", "1"
+LUA = r"""
+local reqs, i, sent = {}, 0, 0
+init = function(args)
+  local f = assert(io.open(os.getenv("EVENTS"), "rb"))
+  local cur, mode = nil, nil
+  for line in f:lines() do
+    if line == "EVENT" then cur = {}; mode = "h"
+    elseif mode == "h" and line == "BODY" then mode = "b"
+    elseif mode == "h" then local k, v = line:match("^([^:]+): (.*)$"); cur[k] = v
+    elseif mode == "b" then reqs[#reqs + 1] = wrk.format("POST", "/", cur, line); mode = nil end
+  end
+  f:close()
+  i = tonumber(os.getenv("START") or "0")
+end
+request = function()
+  i = i + 1; sent = sent + 1
+  if i > #reqs then i = 1 end
+  return reqs[i]
+end
+done = function(s, latency, requests)
+  local e = s.errors
+  io.write(string.format("RESULT %d %d %d %d %.3f %.3f %.3f\n", s.requests, s.duration,
+    e.status, e.connect + e.read + e.write + e.timeout,
+    latency:percentile(50) / 1000, latency:percentile(95) / 1000, latency:percentile(99) / 1000))
+end
+"""
+
+
+def write_events(path: Path, events: list[tuple[dict[str, str], bytes]]) -> None:
+    with path.open("wb") as f:
+        for headers, body in events:
+            assert b"\n" not in body
+            f.write(b"EVENT\n")
+            for k, v in headers.items():
+                f.write(f"{k}: {v}\n".encode())
+            f.write(b"BODY\n" + body + b"\n")
+
+
+def wrk(url: str, events_file: Path, start: int, seconds: float, concurrency: int, lua: Path) -> dict[str, float]:
+    cmd = ["taskset", "-c", CLIENT_CPU, "wrk", "-t1", f"-c{concurrency}", f"-d{int(seconds)}s", "--timeout", "10s",
+           "-s", str(lua), url]  # fmt: skip
+    env = {**os.environ, "EVENTS": str(events_file), "START": str(start)}
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env, check=True)
+    line = next((x for x in out.stdout.splitlines() if x.startswith("RESULT ")), None)
+    if line is None:
+        raise RuntimeError(f"wrk printed no result:\n{out.stdout}\n{out.stderr}")
+    n, dur_us, status, sock, p50, p95, p99 = line.split()[1:]
+    return {"requests": int(n), "seconds": int(dur_us) / 1e6, "non_2xx": int(status), "socket_errors": int(sock),
+            "p50_ms": float(p50), "p95_ms": float(p95), "p99_ms": float(p99)}  # fmt: skip
 
 
 def cpu_seconds(pid: int) -> float:
@@ -80,25 +136,36 @@ async def post_all(url: str, events: list[tuple[dict[str, str], bytes]], concurr
     return ok
 
 
-def ingest(component: str, env: dict[str, str], events: list, concurrency: int, log: Path) -> dict[str, float]:
-    server = Server(component, {**env, "MONITOR_SQLITE_SYNCHRONOUS": "FULL"}, log).start()
+def ingest(
+    component: str, env: dict[str, str], events: list, args: argparse.Namespace, work: Path
+) -> dict[str, float]:
+    events_file, lua = work / "events.txt", work / "events.lua"
+    write_events(events_file, events)
+    lua.write_text(LUA)
+    log = work / f"{component}.log"
+    server = Server(component, {**env, "MONITOR_SQLITE_SYNCHRONOUS": "FULL"}, log, ("taskset", "-c", SERVER_CPU))
+    server.start()
     try:
         assert server.proc is not None
-        asyncio.run(post_all(server.url, events[:200], concurrency))  # warm-up (not counted)
-        cpu0, t0 = cpu_seconds(server.proc.pid), time.perf_counter()
-        ok = asyncio.run(post_all(server.url, events[200:], concurrency))
-        wall, cpu = time.perf_counter() - t0, cpu_seconds(server.proc.pid) - cpu0
-        recorded = server.stats()["counters"]["recorded"]
+        warm = min(2000, len(events) // 10)
+        asyncio.run(post_all(server.url, events[-warm:], args.concurrency))  # warm-up: the list's tail
+        before = server.stats()["counters"]
+        cpu0 = cpu_seconds(server.proc.pid)
+        r = wrk(server.url + "/", events_file, 0, args.duration, args.concurrency, lua)
+        cpu = cpu_seconds(server.proc.pid) - cpu0
+        after = server.stats()["counters"]
     finally:
         server.stop()
-    n = len(events) - 200
+    n = r["requests"]
     return {
-        "events": n,
-        "acknowledged": ok,
-        "recorded_total": recorded,
-        "wall_s": round(wall, 3),
+        **r,
+        "distinct_events_available": len(events) - warm,
+        "resent": max(0, n - (len(events) - warm)),
+        "recorded": after.get("recorded", 0) - before.get("recorded", 0),
+        "duplicates": after.get("duplicate", 0) - before.get("duplicate", 0),
         "server_cpu_s": round(cpu, 3),
-        "events_per_s": round(n / wall, 1),
+        "server_cores_used": round(cpu / r["seconds"], 2),
+        "events_per_s": round(n / r["seconds"], 1),
         "events_per_cpu_s": round(n / cpu, 1) if cpu else float("nan"),
     }
 
@@ -120,13 +187,16 @@ def window_eval(artifact: Path, backend: str, n: int = 5000, repeat: int = 5) ->
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--events", type=int, default=4000, help="events per consumer (request + response = 2 per lead)")
+    p.add_argument("--events", type=int, default=50000, help="distinct events built (request + response per lead)")
+    p.add_argument("--duration", type=int, default=6, help="seconds of measured wrk load per consumer")
     p.add_argument("--concurrency", type=int, default=32)
     p.add_argument("--json", action="store_true")
     a = p.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("wrk not found: apt-get install -y wrk")
     tmp = Path(tempfile.mkdtemp(prefix="bench-monitors-"))
     artifact = make_artifact(tmp / "model", seed=0)
-    events = build_events(artifact, (a.events + 200) // 2)
+    events = build_events(artifact, a.events // 2)
     result = {
         "cpus": os.cpu_count(),
         "load_avg_at_start": os.getloadavg()[0],
@@ -139,15 +209,15 @@ def main() -> None:
                     "MONITOR_WINDOW_SIZE": "1000000",
                 },
                 events,
-                a.concurrency,
-                tmp / "drift.log",
+                a,
+                tmp,
             ),
             "inference-log": ingest(
                 "sink",
                 {"MONITOR_STATE_DIR": str(tmp / "s"), "MONITOR_TABLE_URI": str(tmp / "inference_log")},
                 events,
-                a.concurrency,
-                tmp / "sink.log",
+                a,
+                tmp,
             ),
         },
         "window_5000": {b: window_eval(artifact, b) for b in ("alibi", "evidently")},

@@ -5,8 +5,9 @@ HTTP/1.1 keep-alive on 127.0.0.1, closed loop:
 
 - ``a-transformer``: full ``POST /score-lead`` through the kserve transformer -> MLServer predictor hop
   (both processes share core 0), the cluster design;
-- ``a-merged``: full ``POST /score-lead`` served by the predictor's MLServer custom handler (one process);
-  ``a-merged-approx`` the same with path-based (``approx``) reason attributions instead of exact TreeSHAP;
+- ``a-merged``: full ``POST /score-lead`` served by the predictor's MLServer custom handler (one process),
+  default path attributions; ``a-merged-exact`` the same with exact TreeSHAP reasons
+  (``PREDICTOR_REASONS=exact``);
 - ``b-predictor``: our MLServer runtime alone, V2 infer with ``explain`` (probability, tier, contributions);
 - ``c-default`` / ``c-tuned``: stock ``mlserver-xgboost`` 1.7.1 serving the same booster (V2, predict_proba)
   at MLServer defaults and tuned (parallel workers 0, debug off, httptools), from scratch venvs under
@@ -160,7 +161,7 @@ def main() -> None:
     ap.add_argument("--duration", type=int, default=15, help="seconds of measured load per cell")
     ap.add_argument("--warmup", type=int, default=3, help="seconds of unmeasured load before each cell")
     ap.add_argument("--concurrency", default="1,8,32")
-    ap.add_argument("--setups", default="a-transformer,a-merged,a-merged-approx,b-predictor,c-default,c-tuned")
+    ap.add_argument("--setups", default="a-transformer,a-merged,a-merged-exact,b-predictor,c-default,c-tuned")
     ap.add_argument("--model-dir", type=Path, default=None, help="artifact to serve (default: a 200-tree bench model)")
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "results")
     args = ap.parse_args()
@@ -234,11 +235,11 @@ def main() -> None:
 
     load_before = os.getloadavg()
     for name in setups:
-        if name in ("a-transformer", "a-merged", "a-merged-approx", "b-predictor"):
+        if name in ("a-transformer", "a-merged", "a-merged-exact", "b-predictor"):
             pport = free_port()
             env = {**NO_LIMIT, "PREDICTOR_CRM_ENDPOINT": "true"}
-            if name.endswith("-approx"):
-                env["PREDICTOR_REASONS"] = "approx"
+            if name.endswith("-exact"):
+                env["PREDICTOR_REASONS"] = "exact"
             pred = start_predictor(model_dir, pport, logs / f"{name}-predictor.log", extra_env=env, cpu=SERVER_CPU)
             procs = [pred]
             if name == "a-transformer":

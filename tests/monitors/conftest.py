@@ -49,8 +49,10 @@ def free_port() -> int:
 class Server:
     """A monitor component running as a real process (own process group) on 127.0.0.1."""
 
-    def __init__(self, component: str, env: dict[str, str], log: Path) -> None:
+    def __init__(self, component: str, env: dict[str, str], log: Path, prefix: tuple[str, ...] = ()) -> None:
         self.component = component
+        self.prefix = prefix
+        """Command words before the interpreter, e.g. ``("taskset", "-c", "0")`` (benchmarks)."""
         self.port = free_port()
         self.env = {**os.environ, **env, "MONITOR_HOST": "127.0.0.1", "MONITOR_PORT": str(self.port)}
         self.log = log
@@ -63,7 +65,7 @@ class Server:
     def start(self, timeout: float = 180.0) -> Server:
         fh = self.log.open("ab")
         self.proc = subprocess.Popen(
-            [str(PYTHON), "-m", "leadscore_monitors", self.component],
+            [*self.prefix, str(PYTHON), "-m", "leadscore_monitors", self.component],
             env=self.env,
             stdout=fh,
             stderr=fh,
