@@ -5,6 +5,8 @@ HTTP/1.1 keep-alive on 127.0.0.1, closed loop:
 
 - ``a-transformer``: full ``POST /score-lead`` through the kserve transformer -> MLServer predictor hop
   (both processes share core 0), the cluster design;
+- ``a-transformer-split``: the same hop in the cluster's shape as far as two cores allow: the transformer alone
+  on core 0, the predictor on core 1 *beside wrk* (so its figures are a floor for separate pods);
 - ``a-merged``: full ``POST /score-lead`` served by the predictor's MLServer custom handler (one process),
   default path attributions; ``a-merged-exact`` the same with exact TreeSHAP reasons
   (``PREDICTOR_REASONS=exact``);
@@ -235,14 +237,15 @@ def main() -> None:
 
     load_before = os.getloadavg()
     for name in setups:
-        if name in ("a-transformer", "a-merged", "a-merged-exact", "b-predictor"):
+        if name in ("a-transformer", "a-transformer-split", "a-merged", "a-merged-exact", "b-predictor"):
             pport = free_port()
             env = {**NO_LIMIT, "PREDICTOR_CRM_ENDPOINT": "true"}
             if name.endswith("-exact"):
                 env["PREDICTOR_REASONS"] = "exact"
-            pred = start_predictor(model_dir, pport, logs / f"{name}-predictor.log", extra_env=env, cpu=SERVER_CPU)
+            pcpu = CLIENT_CPU if name == "a-transformer-split" else SERVER_CPU
+            pred = start_predictor(model_dir, pport, logs / f"{name}-predictor.log", extra_env=env, cpu=pcpu)
             procs = [pred]
-            if name == "a-transformer":
+            if name.startswith("a-transformer"):
                 wait_ready(pred, timeout=240)
                 tport = free_port()
                 log = logs / f"{name}-transformer.log"

@@ -147,6 +147,8 @@ cat <<INFO
       MLflow            .venv/bin/mlflow ui --backend-store-uri sqlite:///$LEADSCORE_HOME/mlflow/mlflow.db
       registry          .venv/bin/leadscore registry list
       endpoint          http://127.0.0.1:$PORT/score-lead   metrics: http://127.0.0.1:$PORT/metrics
-      drift reports     $LEADSCORE_HOME/reports    logs: $LEADSCORE_HOME/logs
+      drift reports     $LEADSCORE_HOME/reports: replay-<time>.json, and in replay-<time>/ the PSI chart
+                        (psi.png) and the consumers' last /metrics (drift.prom, sink.prom)
+      logs              $LEADSCORE_HOME/logs
       stop the servers  make down
 INFO

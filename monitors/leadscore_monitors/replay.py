@@ -37,6 +37,7 @@ from leadscore_core.settings import HomeSettings
 from leadscore_core.validation import check_record
 
 from leadscore_monitors.forwarder import LocalBroker, PayloadLogger, Subscription, redact
+from leadscore_monitors.plots import psi_chart
 from leadscore_monitors.v2 import v2_pairs
 
 
@@ -111,6 +112,19 @@ def serve_url_from_run(home: Path) -> str | None:
     return f"http://{data.get('host', '127.0.0.1')}:{data['port']}"
 
 
+CONSUMERS = ("drift", "sink", "shadow")
+"""Consumer names, in the order of the replay's subscriptions."""
+MAX_THROTTLED_ATTEMPTS = 30
+"""Tries per lead while the serving rate limit answers 429 (each waits its ``Retry-After``)."""
+
+
+def _retry_after(value: str | None) -> float:
+    try:
+        return min(max(float(value or 1), 0.05), 10.0)
+    except ValueError:
+        return 1.0
+
+
 async def send_traffic(
     leads: list[dict[str, Any]],
     logger: PayloadLogger,
@@ -120,7 +134,7 @@ async def send_traffic(
     concurrency: int = 8,
 ) -> dict[str, int]:
     """Score every lead (via ``serve_url`` or in-process) and log each call as a CloudEvent pair."""
-    counts = {"sent": 0, "logged_pairs": 0, "serving_errors": 0, "invalid": 0}
+    counts = {"sent": 0, "logged_pairs": 0, "serving_errors": 0, "invalid": 0, "throttled": 0}
     sem = asyncio.Semaphore(concurrency)
     spec = scorer.spec
     prepared: dict[int, tuple[bytes, bytes]] = {}
@@ -146,11 +160,19 @@ async def send_traffic(
                 ce_id = str(uuid.uuid4())
                 if serve_url is not None:
                     body = json.dumps(lead).encode()
-                    resp = await client.post(
-                        f"{serve_url}/score-lead",
-                        content=body,
-                        headers={"content-type": "application/json", "x-request-id": ce_id},
-                    )
+                    for _ in range(MAX_THROTTLED_ATTEMPTS):  # a well-behaved client: 429 -> wait Retry-After
+                        resp = await client.post(
+                            f"{serve_url}/score-lead",
+                            content=body,
+                            headers={"content-type": "application/json", "x-request-id": ce_id},
+                        )
+                        if resp.status_code != 429:
+                            break
+                        counts["throttled"] += 1
+                        await asyncio.sleep(_retry_after(resp.headers.get("retry-after")))
+                    if resp.status_code in (400, 413, 422):  # refused by the contract, as in-process would
+                        counts["invalid"] += 1
+                        return
                     if resp.status_code >= 300:
                         counts["serving_errors"] += 1
                         return
@@ -158,7 +180,7 @@ async def send_traffic(
                 elif i in prepared:
                     await logger.log_pair(ce_id, *prepared[i])
                 else:
-                    return
+                    return  # invalid, counted when prepared
                 counts["logged_pairs"] += 1
 
         await asyncio.gather(*(one(i, lead) for i, lead in enumerate(leads)))
@@ -314,6 +336,9 @@ def main(argv: list[str] | None = None) -> None:
             with httpx.Client(timeout=300.0) as client:
                 for url in [s.url for s in subs]:
                     client.post(f"{url}/flush").raise_for_status()
+                # the consumers stop with this command: keep what Prometheus would have scraped from them
+                named = zip(CONSUMERS[: len(subs)], subs, strict=True)
+                scraped = {name: client.get(f"{sub.url}/metrics").text for name, sub in named}
                 drift_stats = client.get(f"{drift_url}/stats").json()
                 sink_stats = client.get(f"{sink_url}/stats").json()
                 shadow_stats = client.get(f"{subs[2].url}/stats").json() if shadow_ctx is not None else None
@@ -323,7 +348,16 @@ def main(argv: list[str] | None = None) -> None:
     meta["seconds"] = round(time.time() - started, 2)
     report = summarize(drift_stats, sink_stats, shadow_stats, traffic, meta)
     reports = home.reports
-    reports.mkdir(parents=True, exist_ok=True)
+    artifacts = reports / f"replay-{stamp}"
+    artifacts.mkdir(parents=True, exist_ok=True)
+    files = {}
+    for name, text in scraped.items():
+        files[f"{name}_metrics"] = str(artifacts / f"{name}.prom")
+        (artifacts / f"{name}.prom").write_text(text)
+    files["psi_chart"] = str(
+        psi_chart(report["features"], a.psi_threshold, artifacts / "psi.png", title=f"Feature drift: {a.src.name}")
+    )
+    report["artifacts"] = files
     (reports / f"replay-{stamp}.json").write_text(json.dumps(report, indent=2))
     print(json.dumps(report))
 

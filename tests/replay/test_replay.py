@@ -92,6 +92,10 @@ def test_drifted_replay_names_the_source_feature(world: dict[str, object]) -> No
         finally:
             subprocess.run([str(LEADSCORE), "serve", "--stop"], env=env, capture_output=True, timeout=120)
         assert r["serving"] == f"http://127.0.0.1:{port}"
+    # every lead reached the model: the serving rate limit (100/s per client) throttles the replay, which
+    # waits Retry-After like a well-behaved CRM client instead of dropping the lead
+    assert r["traffic"]["serving_errors"] == 0
+    assert r["traffic"]["logged_pairs"] + r["traffic"]["invalid"] == r["traffic"]["sent"] == 700
     assert "lead_source" in r["drifted_features"]
     assert set(r["drifted_features"]) <= {"lead_source", "channel"}  # channel follows source in the generator
     assert r["features"]["lead_source"]["psi"] > 0.25
@@ -99,3 +103,10 @@ def test_drifted_replay_names_the_source_feature(world: dict[str, object]) -> No
     assert len(r["windows"]) == 1  # within one window
     pairs = r["traffic"]["logged_pairs"]
     assert r["events"]["recorded"] == 2 * pairs and r["events"]["rejected"] == 0
+    # what SREs look at after the consumers stopped: their last /metrics and a PSI chart
+    drift_metrics = Path(r["artifacts"]["drift_metrics"]).read_text()
+    psi_line = next(x for x in drift_metrics.splitlines() if x.startswith("leadscore_drift_feature_psi{") and
+                    'feature="lead_source"' in x)
+    assert float(psi_line.rsplit(" ", 1)[1]) == pytest.approx(r["features"]["lead_source"]["psi"], abs=1e-5)
+    assert "leadscore_monitor_events_total" in Path(r["artifacts"]["sink_metrics"]).read_text()
+    assert Path(r["artifacts"]["psi_chart"]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
