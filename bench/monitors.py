@@ -22,7 +22,6 @@ import json
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -35,6 +34,7 @@ sys.path.insert(0, str(ROOT / "tests" / "monitors"))
 
 from conftest import Server, scored_pairs  # noqa: E402
 from synth import make_artifact, make_records  # noqa: E402
+from wrk_run import RESULT_LUA, run_wrk  # noqa: E402
 
 from leadscore_core.events import REQUEST_TYPE, RESPONSE_TYPE  # noqa: E402
 from leadscore_monitors.cloudevent import logger_event  # noqa: E402
@@ -59,13 +59,7 @@ request = function()
   if i > #reqs then i = 1 end
   return reqs[i]
 end
-done = function(s, latency, requests)
-  local e = s.errors
-  io.write(string.format("RESULT %d %d %d %d %.3f %.3f %.3f\n", s.requests, s.duration,
-    e.status, e.connect + e.read + e.write + e.timeout,
-    latency:percentile(50) / 1000, latency:percentile(95) / 1000, latency:percentile(99) / 1000))
-end
-"""
+""" + RESULT_LUA
 
 
 def write_events(path: Path, events: list[tuple[dict[str, str], bytes]]) -> None:
@@ -78,17 +72,11 @@ def write_events(path: Path, events: list[tuple[dict[str, str], bytes]]) -> None
             f.write(b"BODY\n" + body + b"\n")
 
 
-def wrk(url: str, events_file: Path, start: int, seconds: float, concurrency: int, lua: Path) -> dict[str, float]:
-    cmd = ["taskset", "-c", CLIENT_CPU, "wrk", "-t1", f"-c{concurrency}", f"-d{int(seconds)}s", "--timeout", "10s",
-           "-s", str(lua), url]  # fmt: skip
-    env = {**os.environ, "EVENTS": str(events_file), "START": str(start)}
-    out = subprocess.run(cmd, capture_output=True, text=True, env=env, check=True)
-    line = next((x for x in out.stdout.splitlines() if x.startswith("RESULT ")), None)
-    if line is None:
-        raise RuntimeError(f"wrk printed no result:\n{out.stdout}\n{out.stderr}")
-    n, dur_us, status, sock, p50, p95, p99 = line.split()[1:]
-    return {"requests": int(n), "seconds": int(dur_us) / 1e6, "non_2xx": int(status), "socket_errors": int(sock),
-            "p50_ms": float(p50), "p95_ms": float(p95), "p99_ms": float(p99)}  # fmt: skip
+def wrk(url: str, events_file: Path, start: int, seconds: int, concurrency: int, lua: Path) -> dict[str, float]:
+    env = {"EVENTS": str(events_file), "START": str(start)}
+    r = run_wrk(url, lua, concurrency=concurrency, seconds=seconds, cpu=CLIENT_CPU, env=env)
+    return {"requests": r.requests, "seconds": r.seconds, "non_2xx": r.non_2xx, "socket_errors": r.socket_errors,
+            "p50_ms": r.p50_ms, "p95_ms": r.p95_ms, "p99_ms": r.p99_ms}  # fmt: skip
 
 
 def cpu_seconds(pid: int) -> float:
@@ -162,7 +150,7 @@ def ingest(
         "distinct_events_available": len(events) - warm,
         "resent": max(0, n - (len(events) - warm)),
         "recorded": after.get("recorded", 0) - before.get("recorded", 0),
-        "duplicates": after.get("duplicate", 0) - before.get("duplicate", 0),
+        "duplicates": after.get("duplicated", 0) - before.get("duplicated", 0),
         "server_cpu_s": round(cpu, 3),
         "server_cores_used": round(cpu / r["seconds"], 2),
         "events_per_s": round(n / r["seconds"], 1),

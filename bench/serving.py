@@ -44,6 +44,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests" / "serving"))
 
 from tiny_model import make_artifact, sample_lead  # noqa: E402
+from wrk_run import RESULT_LUA, run_wrk  # noqa: E402
 
 from training.cli.serve import (  # noqa: E402
     Proc,
@@ -61,13 +62,7 @@ LUA = """
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 local f = io.open(os.getenv("BODY"), "rb"); wrk.body = f:read("*a"); f:close()
-done = function(s, latency, requests)
-  local e = s.errors
-  io.write(string.format("RESULT %d %d %d %d %.3f %.3f %.3f\\n", s.requests, s.duration,
-    e.status, e.connect + e.read + e.write + e.timeout,
-    latency:percentile(50) / 1000, latency:percentile(95) / 1000, latency:percentile(99) / 1000))
-end
-"""
+""" + RESULT_LUA
 
 
 @dataclass
@@ -103,21 +98,12 @@ def group_cpu_seconds(pgids: list[int]) -> float:
 
 
 def wrk(url: str, body: Path, concurrency: int, seconds: int, lua: Path, pgids: list[int] | None = None) -> Result:
-    cmd = [
-        "taskset", "-c", CLIENT_CPU, "wrk", "-t1", f"-c{concurrency}", f"-d{seconds}s", "--timeout", "10s",
-        "-s", str(lua), url,
-    ]  # fmt: skip
     cpu0, t0 = group_cpu_seconds(pgids or []), time.monotonic()
-    out = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "BODY": str(body)}, check=True)
+    w = run_wrk(url, lua, concurrency=concurrency, seconds=seconds, cpu=CLIENT_CPU, env={"BODY": str(body)})
     cpu, wall = group_cpu_seconds(pgids or []) - cpu0, time.monotonic() - t0
-    line = next((x for x in out.stdout.splitlines() if x.startswith("RESULT ")), None)
-    if line is None:
-        raise RuntimeError(f"wrk printed no result:\n{out.stdout}\n{out.stderr}")
-    n, dur_us, status, sock, p50, p95, p99 = line.split()[1:]
-    rps = int(n) / (int(dur_us) / 1e6)
-    r = Result("", concurrency, rps, float(p50), float(p95), float(p99), int(status), int(sock))
+    r = Result("", concurrency, w.rps, w.p50_ms, w.p95_ms, w.p99_ms, w.non_2xx, w.socket_errors)
     r.server_cpu = cpu / wall
-    r.rps_per_server_cpu = int(n) / cpu if cpu > 0 else 0.0
+    r.rps_per_server_cpu = w.requests / cpu if cpu > 0 else 0.0
     return r
 
 

@@ -26,6 +26,23 @@ def test_cv_folds_expand_and_validate_on_later_blocks() -> None:
         assert tr.max() < va.min() and tr.min() == 0
 
 
+def test_blocked_folds_cover_every_block_once_and_purge_the_borders() -> None:
+    folds = split.cv_folds(900, 3, scheme="blocked")
+    assert len(folds) == 3
+    validated = np.concatenate([va for _, va in folds])
+    assert np.array_equal(np.sort(validated), np.arange(900))  # each row validated exactly once
+    gap = 900 // 30
+    for tr, va in folds:
+        assert len(np.intersect1d(tr, va)) == 0
+        lo, hi = va.min(), va.max()
+        assert np.all((tr < lo - gap + 1) | (tr > hi + gap - 1))  # nothing within `gap` rows of the block
+        assert len(tr) == 900 - len(va) - np.count_nonzero((np.arange(900) >= lo - gap) & (np.arange(900) < lo)) - (
+            np.count_nonzero((np.arange(900) > hi) & (np.arange(900) <= hi + gap))
+        )
+    with pytest.raises(ValueError, match="unknown CV scheme"):
+        split.cv_folds(900, 3, scheme="random")
+
+
 def test_check_target_refuses_single_class_and_small_tables() -> None:
     ts = split.time_split(1000, 0.2, 0.15)
     folds = split.cv_folds(800, 2)

@@ -43,9 +43,25 @@ def time_split(n_rows: int, holdout: float, calibration_fraction: float) -> Time
     return TimeSplit(n_rows=n_rows, train_end=train_end, fit_end=fit_end)
 
 
-def cv_folds(n_train: int, n_folds: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Expanding-window folds over the (time-sorted) training part: each validates on the next time block."""
-    return [(tr, va) for tr, va in TimeSeriesSplit(n_splits=n_folds).split(np.arange(n_train))]
+def cv_folds(n_train: int, n_folds: int, scheme: str = "expanding") -> list[tuple[np.ndarray, np.ndarray]]:
+    """CV folds over the (time-sorted) training part.
+
+    ``expanding``: each fold validates on the next time block with everything before it as training.
+    ``blocked``: ``n_folds`` contiguous blocks; each validates a model of the other blocks, purged of a gap
+    of ``n_train / (10 * n_folds)`` rows on each side so neighbouring leads do not leak across the border.
+    """
+    rows = np.arange(n_train)
+    if scheme == "expanding":
+        return [(tr, va) for tr, va in TimeSeriesSplit(n_splits=n_folds).split(rows)]
+    if scheme != "blocked":
+        raise ValueError(f"unknown CV scheme {scheme!r} (expanding or blocked)")
+    edges = np.linspace(0, n_train, n_folds + 1).astype(int)
+    gap = n_train // (10 * n_folds)
+    folds = []
+    for start, end in zip(edges[:-1], edges[1:], strict=True):
+        keep = (rows < start - gap) | (rows >= end + gap)
+        folds.append((rows[keep], rows[start:end]))
+    return folds
 
 
 def _both_classes(y: np.ndarray, what: str, hint: str) -> None:

@@ -86,7 +86,11 @@ def train(
     console.print(f"gold {data.table_path} v{data.version}: {len(frame)} leads, spec {spec.name} ({data.spec_source})")
     y = frame["label"].to_numpy(dtype=np.int64)
     ts = split.time_split(len(frame), holdout_share, settings.calibration_fraction)
-    folds = split.cv_folds(ts.train_end, settings.cv_folds) if ts.train_end > settings.cv_folds + 1 else []
+    folds = (
+        split.cv_folds(ts.train_end, settings.cv_folds, settings.cv_scheme)
+        if ts.train_end > settings.cv_folds + 1
+        else []
+    )
     split.check_target(y, ts, folds, settings.min_rows, settings.min_positives)
 
     encoder = FeatureEncoder(spec)
@@ -170,6 +174,7 @@ def train(
                 "trials_pruned": study.n_pruned,
                 "holdout": holdout_share,
                 "cv_folds": settings.cv_folds,
+                "cv_scheme": settings.cv_scheme,
                 "calibration_fraction": settings.calibration_fraction,
                 "seed": seed,
                 "gold_table": data.table_path,
