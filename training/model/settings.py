@@ -29,6 +29,9 @@ class TrainingSettings(BaseSettings):
     The holdout stays the latest leads either way (``TRAINING_CV_SCHEME``)."""
     calibration_fraction: float = Field(default=0.15, gt=0.0, lt=0.5)
     """Share of the training part (its latest leads) held out to fit the isotonic calibrator."""
+    refit: bool = True
+    """After calibrating, refit the served booster on the whole training part (calibration slice included)
+    with the same parameters and rounds (``TRAINING_REFIT``); false serves the booster the calibrator saw."""
     n_jobs: int = Field(default=2, ge=1)
     """XGBoost threads (the machine has 2 cores); tables under ``threads_min_rows`` train single-threaded."""
     threads_min_rows: int = Field(default=20000, ge=0)
