@@ -58,8 +58,9 @@ format: ## ruff import sorting + formatter on FILES (default: the whole repo; mi
 	@$(ROOT)/.venv/bin/ruff check --select I --fix $(FILES)
 	@$(ROOT)/.venv/bin/ruff format $(FILES)
 
-typecheck: ## mypy on the root project's packages and core (not part of `make test` yet)
-	@$(ROOT)/.venv/bin/mypy core/leadscore_core training workflows
+typecheck: ## mypy on every package (also the last step of `make test`)
+	@$(ROOT)/.venv/bin/mypy core/leadscore_core training workflows model_server/transformer/leadscore_transformer \
+	    model_server/predictor/leadscore_predictor monitors/leadscore_monitors
 
 validate-manifests: ## render + validate manifests without pytest (plain report)
 	@python3 $(ROOT)/scripts/manifests.py

@@ -5,6 +5,7 @@
 #   manifests .venv/bin/python -m pytest tests/manifests   (render + ../shared/tools/validate_k8s.py)
 #   <p>       <p>/.venv/bin/python -m pytest tests/<p>      for each image project p that exists
 #   lint      .venv/bin/ruff check .
+#   typecheck .venv/bin/mypy over every package (config: root pyproject.toml, pydantic plugin)
 # Stops at the first failing step, then prints a summary and a closing
 # "make-test: N passed, N failed, N skipped" line.
 # Usage: scripts/run-tests.sh [image project dir ...]   (the Makefile passes ENV_PROJECTS)
@@ -105,7 +106,7 @@ finish() {
     exit 0
 }
 
-for tool in .venv/bin/python .venv/bin/ruff; do
+for tool in .venv/bin/python .venv/bin/ruff .venv/bin/mypy; do
     [[ -x "$tool" ]] || { echo "make test: $tool missing: run 'make envs' (make test does it)" >&2; exit 1; }
 done
 
@@ -135,4 +136,9 @@ done
 
 # 4. lint (ruff config: root pyproject.toml, or a project's own [tool.ruff])
 plain_step lint .venv/bin/ruff check .
+[[ -z "$FAILED_STEP" ]] || finish
+
+# 5. typecheck: every package from the root env (image-only dependencies resolve to Any there)
+plain_step typecheck .venv/bin/mypy core/leadscore_core training workflows model_server/transformer/leadscore_transformer \
+    model_server/predictor/leadscore_predictor monitors/leadscore_monitors
 finish

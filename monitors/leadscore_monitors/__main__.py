@@ -10,9 +10,10 @@ import argparse
 import logging
 import os
 import sys
+from typing import Any
 
 
-def _serve(app: object, host: str, port: int) -> None:
+def _serve(app: Any, host: str, port: int) -> None:
     import uvicorn
 
     # keep-alive longer than the broker's idle connections, so a reused connection is not reset under load

@@ -27,6 +27,9 @@ from leadscore_monitors.detectors.base import DriftDetector, DriftResult, Window
 from leadscore_monitors.payload import RequestDecoder, decode_response
 from leadscore_monitors.settings import DriftSettings
 
+OUTBOX_DONE = "DELETE FROM outbox WHERE id = ?"
+OUTBOX_RETRY = "UPDATE outbox SET attempts = attempts + 1 WHERE id = ?"
+
 log = logging.getLogger(__name__)
 
 SCHEMA = """
@@ -275,11 +278,12 @@ class DriftConsumer(Consumer):
                     except httpx.HTTPError as exc:
                         log.warning("drift event %s not delivered: %s", ce_id, exc)
                         ok = False
+                    sql = OUTBOX_DONE if ok else OUTBOX_RETRY
+
+                    def settle(c: sqlite3.Connection, query: str = sql, i: str = ce_id) -> sqlite3.Cursor:
+                        return c.execute(query, (i,))
+
+                    await store(settle)
                     if ok:
-                        await store(lambda c, i=ce_id: c.execute("DELETE FROM outbox WHERE id = ?", (i,)))
                         self.c_emitted.labels(self.version).inc()
-                    else:
-                        await store(
-                            lambda c, i=ce_id: c.execute("UPDATE outbox SET attempts = attempts + 1 WHERE id = ?", (i,))
-                        )
                 await asyncio.sleep(0.5 if not rows else 0.05)

@@ -66,7 +66,7 @@ class FeatureStats(BaseModel):
     """Values more than ``z`` reference standard deviations from the reference mean."""
 
 
-def numeric_stats(ref: NumericReference, values: Sequence[Any], z: float = 4.0) -> FeatureStats:
+def numeric_stats(ref: NumericReference, values: Sequence[Any] | np.ndarray, z: float = 4.0) -> FeatureStats:
     """Mean, std, missing rate and outlier counts (IQR and z-score against the reference)."""
     x = numeric_values(values)
     present = x[~np.isnan(x)]

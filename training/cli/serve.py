@@ -172,9 +172,9 @@ def sample_lead(model_dir: Path) -> dict[str, Any]:
 
     spec = Manifest.model_validate_json((model_dir / MANIFEST).read_text()).spec
     lead: dict[str, Any] = {spec.id_column: "lead-0001"}
-    for f in spec.fields:
-        if f.pii:
-            lead[f.name] = {"email": "jane@example.com", "phone": "+971500000000"}.get(f.name, "Jane Roe")
+    for fd in spec.fields:
+        if fd.pii:
+            lead[fd.name] = {"email": "jane@example.com", "phone": "+971500000000"}.get(fd.name, "Jane Roe")
     for f in spec.features:
         if f.type == "categorical":
             lead[f.name] = (f.categories or [""])[0]

@@ -93,7 +93,7 @@ def ensure_schema(conn: psycopg.Connection[Any], spec: FeatureSpec) -> None:
     wm = watermark_column(spec)
     cols = [sql.SQL("{} timestamptz NOT NULL").format(sql.Identifier(c)) if c == wm
             else sql.SQL("{} text").format(sql.Identifier(c)) for c in export_columns(spec)]
-    stmts = [
+    stmts: list[sql.SQL | sql.Composed] = [
         sql.SQL("CREATE TABLE IF NOT EXISTS crm_loads (load_id serial PRIMARY KEY, kind text NOT NULL, "
                 "sha256 text NOT NULL, path text, rows bigint, loaded_at timestamptz DEFAULT now(), "
                 "UNIQUE (kind, sha256))"),
@@ -158,7 +158,7 @@ def read_new_leads(conn: psycopg.Connection[Any], spec: FeatureSpec, wm: Waterma
     cols = export_columns(spec)
     select = [sql.SQL("to_char({c} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')").format(
         c=sql.Identifier(c)) if c == wmc else sql.Identifier(c) for c in cols]
-    where = sql.SQL("TRUE")
+    where: sql.Composable = sql.SQL("TRUE")
     if wm.updated_at is not None:
         where = sql.SQL("({w} > {ts} OR ({w} = {ts} AND _seq > {seq}))").format(
             w=sql.Identifier(wmc), ts=sql.Literal(wm.updated_at), seq=sql.Literal(wm.leads_seq))

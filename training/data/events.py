@@ -64,16 +64,16 @@ def sample_window_counts(leads: Leads, rng: np.random.Generator) -> WindowEvents
         lead_parts.append(np.repeat(np.arange(n, dtype=np.int64), k))
         type_parts.append(np.full(int(k.sum()), CODE[etype], dtype=np.int8))
     lead = np.concatenate(lead_parts)
-    etype = np.concatenate(type_parts)
-    duration = _durations(etype, rng)
-    on_site = (etype == CODE["page_view"]) | (etype == CODE["pricing_view"])
+    etypes = np.concatenate(type_parts)
+    duration = _durations(etypes, rng)
+    on_site = (etypes == CODE["page_view"]) | (etypes == CODE["pricing_view"])
     features = {
         "web_visits": counts["page_view"].astype(float),
         "pricing_views": counts["pricing_view"].astype(float),
         "form_completions": counts["form_submit"].astype(float),
         "time_on_site_sec": np.bincount(lead[on_site], weights=duration[on_site], minlength=n).astype(float),
     }
-    return WindowEvents(lead=lead, etype=etype, duration=duration, features=features)
+    return WindowEvents(lead=lead, etype=etypes, duration=duration, features=features)
 
 
 def _durations(codes: np.ndarray, rng: np.random.Generator) -> np.ndarray:

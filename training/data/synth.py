@@ -72,7 +72,7 @@ class Leads:
 def _pick(rng: np.random.Generator, probs: np.ndarray) -> np.ndarray:
     """Row-wise categorical draw: ``probs`` is (n, k), rows sum to 1; returns column indices."""
     cum = np.cumsum(probs, axis=1)
-    u = rng.random(probs.shape[0])[:, None] * cum[:, -1:]
+    u = np.asarray(rng.random(probs.shape[0]))[:, None] * cum[:, -1:]
     return np.minimum((u >= cum).sum(axis=1), probs.shape[1] - 1)
 
 

@@ -71,7 +71,7 @@ def validate_leads(spark: SparkSession, batch: RawBatch, spec: FeatureSpec) -> D
     """Raw lead rows with validation results and clean values (see :mod:`training.lakehouse.validate`)."""
     check_source_schema(batch.leads, spec)
     raw = _to_spark(spark, batch.leads)
-    return raw.mapInPandas(validator(spec), validated_schema(raw.schema, spec))
+    return raw.mapInPandas(validator(spec), validated_schema(raw.schema, spec))  # type: ignore[arg-type]  # pyspark stubs are narrower than the API
 
 
 def raw_columns(validated: DataFrame) -> list[str]:
@@ -119,7 +119,7 @@ def parse_events(spark: SparkSession, lines: pa.Table, spec: FeatureSpec) -> Dat
     names = ["event_id", ev.id_field, ev.timestamp_field, ev.type_field, *value_fields]
     schema = T.StructType([T.StructField(n, T.StringType()) for n in dict.fromkeys(names)])
     df = _to_spark(spark, lines)
-    obj = F.from_json(F.col("raw"), T.MapType(T.StringType(), T.StringType()))
+    obj = F.from_json(F.col("raw"), T.MapType(T.StringType(), T.StringType()))  # type: ignore[arg-type]  # pyspark stubs are narrower than the API
     parsed = df.withColumn("_obj", obj).withColumn("_j", F.from_json(F.col("raw"), schema))
     lead = F.trim(F.col(f"_j.{ev.id_field}"))
     ts = F.try_to_timestamp(F.col(f"_j.{ev.timestamp_field}"))

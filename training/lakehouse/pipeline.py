@@ -20,7 +20,7 @@ from pyspark.sql import functions as F
 from leadscore_core.contract import FeatureSpec
 from training.lakehouse import bronze, gold, quality, silver
 from training.lakehouse.counts import LayerCounts, RunReport
-from training.lakehouse.delta_io import DeltaIO
+from training.lakehouse.delta_io import DeltaIO, Mode
 from training.lakehouse.sources import RawBatch
 
 BRONZE_LEADS, BRONZE_EVENTS, QUARANTINE = "bronze/crm_leads", "bronze/web_events", "bronze/quarantine"
@@ -74,7 +74,7 @@ def run_pipeline(spark: SparkSession, spec: FeatureSpec, batch: RawBatch, lake: 
     report = RunReport(batch_id=meta.batch_id, spec=spec.name, source=batch.source, lake=str(lake),
                        engine=io.engine, started_at=now.isoformat(), notes=list(batch.notes))
     gates: list[quality.GateResult] = []
-    writes: list[tuple[str, DataFrame, str]] = []
+    writes: list[tuple[str, DataFrame, Mode]] = []
     quarantined: list[DataFrame] = []
     with ExitStack() as cleanup:
         n_leads = batch.leads.num_rows + batch.rejected.num_rows
@@ -154,8 +154,8 @@ def run_pipeline(spark: SparkSession, spec: FeatureSpec, batch: RawBatch, lake: 
             report.versions[table] = v.version
     batch.commit()
     for table in TABLES:
-        if table not in report.versions and (v := io.version(table)) is not None:
-            report.versions[table] = v
+        if table not in report.versions and (current := io.version(table)) is not None:
+            report.versions[table] = current
     if not n_leads and not (batch.events is not None and batch.events.num_rows):
         report.notes.append("no new rows: nothing written")
     ends = [t for _, t in marks[1:]] + [time.monotonic()]

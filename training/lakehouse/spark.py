@@ -47,4 +47,4 @@ def get_spark(settings: PipelineSettings | None = None, app_name: str = "leadsco
 
 def has_delta_extension(spark: SparkSession) -> bool:
     """True when the session runs Spark-native Delta (``delta-spark`` jars + extension configured)."""
-    return DELTA_EXTENSION in spark.conf.get("spark.sql.extensions", "")
+    return DELTA_EXTENSION in (spark.conf.get("spark.sql.extensions", "") or "")

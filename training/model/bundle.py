@@ -54,5 +54,5 @@ def per_feature_importance(booster: xgb.Booster, encoder: FeatureEncoder) -> dic
     out = {name: 0.0 for name in encoder.feature_names}
     for key, value in gain.items():
         index = int(key[1:]) if key.startswith("f") and key[1:].isdigit() else encoder.columns.index(key)
-        out[encoder.column_feature[index]] += float(value)
+        out[encoder.column_feature[index]] += float(value if isinstance(value, int | float) else sum(value))
     return out

@@ -21,7 +21,7 @@ ARTIFACT_KEY = "leadscore"
 """Name of the artifact directory inside the MLflow model (``artifacts/leadscore``)."""
 
 
-class LeadScoringModel(mlflow.pyfunc.PythonModel):
+class LeadScoringModel(mlflow.pyfunc.PythonModel):  # type: ignore[name-defined]
     """Scores a pandas frame of leads (one column per spec feature; ``lead_id`` optional).
 
     Values are validated with the feature contract (unknown categories, missing-value markers and

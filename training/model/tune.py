@@ -146,7 +146,7 @@ def run_study(
     return StudyResult(
         params=params,
         n_rounds=n_rounds,
-        cv_auc=float(best.value),
+        cv_auc=float(best.value if best.value is not None else math.nan),
         n_trials=len(study.trials),
         n_pruned=sum(t.state == optuna.trial.TrialState.PRUNED for t in study.trials),
         fold_aucs=list(best.user_attrs["fold_aucs"]),

@@ -19,7 +19,7 @@ from leadscore_core.contract import spec_from_json
 from leadscore_transformer.errors import PredictorUnavailable, RequestError
 from leadscore_transformer.front import ParsedLeads, ScoringFront
 from leadscore_transformer.metrics import FrontMetrics
-from leadscore_transformer.settings import FrontSettings
+from leadscore_transformer.settings import TransformerSettings
 from leadscore_transformer.wire import MANIFEST_SPEC, MODEL_VERSION, TOP_K, outputs_from_tensors, v2_request
 
 log = logging.getLogger("leadscore.transformer")
@@ -33,7 +33,7 @@ class LeadTransformer(kserve.Model):
     the predictor of one revision always agree on it; it is ready only once that succeeded.
     """
 
-    def __init__(self, settings: FrontSettings, predictor_url: str, load_timeout: float) -> None:
+    def __init__(self, settings: TransformerSettings, predictor_url: str, load_timeout: float) -> None:
         super().__init__(settings.model_name)
         self.settings = settings
         self.predictor_url = predictor_url.rstrip("/")

@@ -135,6 +135,7 @@ class DriftDetector(ABC):
                 if lut is None:
                     out[i, j] = np.nan if v is None else float(v)
                 else:
+                    code: int | None
                     if v is None:
                         code = len(lut)
                     elif isinstance(v, bool):
