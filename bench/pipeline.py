@@ -30,7 +30,7 @@ def main() -> int:
     parser.add_argument("--timeout", type=float, default=2400.0, help="seconds allowed for the pipeline run")
     parser.add_argument("--workdir", type=Path, default=None)
     parser.add_argument("--driver-memory", default="8g",
-                        help="LEADSCORE_SPARK_DRIVER_MEMORY for the job (3g default heap runs out at 1M leads)")
+                        help="LEADSCORE_SPARK_DRIVER_MEMORY for the job (a 3g heap runs out at 1M leads)")
     parser.add_argument("--reuse", action="store_true",
                         help="keep WORKDIR/raw when it holds a generated data set (its manifest.json) of --rows")
     args = parser.parse_args()

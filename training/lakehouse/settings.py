@@ -19,8 +19,9 @@ class PipelineSettings(BaseSettings):
     """Master used when not launched by spark-submit (``LEADSCORE_SPARK_MASTER``)."""
     spark_shuffle_partitions: int = Field(4, gt=0)
     """``spark.sql.shuffle.partitions`` for local runs (``LEADSCORE_SPARK_SHUFFLE_PARTITIONS``)."""
-    spark_driver_memory: str = "3g"
-    """Driver (= executor, locally) heap (``LEADSCORE_SPARK_DRIVER_MEMORY``)."""
+    spark_driver_memory: str = "auto"
+    """Driver (= executor, locally) heap (``LEADSCORE_SPARK_DRIVER_MEMORY``, e.g. ``6g``). ``auto``: a third
+    of the machine's memory, between 2g and 8g (1M generated leads need more than 3g; docs/benchmarks.md)."""
 
     @property
     def lake(self) -> Path:

@@ -32,7 +32,7 @@ def get_spark(settings: PipelineSettings | None = None, app_name: str = "leadsco
             .config("spark.default.parallelism", str(settings.spark_shuffle_partitions))
             .config("spark.ui.enabled", "false")
             .config("spark.ui.showConsoleProgress", "false")
-            .config("spark.driver.memory", settings.spark_driver_memory)
+            .config("spark.driver.memory", driver_memory(settings.spark_driver_memory))
             .config("spark.sql.adaptive.enabled", "true")
         )
     spark = (
@@ -43,6 +43,18 @@ def get_spark(settings: PipelineSettings | None = None, app_name: str = "leadsco
     )
     spark.sparkContext.setLogLevel("ERROR")
     return spark
+
+
+def driver_memory(setting: str) -> str:
+    """The heap for ``spark.driver.memory``: ``setting`` itself, or for ``auto`` a third of physical
+    memory clamped to 2-8 GiB."""
+    if setting != "auto":
+        return setting
+    try:
+        total_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    except (ValueError, OSError):
+        return "3g"
+    return f"{int(min(8, max(2, total_gib // 3)))}g"
 
 
 def has_delta_extension(spark: SparkSession) -> bool:
