@@ -4,7 +4,8 @@ One row per lead: event id and row, event time, inference service / endpoint, mo
 salted lead key, every contract feature (clean values, never PII), probability, score, tier and reason
 codes. Joined rows are staged in SQLite (durable before the ack) and appended to Delta in batches; a
 batch carries a ``_flush_id`` so a crash between the Delta commit and the SQLite cleanup is detected at
-restart and the batch is not written twice.
+restart and the batch is not written twice. A due batch is written by its own thread (with its own SQLite
+connection), so acknowledgements never wait for a Delta commit; ``/flush`` waits for it and writes the rest.
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ import json
 import logging
 import sqlite3
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -28,6 +31,7 @@ from leadscore_monitors.cloudevent import LoggedEvent
 from leadscore_monitors.consumer import Consumer
 from leadscore_monitors.payload import RequestDecoder, decode_response
 from leadscore_monitors.settings import SinkSettings
+from leadscore_monitors.store import connect
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +100,11 @@ class SinkConsumer(Consumer):
             registry=self.registry,
         )
         self._staged = 0
+        """Rows staged and not yet assigned to a flush."""
         self._oldest: float | None = None
+        self._db: Path | None = None
+        self._flusher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="delta-flush")
+        self._inflight: tuple[int, Future[None]] | None = None
         self.g_pending = Gauge(
             "leadscore_inference_log_unjoined", "Request/response halves waiting for a partner.", registry=self.registry
         )
@@ -104,8 +112,9 @@ class SinkConsumer(Consumer):
     def setup(self, conn: sqlite3.Connection) -> None:
         joiner.setup(conn)
         conn.executescript(SCHEMA)
+        self._db = Path(conn.execute("PRAGMA database_list").fetchone()[2])
         self._recover(conn)
-        self._staged, self._oldest = conn.execute("SELECT COUNT(*), MIN(ts) FROM staged").fetchone()
+        self._count_unassigned(conn)
 
     def decode(self, event: LoggedEvent) -> Any:
         meta = {
@@ -167,19 +176,54 @@ class SinkConsumer(Consumer):
             conn.execute("BEGIN IMMEDIATE")
             self._stage(conn, event_id, payload if kind == "request" else None, payload if kind == "response" else None)
             conn.execute("COMMIT")
+        self._settle(wait=force)
         n, oldest = self._staged, self._oldest
-        if n and oldest is not None and (force or n >= s.flush_rows or now - oldest >= s.flush_seconds):
-            self._flush(conn)
-            self._staged, self._oldest = conn.execute("SELECT COUNT(*), MIN(ts) FROM staged").fetchone()
+        due = n > 0 and (n >= s.flush_rows or (oldest is not None and now - oldest >= s.flush_seconds))
+        if force:
+            if n:
+                self._write(conn, self._assign(conn))
+        elif due and self._inflight is None:
+            flush_id = self._assign(conn)
+            self._inflight = (flush_id, self._flusher.submit(self._write_apart, flush_id))
         self.g_staged.set(self._staged)
 
-    def _flush(self, conn: sqlite3.Connection) -> None:
+    def _settle(self, wait: bool) -> None:
+        """Collect the background flush when it finished (or wait for it); a failed one is retried."""
+        if self._inflight is None:
+            return
+        flush_id, fut = self._inflight
+        if not wait and not fut.done():
+            return
+        self._inflight = None
+        exc = fut.exception()
+        if exc is not None:  # the batch keeps its flush id and stays staged: write it again
+            log.error("Delta append of flush %d failed, retrying: %s: %s", flush_id, type(exc).__name__, exc)
+            self._inflight = (flush_id, self._flusher.submit(self._write_apart, flush_id))
+            if wait:
+                self._settle(wait=True)
+
+    def _assign(self, conn: sqlite3.Connection) -> int:
+        """Give every unassigned staged row the next flush id (one short write transaction)."""
         conn.execute("BEGIN IMMEDIATE")
-        flush_id = conn.execute("SELECT COALESCE(MAX(flush_id), 0) + 1 FROM flushes").fetchone()[0]
+        flush_id = int(conn.execute("SELECT COALESCE(MAX(flush_id), 0) + 1 FROM flushes").fetchone()[0])
         conn.execute("UPDATE staged SET flush_id = ? WHERE flush_id IS NULL", (flush_id,))
         conn.execute("INSERT INTO flushes (flush_id, rows, at) VALUES (?, 0, ?)", (flush_id, time.time()))
         conn.execute("COMMIT")
-        self._write(conn, flush_id)
+        self._staged, self._oldest = 0, None
+        return flush_id
+
+    def _count_unassigned(self, conn: sqlite3.Connection) -> None:
+        n, oldest = conn.execute("SELECT COUNT(*), MIN(ts) FROM staged WHERE flush_id IS NULL").fetchone()
+        self._staged, self._oldest = int(n), oldest
+
+    def _write_apart(self, flush_id: int) -> None:
+        """:meth:`_write` on the flush thread, with a connection of its own (WAL: the writer goes on)."""
+        assert self._db is not None
+        conn = connect(self._db, self.settings.sqlite_synchronous)
+        try:
+            self._write(conn, flush_id)
+        finally:
+            conn.close()
 
     def _write(self, conn: sqlite3.Connection, flush_id: int) -> None:
         rows = [json.loads(d) for (d,) in conn.execute("SELECT data FROM staged WHERE flush_id = ?", (flush_id,))]
