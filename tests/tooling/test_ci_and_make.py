@@ -51,7 +51,7 @@ def test_make_test_installs_envs_first_and_lints():
     makefile = (ROOT / "Makefile").read_text()
     assert re.search(r"^test: envs\b", makefile, re.MULTILINE)
     runner = (ROOT / "scripts" / "run-tests.sh").read_text()
-    assert "ruff check" in runner
+    assert "ruff check" in runner and "mypy" in runner
 
 
 def test_services_are_up_after_start():
@@ -72,7 +72,9 @@ def test_services_are_up_after_start():
 # --------------------------------------------------------------------------- the runner itself
 
 
-def _fake_repo(tmp_path: Path, *, root_test: str | None, project_test: str | None, lint_rc: int = 0) -> Path:
+def _fake_repo(
+    tmp_path: Path, *, root_test: str | None, project_test: str | None, lint_rc: int = 0, type_rc: int = 0
+) -> Path:
     """A miniature repo: root env + one image project 'proj', each env a wrapper around this Python."""
     repo = tmp_path / "repo"
     (repo / "scripts").mkdir(parents=True)
@@ -86,6 +88,9 @@ def _fake_repo(tmp_path: Path, *, root_test: str | None, project_test: str | Non
         ruff = where / ".venv" / "bin" / "ruff"
         ruff.write_text(f"#!/bin/sh\necho fake ruff\nexit {lint_rc}\n")
         ruff.chmod(0o755)
+        mypy = where / ".venv" / "bin" / "mypy"
+        mypy.write_text(f"#!/bin/sh\necho fake mypy\nexit {type_rc}\n")
+        mypy.chmod(0o755)
 
     venv(repo, "root")
     (repo / "proj").mkdir()
@@ -129,6 +134,7 @@ def test_runner_uses_each_envs_interpreter_and_sums_up(tmp_path: Path):
     out = proc.stdout
     assert re.search(r"^\s+proj\s+ok\s+\d+s\s+1 passed, 0 failed, 0 skipped", out, re.MULTILINE), out
     assert re.search(r"^\s+lint\s+ok", out, re.MULTILINE), out
+    assert re.search(r"^\s+typecheck\s+ok", out, re.MULTILINE), out
     assert out.rstrip().splitlines()[-2] == "make-test: 3 passed, 0 failed, 0 skipped"
     assert (repo / ".leadscore" / "test-reports" / "proj.xml").is_file()
 
@@ -141,7 +147,7 @@ def test_runner_stops_at_the_first_failing_env_but_prints_the_summary(tmp_path: 
     assert proc.returncode == 1
     assert "make-test: 2 passed, 1 failed, 0 skipped" in proc.stdout
     assert re.search(r"^\s+proj\s+FAILED", proc.stdout, re.MULTILINE)
-    assert "fake ruff" not in proc.stdout  # lint never ran after the failure
+    assert "fake ruff" not in proc.stdout and "fake mypy" not in proc.stdout  # nothing ran after the failure
     assert "FAILED at step 'proj'" in proc.stderr
 
 
@@ -151,6 +157,15 @@ def test_runner_fails_when_lint_fails(tmp_path: Path):
     assert proc.returncode == 1
     assert re.search(r"^\s+proj\s+not run\s+0s\s+no tests/proj yet", proc.stdout, re.MULTILINE)
     assert "FAILED at step 'lint'" in proc.stderr
+    assert "fake mypy" not in proc.stdout
+
+
+def test_runner_fails_when_typecheck_fails(tmp_path: Path):
+    repo = _fake_repo(tmp_path, root_test="def test_ok():\n    pass\n", project_test=None, type_rc=1)
+    proc = _run(repo)
+    assert proc.returncode == 1
+    assert re.search(r"^\s+lint\s+ok", proc.stdout, re.MULTILINE)
+    assert "FAILED at step 'typecheck'" in proc.stderr
 
 
 def test_runner_refuses_a_run_where_no_test_ran(tmp_path: Path):
