@@ -151,21 +151,23 @@ def test_runner_stops_at_the_first_failing_env_but_prints_the_summary(tmp_path: 
     assert "FAILED at step 'proj'" in proc.stderr
 
 
-def test_runner_fails_when_lint_fails(tmp_path: Path):
-    repo = _fake_repo(tmp_path, root_test="def test_ok():\n    pass\n", project_test=None, lint_rc=1)
+@pytest.mark.parametrize("step", ["lint", "typecheck"])
+def test_runner_fails_when_a_check_fails(tmp_path: Path, step: str):
+    repo = _fake_repo(
+        tmp_path,
+        root_test="def test_ok():\n    pass\n",
+        project_test=None,
+        lint_rc=int(step == "lint"),
+        type_rc=int(step == "typecheck"),
+    )
     proc = _run(repo)
     assert proc.returncode == 1
     assert re.search(r"^\s+proj\s+not run\s+0s\s+no tests/proj yet", proc.stdout, re.MULTILINE)
-    assert "FAILED at step 'lint'" in proc.stderr
-    assert "fake mypy" not in proc.stdout
-
-
-def test_runner_fails_when_typecheck_fails(tmp_path: Path):
-    repo = _fake_repo(tmp_path, root_test="def test_ok():\n    pass\n", project_test=None, type_rc=1)
-    proc = _run(repo)
-    assert proc.returncode == 1
-    assert re.search(r"^\s+lint\s+ok", proc.stdout, re.MULTILINE)
-    assert "FAILED at step 'typecheck'" in proc.stderr
+    assert f"FAILED at step '{step}'" in proc.stderr
+    if step == "lint":
+        assert "fake mypy" not in proc.stdout  # the typecheck after a failed lint never ran
+    else:
+        assert re.search(r"^\s+lint\s+ok", proc.stdout, re.MULTILINE)
 
 
 def test_runner_refuses_a_run_where_no_test_ran(tmp_path: Path):
