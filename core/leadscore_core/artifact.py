@@ -8,6 +8,7 @@ An artifact is one directory (logged as the MLflow model version's ``artifacts/l
 - ``drift_reference.json`` :class:`DriftReference`: per-feature bins/frequencies (PSI/KL), stats,
   and the reference score distribution.
 - ``reference_sample.npz`` raw reference values per feature (alibi-detect's ``x_ref``).
+- ``registry.json`` (only in a registry download) the version the registry gave it.
 
 Training writes it; the MLServer predictor, the MLflow pyfunc wrapper, the shadow scorer and the drift
 detectors read it with nothing but this package and xgboost.
@@ -38,6 +39,9 @@ COMPILED_MAX_ROWS = 16
 """Batches up to this size are scored by the compiled numpy ensemble (no per-call XGBoost overhead);
 larger ones by XGBoost's C++ predictor, which wins from about 32 rows on."""
 REFERENCE_SAMPLE = "reference_sample.npz"
+REGISTRY_INFO = "registry.json"
+"""Written beside the manifest when a registry version is downloaded (``{"model_name", "model_version"}``):
+the artifact is saved before the registry numbers it, so its provenance cannot carry the version."""
 
 
 class Calibrator(BaseModel):
@@ -259,6 +263,21 @@ def _probe_rows(ens: TreeEnsemble, n: int, seed: int = 0) -> np.ndarray:
             pick = t[rng.integers(len(t), size=n)] + rng.choice([-1e-3, 0.0, 1e-3], size=n).astype(np.float32)
             x[:, j] = np.where(rng.random(n) < 0.1, np.nan, pick)
     return x
+
+
+def artifact_version(path: str | Path, manifest: Manifest | None = None, default: str = "unknown") -> str:
+    """The registry version of an artifact directory: its provenance, else the download's
+    ``registry.json``, else ``default``."""
+    path = Path(path)
+    if manifest is None and (path / MANIFEST).exists():
+        manifest = Manifest.model_validate_json((path / MANIFEST).read_text())
+    if manifest is not None and manifest.provenance.get("model_version"):
+        return str(manifest.provenance["model_version"])
+    try:
+        info = json.loads((path / REGISTRY_INFO).read_text())
+    except (OSError, ValueError):
+        return default
+    return str(info.get("model_version") or default)
 
 
 def read_drift_reference(path: str | Path) -> DriftReference:

@@ -10,6 +10,7 @@ from leadscore_core.artifact import (
     MANIFEST,
     DriftReference,
     Manifest,
+    artifact_version,
     read_drift_reference,
     read_reference_sample,
 )
@@ -53,7 +54,7 @@ def load_reference(model_dir: str | Path) -> Reference:
     if not (path / MANIFEST).exists():
         raise FileNotFoundError(f"{path}: not a leadscore model artifact (no {MANIFEST})")
     manifest = Manifest.model_validate_json((path / MANIFEST).read_text())
-    version = str(manifest.provenance.get("model_version", manifest.provenance.get("version", "unknown")))
+    version = artifact_version(path, manifest)
     return Reference(
         model_name=manifest.model_name,
         model_version=version,

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from leadscore_core.artifact import LeadScorer
+from leadscore_core.artifact import LeadScorer, artifact_version
 from leadscore_core.events import lead_key
 from leadscore_core.settings import HomeSettings
 from leadscore_core.validation import check_record
@@ -297,7 +297,7 @@ def main(argv: list[str] | None = None) -> None:
     meta = {
         "from": str(a.src),
         "model_dir": str(a.model_dir),
-        "model_version": str((scorer.manifest.provenance if scorer.manifest else {}).get("model_version", "unknown")),
+        "model_version": artifact_version(a.model_dir, scorer.manifest),
         "serving": serve_url or "in-process",
         "backend": a.backend,
         "window_size": window,

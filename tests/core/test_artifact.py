@@ -7,7 +7,16 @@ import pytest
 import xgboost as xgb
 
 from leadscore_core import load_spec
-from leadscore_core.artifact import MANIFEST, Calibrator, LeadScorer, Manifest, read_drift_reference, tier_for
+from leadscore_core.artifact import (
+    MANIFEST,
+    REGISTRY_INFO,
+    Calibrator,
+    LeadScorer,
+    Manifest,
+    artifact_version,
+    read_drift_reference,
+    tier_for,
+)
 from leadscore_core.encoding import FeatureEncoder
 from leadscore_core.reference import (
     build_drift_reference,
@@ -93,3 +102,17 @@ def test_mismatched_artifact_is_refused(artifact, tmp_path):
         LeadScorer(bad).load()
     with pytest.raises(FileNotFoundError, match="not a leadscore model artifact"):
         LeadScorer(tmp_path).load()
+
+
+def test_artifact_version_prefers_provenance_then_the_registry_download(artifact, tmp_path):
+    path, _ = artifact
+    assert artifact_version(path) == "unknown"  # saved before any registry numbered it
+    assert artifact_version(path, default="unversioned") == "unversioned"
+    (path / REGISTRY_INFO).write_text(json.dumps({"model_name": "lead-scoring", "model_version": "4"}))
+    try:
+        assert artifact_version(path) == "4"
+        manifest = Manifest.model_validate_json((path / MANIFEST).read_text())
+        manifest.provenance["model_version"] = "7"
+        assert artifact_version(path, manifest) == "7"
+    finally:
+        (path / REGISTRY_INFO).unlink()

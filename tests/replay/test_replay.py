@@ -70,6 +70,7 @@ def replay(world: dict[str, object], src: str, *extra: str) -> dict:
 
 def test_undrifted_replay_raises_no_drift(world: dict[str, object]) -> None:
     r = replay(world, "calm", "--in-process")
+    assert r["model_version"] == "1"  # the reference's version, also the drift metrics' label
     assert r["drifted_features"] == []
     assert all(f["psi"] < 0.25 for f in r["features"].values())
     assert r["windows"] and not r["windows"][0]["drifted_features"]
@@ -107,6 +108,7 @@ def test_drifted_replay_names_the_source_feature(world: dict[str, object]) -> No
     drift_metrics = Path(r["artifacts"]["drift_metrics"]).read_text()
     psi_line = next(x for x in drift_metrics.splitlines() if x.startswith("leadscore_drift_feature_psi{") and
                     'feature="lead_source"' in x)
+    assert 'model_version="1"' in psi_line
     assert float(psi_line.rsplit(" ", 1)[1]) == pytest.approx(r["features"]["lead_source"]["psi"], abs=1e-5)
     assert "leadscore_monitor_events_total" in Path(r["artifacts"]["sink_metrics"]).read_text()
     assert Path(r["artifacts"]["psi_chart"]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

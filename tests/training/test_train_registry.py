@@ -15,7 +15,7 @@ import pytest
 from training_helpers import Trained, fast_settings, make_gold, write_gold
 from typer.testing import CliRunner
 
-from leadscore_core.artifact import LeadScorer
+from leadscore_core.artifact import LeadScorer, artifact_version
 from training.cli import build_app
 from training.model.errors import RegistryError, TrainingError
 from training.model.features import encode_frame
@@ -65,6 +65,8 @@ def test_artifact_loads_with_leadscorer_and_reasons_sum_to_margin(registry_env: 
     assert scorer.manifest is not None
     assert scorer.manifest.provenance["gold_version"] == 0
     assert scorer.manifest.provenance["run_id"] == registry_env.first["run_id"]
+    # the registry numbered the version after the artifact was saved: the download says which one it is
+    assert artifact_version(path) == str(registry_env.first["version"]) == "1"
     assert list(scorer.manifest.tier_cutoffs) == ["A", "B", "C"]
     data = read_gold(registry_env.lake)
     assert scorer.encoder is not None

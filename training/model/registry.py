@@ -7,6 +7,7 @@ Aliases carry the serving roles (``champion`` = production, ``challenger`` = sta
 from __future__ import annotations
 
 import contextlib
+import json
 import shutil
 import time
 from collections.abc import Iterator
@@ -14,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from leadscore_core.artifact import MANIFEST
+from leadscore_core.artifact import MANIFEST, REGISTRY_INFO
 from leadscore_core.settings import HomeSettings
 from training.model import lifecycle
 from training.model.errors import RegistryError, TransitionRefused
@@ -301,6 +302,8 @@ class Registry:
                 artifact = local / "artifacts" / ARTIFACT_KEY
                 if not (artifact / MANIFEST).exists():
                     raise RegistryError(f"v{mv.version} of {self.name!r} has no leadscore artifact ({MANIFEST})")
+                info = {"model_name": self.name, "model_version": str(mv.version)}
+                (artifact / REGISTRY_INFO).write_text(json.dumps(info))
                 rel = artifact.relative_to(partial)
                 shutil.rmtree(target, ignore_errors=True)
                 partial.rename(target)

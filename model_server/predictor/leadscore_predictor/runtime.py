@@ -15,7 +15,7 @@ from mlserver.handlers import custom_handler
 from mlserver.types import InferenceRequest, InferenceResponse, MetadataModelResponse, Parameters, ResponseOutput
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
-from leadscore_core.artifact import LeadScorer
+from leadscore_core.artifact import LeadScorer, artifact_version
 from leadscore_core.events import V2_INPUT
 from leadscore_predictor.artifact_dir import resolve_artifact_dir
 from leadscore_predictor.settings import PredictorSettings
@@ -63,7 +63,7 @@ class LeadScoringRuntime(MLModel):
             version = (
                 settings.model_version
                 or (params.version if params and params.version else "")
-                or str(manifest.provenance.get("model_version", "") or "unversioned")
+                or artifact_version(path, manifest, default="unversioned")
             )
             metrics = FrontMetrics.shared(REGISTRY, settings.revision)
             front = ScoringFront(manifest.spec, settings, metrics, top_k=manifest.top_k_reasons)
