@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from leadscore_core.contract import load_spec
 from training.cli import build_app
-from training.data.crm import CrmSettings, CrmUnavailable, Watermark, connect, read_new_leads
+from training.data.crm import CrmSettings, CrmUnavailable, Watermark, advance, connect, read_new_leads
 from training.data.crm_load import load_dir
 
 pytestmark = pytest.mark.postgres
@@ -51,14 +51,43 @@ def test_incremental_read_by_watermark(raw_dir: Path, crm_dsn: str) -> None:
         first = read_new_leads(conn, spec, Watermark())
         assert first.num_rows == report.leads
         last = first.slice(first.num_rows - 1).to_pylist()[0]
-        from datetime import datetime
-
-        wm = Watermark(updated_at=datetime.fromisoformat(last["updated_at"].replace("Z", "+00:00")),
-                       leads_seq=int(last["_seq"]))
+        none = first.slice(0, 0).select(["_seq"])
+        wm = advance(Watermark(), first, none, none, spec)
+        assert wm.updated_at is not None and wm.updated_at.isoformat().startswith(last["updated_at"][:19])
+        assert wm.leads_seq == int(last["_seq"])
         assert read_new_leads(conn, spec, wm).num_rows == 0
         conn.execute("UPDATE leads SET updated_at = updated_at + interval '365 days' WHERE _seq = "
                      "(SELECT min(_seq) FROM leads)")
-        assert read_new_leads(conn, spec, wm).num_rows == 1
+        changed = read_new_leads(conn, spec, wm)
+        assert changed.num_rows == 1
+        wm = advance(wm, changed, none, none, spec)
+        assert read_new_leads(conn, spec, wm).num_rows == 0
+
+
+def test_a_row_inserted_late_with_an_old_updated_at_is_read_once(raw_dir: Path, crm_dsn: str) -> None:
+    """A back-dated insert (late sync, backfill) sits behind the updated_at watermark: _seq still finds it."""
+    spec = load_spec("crm_freezone")
+    with connect(CrmSettings(crm_dsn=crm_dsn)) as conn:
+        load_dir(conn, spec, raw_dir, replace=True)
+        first = read_new_leads(conn, spec, Watermark())
+        empty = first.slice(0, 0)
+        wm = advance(Watermark(), first, empty.select(["_seq"]), empty.select(["_seq"]), spec)
+        assert wm.max_seq == max(int(x) for x in first.column("_seq").to_pylist())
+        cols = ", ".join(c for c in first.column_names if c not in ("_seq", "_line", "lead_id", "updated_at"))
+        conn.execute(
+            f"INSERT INTO leads (lead_id, updated_at, {cols}, _line) "
+            f"SELECT 'L-late-1', updated_at - interval '1000 days', {cols}, _line FROM leads "
+            "WHERE _seq = (SELECT min(_seq) FROM leads)"
+        )
+        late = read_new_leads(conn, spec, wm)
+        assert late.column("lead_id").to_pylist() == ["L-late-1"]
+        moved = advance(wm, late, empty.select(["_seq"]), empty.select(["_seq"]), spec)
+        assert moved.updated_at == wm.updated_at and moved.leads_seq == wm.leads_seq  # never moves back
+        assert moved.max_seq > wm.max_seq
+        assert read_new_leads(conn, spec, moved).num_rows == 0
+        again = Watermark.from_json(moved.to_json())
+        assert again == moved
+        assert Watermark.from_json({"updated_at": None, "leads_seq": 5}).max_seq == 5  # older state files
 
 
 def test_unreachable_crm_is_a_clear_error() -> None:

@@ -115,24 +115,36 @@ def ensure_schema(conn: psycopg.Connection[Any], spec: FeatureSpec) -> None:
 
 @dataclass(frozen=True)
 class Watermark:
-    """Position of the last ingested CRM rows: ``leads`` by (updated_at, _seq), the others by ``_seq``."""
+    """Position of the last ingested CRM rows.
+
+    ``leads`` rows are new when they were *changed* after ``(updated_at, leads_seq)`` (an in-place update
+    moves ``updated_at`` forward) **or** *inserted* after ``max_seq`` (``_seq`` is the insert order, so a
+    row whose ``updated_at`` is older than the watermark, e.g. a late sync or a backfill, is still read
+    once). The other tables are append-only and follow ``_seq``.
+    """
 
     updated_at: datetime | None = None
     leads_seq: int = 0
+    """``_seq`` of the last row read at ``updated_at`` (tie-breaker between equal timestamps)."""
     rejected_seq: int = 0
     events_seq: int = 0
+    max_seq: int = 0
+    """Highest ``leads._seq`` read so far."""
 
     def to_json(self) -> dict[str, Any]:
         """JSON-able form for ``_state/``."""
         return {"updated_at": self.updated_at.isoformat() if self.updated_at else None,
-                "leads_seq": self.leads_seq, "rejected_seq": self.rejected_seq, "events_seq": self.events_seq}
+                "leads_seq": self.leads_seq, "rejected_seq": self.rejected_seq, "events_seq": self.events_seq,
+                "max_seq": self.max_seq}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Watermark:
-        """Inverse of :meth:`to_json`."""
+        """Inverse of :meth:`to_json` (a state written before ``max_seq`` existed reads it as ``leads_seq``)."""
         ts = data.get("updated_at")
-        return cls(updated_at=datetime.fromisoformat(ts) if ts else None, leads_seq=int(data.get("leads_seq", 0)),
-                   rejected_seq=int(data.get("rejected_seq", 0)), events_seq=int(data.get("events_seq", 0)))
+        leads_seq = int(data.get("leads_seq", 0))
+        return cls(updated_at=datetime.fromisoformat(ts) if ts else None, leads_seq=leads_seq,
+                   rejected_seq=int(data.get("rejected_seq", 0)), events_seq=int(data.get("events_seq", 0)),
+                   max_seq=int(data.get("max_seq", leads_seq)))
 
 
 def _copy_out(conn: psycopg.Connection[Any], query: sql.Composable, columns: list[str]) -> pa.Table:
@@ -153,15 +165,17 @@ def _copy_out(conn: psycopg.Connection[Any], query: sql.Composable, columns: lis
 
 
 def read_new_leads(conn: psycopg.Connection[Any], spec: FeatureSpec, wm: Watermark) -> pa.Table:
-    """CRM rows changed after the watermark, as text columns plus ``_seq`` and ``_line`` (strings)."""
+    """CRM rows changed or inserted after the watermark (see :class:`Watermark`), as text columns plus
+    ``_seq`` and ``_line`` (strings), ordered by ``updated_at`` then ``_seq``."""
     wmc = watermark_column(spec)
     cols = export_columns(spec)
     select = [sql.SQL("to_char({c} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')").format(
         c=sql.Identifier(c)) if c == wmc else sql.Identifier(c) for c in cols]
     where: sql.Composable = sql.SQL("TRUE")
     if wm.updated_at is not None:
-        where = sql.SQL("({w} > {ts} OR ({w} = {ts} AND _seq > {seq}))").format(
-            w=sql.Identifier(wmc), ts=sql.Literal(wm.updated_at), seq=sql.Literal(wm.leads_seq))
+        where = sql.SQL("({w} > {ts} OR ({w} = {ts} AND _seq > {seq}) OR _seq > {max_seq})").format(
+            w=sql.Identifier(wmc), ts=sql.Literal(wm.updated_at), seq=sql.Literal(wm.leads_seq),
+            max_seq=sql.Literal(wm.max_seq))
     query = sql.SQL("SELECT {}, _seq, _line FROM leads WHERE {} ORDER BY {}, _seq").format(
         sql.SQL(", ").join(select), where, sql.Identifier(wmc))
     return _copy_out(conn, query, [*cols, "_seq", "_line"])
@@ -188,12 +202,19 @@ def read_ground_truth(conn: psycopg.Connection[Any]) -> pa.Table:
 
 
 def advance(wm: Watermark, leads: pa.Table, rejected: pa.Table, events: pa.Table, spec: FeatureSpec) -> Watermark:
-    """The watermark after ingesting the given batch (unchanged parts stay)."""
-    updated_at, leads_seq = wm.updated_at, wm.leads_seq
+    """The watermark after ingesting the given batch (unchanged parts stay).
+
+    ``updated_at``/``leads_seq`` never move backwards: a back-dated row read through ``max_seq`` sorts
+    first in the batch and must not pull the change watermark back.
+    """
+    updated_at, leads_seq, max_seq = wm.updated_at, wm.leads_seq, wm.max_seq
     if leads.num_rows:
         last = leads.slice(leads.num_rows - 1).to_pylist()[0]
-        updated_at = datetime.fromisoformat(last[watermark_column(spec)].replace("Z", "+00:00"))
-        leads_seq = int(last["_seq"])
+        last_ts = datetime.fromisoformat(last[watermark_column(spec)].replace("Z", "+00:00"))
+        if updated_at is None or (last_ts, int(last["_seq"])) > (updated_at, leads_seq):
+            updated_at, leads_seq = last_ts, int(last["_seq"])
+        max_seq = max(max_seq, max(int(x) for x in leads.column("_seq").to_pylist()))
     rejected_seq = max([wm.rejected_seq, *(int(s) for s in rejected.column("_seq").to_pylist()[-1:])])
     events_seq = max([wm.events_seq, *(int(s) for s in events.column("_seq").to_pylist()[-1:])])
-    return Watermark(updated_at=updated_at, leads_seq=leads_seq, rejected_seq=rejected_seq, events_seq=events_seq)
+    return Watermark(updated_at=updated_at, leads_seq=leads_seq, rejected_seq=rejected_seq, events_seq=events_seq,
+                     max_seq=max_seq)
