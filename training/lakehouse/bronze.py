@@ -16,7 +16,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from leadscore_core.contract import FeatureSpec
-from training.lakehouse.sources import RawBatch, safe_name
+from training.lakehouse.sources import RawBatch, TextLines, safe_name
 from training.lakehouse.validate import validated_schema, validator
 
 QUARANTINE_COLUMNS = ["_source", "_batch_id", "_ingested_at", "table", "raw", "field", "reason"]
@@ -106,7 +106,43 @@ EVENT_FIELDS = T.StructType([T.StructField(n, T.StringType()) for n in
                              ("event_id", "lead_id", "ts", "event_type", "duration_sec")])
 
 
-def parse_events(spark: SparkSession, lines: pa.Table, spec: FeatureSpec) -> DataFrame:
+def event_lines(spark: SparkSession, events: pa.Table | TextLines) -> tuple[DataFrame, int]:
+    """Raw event lines as ``_line`` (int64), ``raw`` rows and how many there are (blank lines skipped).
+
+    A :class:`TextLines` file is read by Spark's text source, so the lines never pass through the driver.
+    Exact line numbers without a single-partition window: ``monotonically_increasing_id`` numbers the rows
+    of each scan split in order, so a row's line is the count of lines in the splits before it (ordered by
+    their byte offset, ``input_file_block_start``) plus its position in its split.
+    """
+    if isinstance(events, pa.Table):
+        return _to_spark(spark, events), events.num_rows
+    text = spark.read.text(events.path).select(
+        F.col("value").alias("raw"),
+        F.input_file_block_start().alias("_block"),
+        F.monotonically_increasing_id().alias("_mid"),
+    )
+    blank = F.trim(F.col("raw")) == ""
+    per_split = text.groupBy("_block").agg(
+        F.count(F.lit(1)).alias("n"), F.min("_mid").alias("first"), F.sum(F.when(blank, 0).otherwise(1)).alias("k")
+    )
+    blocks = sorted(per_split.collect())
+    offsets, before = [], 0
+    for row in blocks:  # one row per scan split: a few per GB
+        offsets.append((int(row["_block"]), int(row["first"]), before))
+        before += int(row["n"])
+    n_lines = sum(int(row["k"]) for row in blocks)
+    schema = T.StructType([T.StructField("_block", T.LongType()), T.StructField("first", T.LongType()),
+                           T.StructField("before", T.LongType())])  # fmt: skip
+    splits = F.broadcast(spark.createDataFrame(offsets, schema))
+    lines = (
+        text.join(splits, "_block")
+        .where(~blank)
+        .select((F.col("before") + F.col("_mid") - F.col("first") + 1).alias("_line"), "raw")
+    )
+    return lines, n_lines
+
+
+def parse_events(spark: SparkSession, lines: DataFrame, spec: FeatureSpec) -> DataFrame:
     """Parse raw JSON lines; adds typed columns and ``_field``/``_reason`` (null when valid).
 
     Checks: valid JSON object, id present, known event type, parsable timestamp, numeric
@@ -118,7 +154,7 @@ def parse_events(spark: SparkSession, lines: pa.Table, spec: FeatureSpec) -> Dat
                            if f.from_events is not None and f.from_events.value_field})
     names = ["event_id", ev.id_field, ev.timestamp_field, ev.type_field, *value_fields]
     schema = T.StructType([T.StructField(n, T.StringType()) for n in dict.fromkeys(names)])
-    df = _to_spark(spark, lines)
+    df = lines
     obj = F.from_json(F.col("raw"), T.MapType(T.StringType(), T.StringType()))  # type: ignore[arg-type]  # pyspark stubs are narrower than the API
     parsed = df.withColumn("_obj", obj).withColumn("_j", F.from_json(F.col("raw"), schema))
     lead = F.trim(F.col(f"_j.{ev.id_field}"))

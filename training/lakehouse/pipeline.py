@@ -21,7 +21,7 @@ from leadscore_core.contract import FeatureSpec
 from training.lakehouse import bronze, gold, quality, silver
 from training.lakehouse.counts import LayerCounts, RunReport
 from training.lakehouse.delta_io import DeltaIO, Mode
-from training.lakehouse.sources import RawBatch
+from training.lakehouse.sources import RawBatch, TextLines
 
 BRONZE_LEADS, BRONZE_EVENTS, QUARANTINE = "bronze/crm_leads", "bronze/web_events", "bronze/quarantine"
 SILVER_LEADS, SILVER_EVENTS = "silver/leads", "silver/web_events"
@@ -106,9 +106,13 @@ def run_pipeline(spark: SparkSession, spec: FeatureSpec, batch: RawBatch, lake: 
             gates += quality.table_gates(silver_leads, spec, "silver", [f.name for f in spec.crm_features])
             writes.append((SILVER_LEADS, silver_leads, "overwrite"))
         new_events = 0
-        if spec.events is not None and batch.events is not None and batch.events.num_rows:
-            say(f"bronze: parsing {batch.events.num_rows:,} web events")
-            parsed = bronze.parse_events(spark, batch.events, spec).persist()
+        lines, n_lines = (None, 0)
+        if spec.events is not None and batch.events is not None and not _no_events(batch):
+            say("bronze: reading web events")
+            lines, n_lines = bronze.event_lines(spark, batch.events)
+        if lines is not None and n_lines:
+            say(f"bronze: parsing {n_lines:,} web events")
+            parsed = bronze.parse_events(spark, lines, spec).persist()
             cleanup.callback(parsed.unpersist)
             n_ev, n_ev_bad = _count_split(parsed)
             report.counts[BRONZE_EVENTS] = LayerCounts(n_ev, n_ev - n_ev_bad, n_ev_bad, 0)
@@ -156,7 +160,7 @@ def run_pipeline(spark: SparkSession, spec: FeatureSpec, batch: RawBatch, lake: 
     for table in TABLES:
         if table not in report.versions and (current := io.version(table)) is not None:
             report.versions[table] = current
-    if not n_leads and not (batch.events is not None and batch.events.num_rows):
+    if not n_leads and not n_lines:
         report.notes.append("no new rows: nothing written")
     ends = [t for _, t in marks[1:]] + [time.monotonic()]
     report.timings = {m: round(end - t, 2) for (m, t), end in zip(marks, ends, strict=True)}
@@ -166,10 +170,16 @@ def run_pipeline(spark: SparkSession, spec: FeatureSpec, batch: RawBatch, lake: 
     return report
 
 
+def _no_events(batch: RawBatch) -> bool:
+    events = batch.events
+    if events is None:
+        return True
+    return events.empty if isinstance(events, TextLines) else events.num_rows == 0
+
+
 def is_empty(batch: RawBatch) -> bool:
     """True when the batch holds no rows at all (a rerun over unchanged input)."""
-    events = batch.events.num_rows if batch.events is not None else 0
-    return batch.leads.num_rows + batch.rejected.num_rows + events == 0
+    return batch.leads.num_rows + batch.rejected.num_rows == 0 and _no_events(batch)
 
 
 def empty_run(spec: FeatureSpec, batch: RawBatch, lake: Path) -> RunReport:

@@ -35,13 +35,31 @@ class RawBatch:
     """Text columns by source column name plus ``_line`` (int64: line or CRM row number)."""
     rejected: pa.Table
     """Lines that never became a row: ``_line`` (int64), ``raw``, ``reason``."""
-    events: pa.Table | None = None
-    """Raw JSON lines: ``_line`` (int64), ``raw``."""
+    events: pa.Table | TextLines | None = None
+    """Raw JSON lines: ``_line`` (int64), ``raw`` (CRM rows), or a file Spark reads itself."""
     ground_truth: pa.Table | None = None
     """``lead_id`` (string), ``true_probability`` (double) of synthetic data."""
     notes: list[str] = field(default_factory=list)
     commit: Callable[[], None] = lambda: None
     """Persist the new state (watermark / seen files); called after the run succeeded."""
+
+
+@dataclass(frozen=True)
+class TextLines:
+    """A JSON-lines file for Spark to read on its executors (never through the driver's memory).
+
+    :func:`training.lakehouse.bronze.event_lines` turns it into ``_line``/``raw`` rows; the line
+    numbers are exact (the file's own, blank lines counted and skipped).
+    """
+
+    path: str
+    """Local path or any URI Spark can read (``s3a://``, ``abfss://``... on a cluster)."""
+    size: int
+    """Bytes; 0 means nothing to read."""
+
+    @property
+    def empty(self) -> bool:
+        return self.size == 0
 
 
 def empty_rejected() -> pa.Table:
@@ -81,17 +99,6 @@ def read_csv_text(path: Path, spec: FeatureSpec) -> tuple[pa.Table, pa.Table]:
                          "raw": pa.array([b[1] for b in bad], pa.string()),
                          "reason": pa.array([b[2] for b in bad], pa.string())})
     return table, rejected
-
-
-def read_jsonl_text(path: Path) -> pa.Table:
-    """Non-blank lines of a JSON-lines file with their 1-based line numbers."""
-    lines, numbers = [], []
-    with open(path, encoding="utf-8", errors="replace") as fh:
-        for i, line in enumerate(fh, start=1):
-            if line.strip():
-                lines.append(line.rstrip("\n"))
-                numbers.append(i)
-    return pa.table({"_line": pa.array(numbers, pa.int64()), "raw": pa.array(lines, pa.string())})
 
 
 def read_ground_truth_csv(path: Path) -> pa.Table:
@@ -139,7 +146,7 @@ def files_batch(spec: FeatureSpec, src: Path, lake: Path) -> RawBatch:
         batch.notes.append(f"{leads_path}: already ingested (same sha256), 0 new rows")
     events_path = src / "web_events.jsonl"
     if spec.events is not None and events_path.is_file() and state.is_new("web_events", events_path):
-        batch.events = read_jsonl_text(events_path)
+        batch.events = TextLines(str(events_path.resolve()), events_path.stat().st_size)
     gt_path = src / "ground_truth.csv"
     if gt_path.is_file() and state.is_new("ground_truth", gt_path):
         batch.ground_truth = read_ground_truth_csv(gt_path)
