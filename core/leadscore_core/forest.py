@@ -147,8 +147,7 @@ class TreeEnsemble:
 
     def margin(self, x: np.ndarray) -> np.ndarray:
         """Raw margin per row (log-odds for a logistic objective)."""
-        leaves, _ = self._walk(x, track=False)
-        return self._mean[leaves].sum(axis=1) + self.base_margin
+        return self.leaf_sum(x) + self.base_margin
 
     def leaf_sum(self, x: np.ndarray) -> np.ndarray:
         """Sum of leaf values per row, without the base margin (used to recover it from a booster)."""

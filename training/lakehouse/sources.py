@@ -132,18 +132,24 @@ class FileState:
             self.path.write_text(json.dumps({**self.seen, **self.pending}, indent=2))
 
 
+def _lead_file_batch(spec: FeatureSpec, path: Path, lake: Path, source: str, kind: str) -> tuple[RawBatch, FileState]:
+    """A batch holding ``path``'s lead rows, or none when that content was ingested before."""
+    state = FileState(lake)
+    batch = RawBatch(source=source, leads=pa.table({"_line": pa.array([], pa.int64())}),
+                     rejected=empty_rejected(), commit=state.commit)
+    if state.is_new(kind, path):
+        batch.leads, batch.rejected = read_csv_text(path, spec)
+    else:
+        batch.notes.append(f"{path}: already ingested (same sha256), 0 new rows")
+    return batch, state
+
+
 def files_batch(spec: FeatureSpec, src: Path, lake: Path) -> RawBatch:
     """A raw directory (``leads.csv``, optional ``web_events.jsonl`` and ``ground_truth.csv``), no PostgreSQL."""
     leads_path = src / "leads.csv"
     if not leads_path.is_file():
         raise FileNotFoundError(f"{leads_path}: no such file (expected a `leadscore data generate` directory)")
-    state = FileState(lake)
-    batch = RawBatch(source=f"files:{src}", leads=pa.table({"_line": pa.array([], pa.int64())}),
-                     rejected=empty_rejected(), commit=state.commit)
-    if state.is_new("leads", leads_path):
-        batch.leads, batch.rejected = read_csv_text(leads_path, spec)
-    else:
-        batch.notes.append(f"{leads_path}: already ingested (same sha256), 0 new rows")
+    batch, state = _lead_file_batch(spec, leads_path, lake, f"files:{src}", "leads")
     events_path = src / "web_events.jsonl"
     if spec.events is not None and events_path.is_file() and state.is_new("web_events", events_path):
         batch.events = TextLines(str(events_path.resolve()), events_path.stat().st_size)
@@ -157,11 +163,4 @@ def csv_batch(spec: FeatureSpec, path: Path, lake: Path) -> RawBatch:
     """A historical CSV (e.g. bank marketing); ingested once per distinct file content."""
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
-    state = FileState(lake)
-    batch = RawBatch(source=f"csv:{path}", leads=pa.table({"_line": pa.array([], pa.int64())}),
-                     rejected=empty_rejected(), commit=state.commit)
-    if state.is_new("csv", path):
-        batch.leads, batch.rejected = read_csv_text(path, spec)
-    else:
-        batch.notes.append(f"{path}: already ingested (same sha256), 0 new rows")
-    return batch
+    return _lead_file_batch(spec, path, lake, f"csv:{path}", "csv")[0]

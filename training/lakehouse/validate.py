@@ -56,6 +56,19 @@ def _text(pdf: pd.DataFrame, column: str | None) -> pd.Series | None:
     return pdf[safe_name(column)]
 
 
+def _optional_ts(
+    pdf: pd.DataFrame, column: str | None, flag: Callable[[np.ndarray, str, Callable[[int], str]], None]
+) -> tuple[pd.Series, pd.Series] | None:
+    """Parse an optional timestamp column: (parsed, given); a given value that does not parse is flagged."""
+    raw = _text(pdf, column)
+    if raw is None or column is None:
+        return None
+    parsed = _parse_ts(raw)
+    given = raw.fillna("").astype(str).str.strip() != ""
+    flag((given & parsed.isna()).to_numpy(), column, lambda i: f"not a timestamp: {str(raw.iloc[i])[:40]!r}")
+    return parsed, given
+
+
 def check_column(f: FeatureDef, raw: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """The contract rule of one feature over a column of raw values: clean values and reasons (None = ok).
 
@@ -104,12 +117,9 @@ def validate_chunk(pdf: pd.DataFrame, spec: FeatureSpec) -> pd.DataFrame:
         flag(event_ts.isna().to_numpy(), spec.timestamp_column,
              lambda i: f"not a timestamp: {str(ts_raw.iloc[i])[:40]!r}" if ts_raw.iloc[i] else "is required")
     updated_ts = event_ts
-    up_raw = _text(pdf, spec.entity.updated_at)
-    if up_raw is not None:
-        parsed = _parse_ts(up_raw)
-        given = up_raw.fillna("").astype(str).str.strip() != ""
-        flag((given & parsed.isna()).to_numpy(), spec.entity.updated_at or "",
-             lambda i: f"not a timestamp: {str(up_raw.iloc[i])[:40]!r}")
+    optional = _optional_ts(pdf, spec.entity.updated_at, flag)
+    if optional is not None:
+        parsed, given = optional
         updated_ts = parsed.where(given, event_ts)
     target = _text(pdf, spec.target.column)
     if target is None:
@@ -119,12 +129,9 @@ def validate_chunk(pdf: pd.DataFrame, spec: FeatureSpec) -> pd.DataFrame:
              lambda i: "is required")
         label = target.map(lambda v: int(spec.is_positive(v))).astype("int32")
     label_ts = pd.Series(pd.NaT, index=pdf.index, dtype="datetime64[ns, UTC]")
-    lt_raw = _text(pdf, spec.target.timestamp)
-    if lt_raw is not None:
-        label_ts = _parse_ts(lt_raw)
-        given = lt_raw.fillna("").astype(str).str.strip() != ""
-        flag((given & label_ts.isna()).to_numpy(), spec.target.timestamp or "",
-             lambda i: f"not a timestamp: {str(lt_raw.iloc[i])[:40]!r}")
+    optional = _optional_ts(pdf, spec.target.timestamp, flag)
+    if optional is not None:
+        label_ts = optional[0]
     for fd in spec.fields:
         col = _text(pdf, fd.source_column)
         if fd.required and col is not None and fd.name not in (spec.id_column, spec.timestamp_column):

@@ -37,6 +37,7 @@ class LeadTransformer(kserve.Model):
         super().__init__(settings.model_name)
         self.settings = settings
         self.predictor_url = predictor_url.rstrip("/")
+        self.infer_url = f"{self.predictor_url}/v2/models/{self.name}/infer"
         self.load_timeout = load_timeout
         self.front: ScoringFront | None = None
         self.model_version = "unknown"
@@ -97,7 +98,7 @@ class LeadTransformer(kserve.Model):
         t = time.perf_counter()
         try:
             async with self.session().post(
-                f"{self.predictor_url}/v2/models/{self.name}/infer",
+                self.infer_url,
                 data=orjson.dumps(payload),
                 headers=append_forwardable_headers(headers, {"content-type": "application/json"}),
             ) as r:
