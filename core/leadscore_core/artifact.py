@@ -35,13 +35,13 @@ FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 BOOSTER = "booster.json"
 DRIFT_REFERENCE = "drift_reference.json"
-COMPILED_MAX_ROWS = 16
-"""Batches up to this size are scored by the compiled numpy ensemble (no per-call XGBoost overhead);
-larger ones by XGBoost's C++ predictor, which wins from about 32 rows on."""
 REFERENCE_SAMPLE = "reference_sample.npz"
 REGISTRY_INFO = "registry.json"
 """Written beside the manifest when a registry version is downloaded (``{"model_name", "model_version"}``):
 the artifact is saved before the registry numbers it, so its provenance cannot carry the version."""
+COMPILED_MAX_ROWS = 16
+"""Batches up to this size are scored by the compiled numpy ensemble (no per-call XGBoost overhead);
+larger ones by XGBoost's C++ predictor, which wins from about 32 rows on."""
 
 
 class Calibrator(BaseModel):

@@ -35,6 +35,9 @@ from leadscore_monitors.store import connect
 
 log = logging.getLogger(__name__)
 
+FLUSH_ATTEMPTS = 5
+"""Appends of one batch a waiting ``/flush`` tries before it reports the failure."""
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS staged (seq INTEGER PRIMARY KEY AUTOINCREMENT, ts REAL NOT NULL, data TEXT NOT NULL,
     flush_id INTEGER);
@@ -188,19 +191,27 @@ class SinkConsumer(Consumer):
         self.g_staged.set(self._staged)
 
     def _settle(self, wait: bool) -> None:
-        """Collect the background flush when it finished (or wait for it); a failed one is retried."""
-        if self._inflight is None:
-            return
-        flush_id, fut = self._inflight
-        if not wait and not fut.done():
-            return
-        self._inflight = None
-        exc = fut.exception()
-        if exc is not None:  # the batch keeps its flush id and stays staged: write it again
+        """Collect the background flush when it finished (or wait for it); a failed one is resubmitted.
+
+        Waiting (``/flush``) retries a failing batch at most ``FLUSH_ATTEMPTS`` times, then raises with the
+        batch still staged under its flush id (the next maintenance or restart writes it).
+        """
+        for _ in range(FLUSH_ATTEMPTS):
+            if self._inflight is None:
+                return
+            flush_id, fut = self._inflight
+            if not wait and not fut.done():
+                return
+            exc = fut.exception()
+            if exc is None:
+                self._inflight = None
+                return
+            # the batch keeps its flush id and stays staged: write it again
             log.error("Delta append of flush %d failed, retrying: %s: %s", flush_id, type(exc).__name__, exc)
             self._inflight = (flush_id, self._flusher.submit(self._write_apart, flush_id))
-            if wait:
-                self._settle(wait=True)
+            if not wait:
+                return
+        raise RuntimeError(f"Delta append of flush {self._inflight[0] if self._inflight else '?'} kept failing")
 
     def _assign(self, conn: sqlite3.Connection) -> int:
         """Give every unassigned staged row the next flush id (one short write transaction)."""
