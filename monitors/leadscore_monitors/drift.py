@@ -26,6 +26,7 @@ from leadscore_monitors.consumer import Consumer
 from leadscore_monitors.detectors.base import DriftDetector, DriftResult, WindowData
 from leadscore_monitors.payload import RequestDecoder, decode_response
 from leadscore_monitors.settings import DriftSettings
+from leadscore_monitors.store import rollback
 
 OUTBOX_DONE = "DELETE FROM outbox WHERE id = ?"
 OUTBOX_RETRY = "UPDATE outbox SET attempts = attempts + 1 WHERE id = ?"
@@ -102,8 +103,11 @@ class DriftConsumer(Consumer):
             registry=r,
         )
         self._open = 0
-        """Leads in the open window (kept in memory: counting rows on every commit would be O(n))."""
+        """Committed leads in the open window (kept in memory: counting rows on every commit would be O(n))."""
         self._first: float | None = None
+        self._staged = 0
+        """Leads added by the group commit in flight; they join ``_open`` only once it is durable."""
+        self._staged_first: float | None = None
 
     def _recount(self, conn: sqlite3.Connection) -> None:
         self._open, self._first = conn.execute("SELECT COUNT(*), MIN(ts) FROM window_rows").fetchone()
@@ -135,14 +139,22 @@ class DriftConsumer(Consumer):
                 "INSERT INTO window_rows (event_id, row, ts, x) VALUES (?, ?, ?, ?)",
                 [(event.id, i, now, row.astype(np.float64).tobytes()) for i, row in enumerate(x)],
             )
-            self._open += len(x)
-            if self._first is None:
-                self._first = now
+            self._staged += len(x)
+            if self._staged_first is None:
+                self._staged_first = now
         else:
             conn.executemany(
                 "INSERT INTO window_scores (event_id, row, p) VALUES (?, ?, ?)",
                 [(event.id, i, float(p)) for i, p in enumerate(decoded)],
             )
+
+    def settle(self, durable: bool) -> None:
+        """Count the staged leads only if their commit is durable: a window never closes on unwritten rows."""
+        if durable and self._staged:
+            self._open += self._staged
+            if self._first is None:
+                self._first = self._staged_first
+        self._staged, self._staged_first = 0, None
 
     # -- windows ----------------------------------------------------------------------------
     def maintain(self, conn: sqlite3.Connection, now: float) -> None:
@@ -198,7 +210,7 @@ class DriftConsumer(Consumer):
                 )
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            rollback(conn)
             raise
         self._recount(conn)
         self._publish(result)
