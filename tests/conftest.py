@@ -21,6 +21,7 @@ developer machine, but fails under CI (`CI=true`), where `.ci/run` starts them f
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -255,7 +256,8 @@ class FaultServer:
 
     ``blackhole``: accepts connections, reads nothing back, never answers (a hung peer or a dropped route
     that still completes the handshake). ``slow``: relays each connection to ``upstream`` (a real server),
-    holding every chunk of the answer ``delay`` seconds first.
+    holding every chunk of the answer ``delay`` seconds first. With an upstream, ``mode`` and ``delay`` may
+    be changed while it runs (``blackhole`` then drops what arrives, on open connections too).
     """
 
     def __init__(self, mode: str, upstream: tuple[str, int] | None = None, delay: float = 0.0) -> None:
@@ -281,8 +283,11 @@ class FaultServer:
                 conn, _ = self._sock.accept()
             except OSError:
                 return
+            if self._closed.is_set():
+                conn.close()
+                return
             self._held.append(conn)
-            if self.mode == "slow":
+            if self.upstream is not None:
                 threading.Thread(target=self._relay, args=(conn,), daemon=True).start()
 
     def _relay(self, conn: socket.socket) -> None:
@@ -290,38 +295,39 @@ class FaultServer:
 
         assert self.upstream is not None
         try:
-            up = socket.create_connection(self.upstream, timeout=30)
+            up = socket.create_connection(self.upstream)
         except OSError:
             conn.close()
             return
         self._held.append(up)
 
-        def pump(src: socket.socket, dst: socket.socket, delay: float) -> None:
+        def pump(src: socket.socket, dst: socket.socket, answer: bool) -> None:
             try:
                 while chunk := src.recv(65536):
-                    if delay:
-                        time.sleep(delay)
+                    if self.mode == "blackhole":
+                        continue  # swallowed: the peer never hears back
+                    if answer and self.delay:
+                        time.sleep(self.delay)
                     dst.sendall(chunk)
             except OSError:
                 pass
             finally:
                 for s in (src, dst):
-                    try:
+                    with contextlib.suppress(OSError):
                         s.shutdown(socket.SHUT_RDWR)
-                    except OSError:
-                        pass
 
-        threading.Thread(target=pump, args=(conn, up, 0.0), daemon=True).start()
-        pump(up, conn, self.delay)
+        threading.Thread(target=pump, args=(conn, up, False), daemon=True).start()
+        pump(up, conn, True)
 
     def close(self) -> None:
+        """Stop listening (the port is then closed: connections are refused) and drop every connection."""
         self._closed.set()
+        with contextlib.suppress(OSError):
+            self._sock.shutdown(socket.SHUT_RDWR)  # wakes the accept() blocked in the other thread
         self._sock.close()
         for s in self._held:
-            try:
+            with contextlib.suppress(OSError):
                 s.close()
-            except OSError:
-                pass
 
 
 @pytest.fixture

@@ -69,6 +69,10 @@ class RateLimitedLog:
 
     def warning(self, key: str, msg: str, *args: object) -> bool:
         """Log ``msg % args`` at WARNING unless ``key`` was logged less than ``interval`` ago."""
+        return self.log(logging.WARNING, key, msg, *args)
+
+    def log(self, level: int, key: str, msg: str, *args: object, exc_info: bool = False) -> bool:
+        """Log ``msg % args`` at ``level`` unless ``key`` was logged less than ``interval`` ago."""
         now = time.monotonic()
         with self._lock:
             last = self._last.get(key)
@@ -78,5 +82,5 @@ class RateLimitedLog:
             self._last[key] = now
             dropped = self._suppressed.pop(key, 0)
         suffix = f" ({dropped} similar lines suppressed in the last {self.interval:.0f}s)" if dropped else ""
-        self.logger.warning(msg + suffix, *args)
+        self.logger.log(level, msg + suffix, *args, exc_info=exc_info)
         return True

@@ -15,8 +15,8 @@ import numpy as np
 
 from leadscore_core.artifact import (
     BOOSTER,
-    FORMAT_VERSION,
     DRIFT_REFERENCE,
+    FORMAT_VERSION,
     REFERENCE_SAMPLE,
     CategoricalReference,
     DriftReference,

@@ -63,7 +63,9 @@ class Consumer(ABC):
             registry=self.registry,
         )
         self.m_ready = Gauge(
-            "leadscore_ready", "1 while this server can do its job (consumer: its writes succeed).", ["component"],
+            "leadscore_ready",
+            "1 while this server can do its job (consumer: its writes succeed).",
+            ["component"],
             registry=self.registry,
         )
         self.m_write_errors.labels(self.component)  # the series exist at 0 from the start

@@ -14,7 +14,7 @@ from tiny_model import sample_lead
 
 from leadscore_core.artifact import LeadScorer
 from leadscore_core.validation import check_record
-from leadscore_predictor.runtime import LeadScoringRuntime
+from leadscore_predictor.runtime import LeadScoringRuntime, ModelLoadError
 
 
 def runtime(uri: str, version: str | None = "12") -> LeadScoringRuntime:
@@ -80,9 +80,11 @@ def test_metadata_publishes_the_contract(loaded: LeadScoringRuntime) -> None:
     assert '"crm_freezone"' in extra["leadscore_spec"] and extra["top_k_reasons"] == 3
 
 
-def test_failed_load_is_not_ready(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_failed_load_raises_so_mlserver_fails_it(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     rt = runtime(str(tmp_path / "nothing"))
-    assert asyncio.run(rt.load()) is False
+    with pytest.raises(ModelLoadError, match="not a leadscore model"):
+        asyncio.run(rt.load())
+    assert not rt.ready and LeadScoringRuntime.load_error is not None
     assert "NOT loaded" in caplog.text and "not a leadscore model" in caplog.text
 
 
