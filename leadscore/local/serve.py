@@ -63,13 +63,16 @@ class ServerFailed(RuntimeError):
 
 
 def proc_start_time(pid: int) -> int | None:
-    """The kernel start time of ``pid`` (field 22 of ``/proc/<pid>/stat``), ``None`` if there is no such pid."""
+    """The kernel start time of ``pid`` (field 22 of ``/proc/<pid>/stat``); ``None`` if there is no such
+    running process (a zombie counts as gone)."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
     # the command name (field 2) may hold spaces and parentheses: split after its closing one
     fields = stat[stat.rindex(")") + 2 :].split()
+    if fields[0] == "Z":  # exited, not yet reaped by its parent: no longer running
+        return None
     return int(fields[19])
 
 

@@ -16,7 +16,15 @@ import httpx
 import pytest
 from tiny_model import sample_lead
 
-from leadscore.local.serve import Proc, ServerFailed, free_port, start_predictor, start_transformer, stop_group, wait_ready
+from leadscore.local.serve import (
+    Proc,
+    ServerFailed,
+    free_port,
+    start_predictor,
+    start_transformer,
+    stop_group,
+    wait_ready,
+)
 
 JSON_CT = {"content-type": "application/json"}
 
