@@ -36,7 +36,10 @@ class CrmSettings(BaseSettings):
     crm_dsn: str = "postgresql://postgres@127.0.0.1:5432/postgres"
     """libpq connection string of the CRM database (``LEADSCORE_CRM_DSN``)."""
     crm_connect_timeout: int = 5
-    """Seconds to wait for the CRM before giving up (``LEADSCORE_CRM_CONNECT_TIMEOUT``)."""
+    """Seconds to wait for the CRM before giving up (``LEADSCORE_CRM_CONNECT_TIMEOUT``); covers the TCP
+    connect and the whole handshake, so a blackholed or slow server fails within it."""
+    crm_statement_timeout_ms: int = 300_000
+    """Server-side bound on one CRM statement (``statement_timeout``; ``LEADSCORE_CRM_STATEMENT_TIMEOUT_MS``)."""
 
 
 class CrmUnavailable(RuntimeError):
@@ -60,7 +63,11 @@ def connect(settings: CrmSettings) -> psycopg.Connection[Any]:
         CrmUnavailable: with the (password-free) DSN and the server's reason.
     """
     try:
-        return psycopg.connect(settings.crm_dsn, connect_timeout=settings.crm_connect_timeout)
+        return psycopg.connect(
+            settings.crm_dsn,
+            connect_timeout=settings.crm_connect_timeout,
+            options=f"-c statement_timeout={settings.crm_statement_timeout_ms}",
+        )
     except (psycopg.OperationalError, psycopg.ProgrammingError) as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CrmUnavailable(

@@ -280,7 +280,7 @@ class DriftConsumer(Consumer):
             return
         assert self.store is not None
         store = self.store.run
-        async with httpx.AsyncClient(timeout=5.0) as client:
+        async with httpx.AsyncClient(timeout=self.settings.reply_timeout_seconds) as client:
             while True:
                 rows = await store(lambda c: c.execute("SELECT id, headers, body FROM outbox LIMIT 50").fetchall())
                 for ce_id, headers, body in rows:
@@ -288,7 +288,7 @@ class DriftConsumer(Consumer):
                         resp = await client.post(url, headers=json.loads(headers), content=body)
                         ok = resp.status_code < 300
                     except httpx.HTTPError as exc:
-                        log.warning("drift event %s not delivered: %s", ce_id, exc)
+                        log.warning("drift event %s not delivered: %s: %s", ce_id, type(exc).__name__, exc)
                         ok = False
                     sql = OUTBOX_DONE if ok else OUTBOX_RETRY
 
