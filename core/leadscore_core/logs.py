@@ -43,7 +43,7 @@ def logging_config(component: str = "", level: str = "INFO") -> dict[str, Any]:
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "formatters": {"json": {"()": JsonFormatter, "component": component}},
+        "formatters": {"json": {"()": "leadscore_core.logs.JsonFormatter", "component": component}},
         "handlers": {"json": handler},
         "root": {"handlers": ["json"], "level": level.upper()},
         "loggers": libs,

@@ -92,3 +92,25 @@ def test_version_falls_back_to_the_artifact(artifact: Path) -> None:
     rt = runtime(str(artifact), version=None)
     assert asyncio.run(rt.load())
     assert rt._version == "7"
+
+
+def test_shipped_mlserver_logging_file_is_the_core_setup() -> None:
+    """``mlserver start`` in the cluster reads logging.json (MLSERVER_LOGGING_SETTINGS): the same JSON lines."""
+    import json
+    import logging
+    import logging.config
+
+    import leadscore_predictor
+    from leadscore_core.logs import logging_config
+
+    path = Path(leadscore_predictor.__file__).parent / "logging.json"
+    config = json.loads(path.read_text())
+    assert config == logging_config("predictor")
+    logging.config.dictConfig(config)
+    try:
+        handler = logging.getLogger("mlserver").handlers[0]
+        record = logging.LogRecord("mlserver", logging.ERROR, __file__, 1, "boom %s", ("x",), None)
+        line = json.loads(handler.format(record))
+        assert line["level"] == "ERROR" and line["message"] == "boom x" and line["ts"].endswith("Z")
+    finally:
+        logging.config.dictConfig({"version": 1, "disable_existing_loggers": False})
