@@ -88,6 +88,7 @@ def test_inhibition_critical_silences_warning(config_file: Path) -> None:
     cfg = yaml.safe_load(config_file.read_text())
     rules = cfg["inhibit_rules"]
     assert any(
-        r["source_matchers"] == ['severity="critical"'] and r["target_matchers"] == ['severity="warning"'] for r in rules
+        r["source_matchers"] == ['severity="critical"'] and r["target_matchers"] == ['severity="warning"']
+        for r in rules
     )
     assert all(r.get("equal") for r in rules)

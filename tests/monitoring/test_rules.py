@@ -46,9 +46,7 @@ def test_promtool_check_rules(promtool: str, rules: Path) -> None:
 
 
 def test_every_rule_file_has_unit_tests() -> None:
-    tested = {
-        (t.parent / rf).resolve() for t in UNIT_TESTS for rf in yaml.safe_load(t.read_text())["rule_files"]
-    }
+    tested = {(t.parent / rf).resolve() for t in UNIT_TESTS for rf in yaml.safe_load(t.read_text())["rule_files"]}
     assert {r.resolve() for r in RULES} == tested
 
 
