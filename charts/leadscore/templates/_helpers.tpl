@@ -31,7 +31,12 @@ app.kubernetes.io/instance: {{ .ctx.Release.Name }}
 {{/* Image reference; call with (dict "ctx" $ "image" "predictor"). */}}
 {{- define "leadscore.image" -}}
 {{- $v := .ctx.Values.image -}}
+{{- $override := index $v.overrides .image -}}
+{{- if $override -}}
+{{- $override -}}
+{{- else -}}
 {{- printf "%s/%s:%s" $v.registry (index $v.names .image) $v.tag -}}
+{{- end -}}
 {{- end -}}
 
 {{/* Pod security context (restricted). */}}
