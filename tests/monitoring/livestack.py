@@ -2,7 +2,7 @@
 
 Processes (each in its own process group on a free 127.0.0.1 port, always stopped at teardown):
 
-* MLServer predictor and kserve transformer from their own venvs (``training.cli.serve``), the
+* MLServer predictor and kserve transformer from their own venvs (``leadscore.local.serve``), the
   transformer's rate limiter pointed at a closed port: it fails open and counts it;
 * the five consumers (``python -m leadscore_monitors <component>`` from monitors/.venv) and the local
   payload-logger stand-in in front of the transformer, delivering to drift, sink and shadow;
@@ -98,7 +98,7 @@ class Stack:
 
 
 def start_serving(stack: Stack, artifact: Path) -> None:
-    from training.cli.serve import start_predictor, start_transformer
+    from leadscore.local.serve import start_predictor, start_transformer
 
     pport, mport, tport = free_port(), free_port(), free_port()
     pred = start_predictor(

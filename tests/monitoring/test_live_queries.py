@@ -33,7 +33,7 @@ from livestack import (
     wait_for_series,
 )
 
-from training.observability import dashboards
+from leadscore.observability import dashboards
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
