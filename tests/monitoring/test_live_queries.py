@@ -133,19 +133,19 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         pytest.skip("prometheus not installed: `make envs` installs Debian prometheus (as root)")
     tmp = tmp_path_factory.mktemp("live")
     tiny = _tiny_model()
-    artifact = tiny.make_artifact(tmp / "models" / "prod", version="7")
-    shadow = tiny.make_artifact(tmp / "models" / "shadow", version="8", rounds=10)
+    artifact = tiny.make_artifact(tmp / "models" / "prod", version="7", n=600, rounds=10)
+    shadow = tiny.make_artifact(tmp / "models" / "shadow", version="8", n=400, rounds=5)
     s = Stack(tmp)
     try:
         start_serving(s, artifact)
         start_consumers(s, artifact, shadow)
+        start_logger(s)
+        start_prometheus(s, binary)  # scrapes from the start: every target's first samples
         for name in ("drift", "sink", "shadow", "trigger", "dead-letter"):
             s.wait_http(name, f"{s.urls[name]}/healthz")
         s.wait_http("predictor", s.urls["predictor_ready"])
         s.wait_http("transformer", s.urls["transformer_ready"])
-        start_logger(s)
         s.wait_http("logger", f"{s.urls['logger']}/v2/health/ready")
-        start_prometheus(s, binary)
         leads, odd = _leads(tiny, 2 * WINDOW + 20)
         s.counts = drive_traffic(s, leads, odd)
         s.down = predictor_down_traffic(s, odd[0])
