@@ -45,6 +45,7 @@ DIRS = {
     "alertmanager": "monitoring",
     "redis": "platform",
     "mlflow": "platform",
+    "postgresql": "platform",
     "workflows": "workflows",
 }
 HELM_ONLY_LABELS = ("helm.sh/chart",)
