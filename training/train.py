@@ -225,6 +225,7 @@ def train(
             metrics={k: v for k, v in metrics.items() if np.isfinite(v)},
             sample_size=settings.reference_sample_size,
             seed=seed,
+            attribution=settings.attribution,
         )
         model_uri, model_id = log_pyfunc(artifact)
         tags = {
