@@ -41,9 +41,7 @@ from typing import Any
 import httpx
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests" / "serving"))
 
-from tiny_model import make_artifact, sample_lead  # noqa: E402
 from wrk_run import RESULT_LUA, run_wrk  # noqa: E402
 
 from leadscore.local.serve import (  # noqa: E402
@@ -54,15 +52,19 @@ from leadscore.local.serve import (  # noqa: E402
     stop_group,
     wait_ready,
 )
+from leadscore_core.testkit import make_artifact, sample_lead  # noqa: E402
 
 SERVER_CPU = "0"
 CLIENT_CPU = "1"
 NO_LIMIT = {"PREDICTOR_RATE_LIMIT": "1000000/second", "TRANSFORMER_RATE_LIMIT": "1000000/second"}
-LUA = """
+LUA = (
+    """
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 local f = io.open(os.getenv("BODY"), "rb"); wrk.body = f:read("*a"); f:close()
-""" + RESULT_LUA
+"""
+    + RESULT_LUA
+)
 
 
 @dataclass

@@ -27,6 +27,8 @@ GOLD_FEATURES = "gold/lead_features"
 """The training table: one row per lead, ``lead_id, event_ts, label, label_ts, <features>, _batch_id``."""
 GOLD_TRUTH = "gold/ground_truth"
 """``lead_id, true_probability`` (synthetic data only)."""
+INFERENCE_LOG = "bronze/inference_log"
+"""The payload log the monitors' sink writes (one row per scored lead; joined request/response)."""
 TABLES = (BRONZE_LEADS, BRONZE_EVENTS, QUARANTINE, SILVER_LEADS, SILVER_EVENTS, GOLD_FEATURES, GOLD_TRUTH)
 RUNS_DIR = "_runs"
 """Directory of the pipeline's run reports (``_runs/<batch_id>.json``) under the lake root."""

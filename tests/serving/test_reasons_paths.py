@@ -14,10 +14,10 @@ import httpx
 import mlflow.pyfunc
 import pandas as pd
 import pytest
-from tiny_model import sample_lead
 
 from leadscore.local.serve import free_port, start_predictor, stop_group, wait_ready
 from leadscore_core.artifact import MANIFEST, Manifest
+from leadscore_core.testkit import sample_lead
 from training.pyfunc import ARTIFACT_KEY, LeadScoringModel
 
 

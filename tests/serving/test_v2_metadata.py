@@ -8,9 +8,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tiny_model import sample_lead
 
 from leadscore_core.artifact import LeadScorer
+from leadscore_core.testkit import sample_lead
 from leadscore_core.validation import check_record
 
 ROOT = Path(__file__).resolve().parents[2]
