@@ -40,7 +40,8 @@ from leadscore_core.events import REQUEST_TYPE, RESPONSE_TYPE  # noqa: E402
 from leadscore_monitors.cloudevent import logger_event  # noqa: E402
 
 SERVER_CPU, CLIENT_CPU = "0", "1"
-LUA = r"""
+LUA = (
+    r"""
 local reqs, i, sent = {}, 0, 0
 init = function(args)
   local f = assert(io.open(os.getenv("EVENTS"), "rb"))
@@ -59,7 +60,9 @@ request = function()
   if i > #reqs then i = 1 end
   return reqs[i]
 end
-""" + RESULT_LUA
+"""
+    + RESULT_LUA
+)
 
 
 def write_events(path: Path, events: list[tuple[dict[str, str], bytes]]) -> None:
@@ -124,9 +127,7 @@ async def post_all(url: str, events: list[tuple[dict[str, str], bytes]], concurr
     return ok
 
 
-def ingest(
-    component: str, env: dict[str, str], events: list, args: argparse.Namespace, work: Path
-) -> dict[str, float]:
+def ingest(component: str, env: dict[str, str], events: list, args: argparse.Namespace, work: Path) -> dict[str, float]:
     events_file, lua = work / "events.txt", work / "events.lua"
     write_events(events_file, events)
     lua.write_text(LUA)
