@@ -78,8 +78,15 @@ def write_events(path: Path, events: list[tuple[dict[str, str], bytes]]) -> None
 def wrk(url: str, events_file: Path, start: int, seconds: int, concurrency: int, lua: Path) -> dict[str, float]:
     env = {"EVENTS": str(events_file), "START": str(start)}
     r = run_wrk(url, lua, concurrency=concurrency, seconds=seconds, cpu=CLIENT_CPU, env=env)
-    return {"requests": r.requests, "seconds": r.seconds, "non_2xx": r.non_2xx, "socket_errors": r.socket_errors,
-            "p50_ms": r.p50_ms, "p95_ms": r.p95_ms, "p99_ms": r.p99_ms}  # fmt: skip
+    return {
+        "requests": r.requests,
+        "seconds": r.seconds,
+        "non_2xx": r.non_2xx,
+        "socket_errors": r.socket_errors,
+        "p50_ms": r.p50_ms,
+        "p95_ms": r.p95_ms,
+        "p99_ms": r.p99_ms,
+    }
 
 
 def cpu_seconds(pid: int) -> float:
