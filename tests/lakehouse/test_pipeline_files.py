@@ -17,6 +17,8 @@ from leadscore.datagen.generate import GenerateConfig, generate
 from leadscore.lakehouse.job import run
 from leadscore.lakehouse.quality import GateError
 from leadscore_core.contract import load_spec
+from leadscore_core.lake import GOLD_FEATURES, spec_record
+from training.gold import read_gold
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow, pytest.mark.timeout(1800)]
 
@@ -90,6 +92,10 @@ def test_point_in_time_cutoff_and_json_output(spark: SparkSession, tmp_path: Pat
     assert gold[conv["lead_id"]]["pricing_views"] == req[conv["lead_id"]]["pricing_views"] + 1
     assert gold[open_["lead_id"]]["web_visits"] == req[open_["lead_id"]]["web_visits"] + 1
     assert gold[conv["lead_id"]]["label"] == 1 and gold[open_["lead_id"]]["label"] == 0
+    # every medallion commit records the spec it was built with: training reads it back (and nothing else)
+    record = spec_record(DeltaTable(str(lake / GOLD_FEATURES)).history()[0], "gold")
+    assert record.spec == load_spec("crm_freezone") and record.fingerprint == record.spec.fingerprint()
+    assert read_gold(lake).spec_fingerprint == record.fingerprint
 
     again = CliRunner().invoke(app, ["pipeline", "run", "--source", "files", str(raw), "--lake", str(lake), "--json"])
     assert again.exit_code == 0, again.output
