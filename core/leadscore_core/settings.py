@@ -57,7 +57,7 @@ class CrmSettings(BaseSettings):
 
     crm_dsn: str = Field(
         default="postgresql://postgres@127.0.0.1:5432/postgres",
-        validation_alias=AliasChoices("crm_dsn", "LEADSCORE_CRM_DSN", "MONITOR_CRM_DSN"),
+        validation_alias=AliasChoices("LEADSCORE_CRM_DSN", "MONITOR_CRM_DSN"),
     )
     """libpq connection string of the CRM database (``LEADSCORE_CRM_DSN``; ``MONITOR_CRM_DSN``, the outcome
     job's old name, is still read)."""
