@@ -9,7 +9,6 @@ and Argo's controller metrics (no Argo controller runs here) are skipped with th
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 import shutil
@@ -19,7 +18,6 @@ from typing import Any
 import pytest
 import yaml
 from livestack import (
-    ROOT,
     RULES,
     WINDOW,
     Stack,
@@ -105,11 +103,9 @@ def rule_exprs() -> list[Any]:
 
 
 def _tiny_model() -> Any:
-    spec = importlib.util.spec_from_file_location("leadscore_tiny_model", ROOT / "tests" / "serving" / "tiny_model.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    from leadscore_core import testkit
+
+    return testkit
 
 
 def _leads(tiny: Any, n: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
