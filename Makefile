@@ -27,7 +27,7 @@ ENV_PROJECTS := model_server/front model_server/predictor model_server/transform
 PRESENT_PROJECTS = $(patsubst %/pyproject.toml,%,$(wildcard $(addsuffix /pyproject.toml,$(ENV_PROJECTS))))
 
 .PHONY: help envs test test-root test-manifests test-envs lint format typecheck validate-manifests \
-        k8s-tools services up down clean-envs
+        manifests dashboards k8s-tools services up down clean-envs
 
 help: ## list the targets
 	@echo "leadscore: make up (run the whole stack locally) | make test (all tests + lint)"
@@ -52,8 +52,9 @@ test-envs: ## image projects' tests, each in its own env
 	  else echo "==> $$p: no tests/$$p yet"; fi; \
 	done
 
-lint: ## ruff over the whole repo (config in pyproject.toml)
+lint: ## ruff check + ruff format --check over the whole repo (config in pyproject.toml)
 	@$(ROOT)/.venv/bin/ruff check $(ROOT)
+	@$(ROOT)/.venv/bin/ruff format --check $(ROOT)
 
 FILES ?= .
 format: ## ruff import sorting + formatter on FILES (default: the whole repo; mind others' files)
@@ -66,6 +67,12 @@ typecheck: ## mypy on every package (also the last step of `make test`)
 
 validate-manifests: ## render + validate manifests without pytest (plain report)
 	@python3 $(ROOT)/scripts/manifests.py
+
+manifests: ## regenerate manifests/ (kustomize) from charts/leadscore: the chart is the source
+	@$(ROOT_PY) $(ROOT)/scripts/gen_manifests.py
+
+dashboards: ## regenerate charts/leadscore/dashboards/*.json from leadscore/observability/dashboards.py
+	@$(ROOT_PY) -m leadscore.observability.dashboards
 
 k8s-tools: ## kubectl 1.34.5 + helm 3.19.0 into .tools/bin
 	@python3 $(ROOT)/scripts/install_k8s_tools.py

@@ -14,7 +14,6 @@ from typing import Any
 
 import httpx
 import pytest
-from tiny_model import sample_lead
 
 from leadscore.local.serve import (
     Proc,
@@ -25,6 +24,7 @@ from leadscore.local.serve import (
     stop_group,
     wait_ready,
 )
+from leadscore_core.testkit import sample_lead
 
 JSON_CT = {"content-type": "application/json"}
 
