@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,8 @@ class TrainRequest:
     trials: int | None = None
     holdout: float | None = None
     seed: int | None = None
+    run_tags: dict[str, str] = field(default_factory=dict)
+    """Extra MLflow run tags, e.g. ``retrain_reason`` / ``retrain_evidence`` from the retraining workflow."""
 
 
 def _log_plots(
@@ -171,6 +173,7 @@ def train(
                 "git_sha": sha,
                 "lock_hash": lock,
                 "gate_decision": decision.decision,
+                **request.run_tags,
             }
         )
         mlflow.log_params(
