@@ -20,10 +20,10 @@ DEFAULTS = {
     "trials": "20",
     "gold_version": "latest",
 }
-"""Defaults work with `make up`'s local setup (repo root as working directory); in a cluster pass
-``lake=s3://bucket/prefix``."""
+"""Defaults work with `make up`'s local setup (repo root as working directory); in a cluster pass the
+lake's mount path (``s3://`` URIs are not wired through the medallion and training yet)."""
 DESCRIPTIONS = {
-    "lake": "Lake root URI: a local path or s3://bucket/prefix.",
+    "lake": "Lake root (a local or mounted path).",
     "source": "Medallion input: crm, files:DIR or csv:PATH.",
     "spec": "Feature spec name (or YAML path) gold is built from and trained on.",
     "trials": "Optuna trials.",

@@ -108,7 +108,7 @@ class TriggerSettings(ConsumerSettings):
     argo_token_file: Path | None = None
     """File holding the token, re-read per submission (a projected service-account token rotates)."""
     argo_parameters: dict[str, str] = Field(default_factory=dict)
-    """Extra ``retraining`` parameters as JSON (``MONITOR_ARGO_PARAMETERS``), e.g. ``{"lake": "s3://..."}``."""
+    """Extra ``retraining`` parameters as JSON (``MONITOR_ARGO_PARAMETERS``), e.g. ``{"trials": "50"}``."""
     argo_attempts: int = Field(3, ge=1, le=10)
     """Tries per submission (connection failures, 5xx); an unsubmitted retrain is tried again next tick."""
     argo_timeout_seconds: float = Field(5.0, gt=0)
