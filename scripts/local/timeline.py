@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """`make up` step 6 helper (stdlib only): drift evidence from a replay report, and the printed timeline.
 
-  timeline.py evidence REPORT            print "f1 PSI x, f2 PSI y" (exit 1 when nothing drifted)
-  timeline.py show REPORT RUN_JSON REGISTRY_JSON   drift -> retraining steps -> the new version's stage
+timeline.py evidence REPORT            print "f1 PSI x, f2 PSI y" (exit 1 when nothing drifted)
+timeline.py show REPORT RUN_JSON REGISTRY_JSON   drift -> retraining steps -> the new version's stage
 """
 
 from __future__ import annotations
