@@ -22,8 +22,10 @@ from typing import Any
 
 import pandas as pd
 
-GOLD_TABLE = "gold/lead_features"
-SCORES_TABLE = "gold/lead_scores"
+from leadscore_core import lake as lake_tables
+
+GOLD_TABLE = lake_tables.GOLD_FEATURES
+SCORES_TABLE = lake_tables.GOLD_SCORES
 CRM_TABLE = "lead_scores"
 SCHEMA = (
     "lead_id string, score long, probability double, tier string, reasons string, "
