@@ -210,9 +210,9 @@ def test_cli_errors_are_one_line_and_json(tmp_path: Path, home, monkeypatch: pyt
     assert "does not exist" in json.loads(res.stdout.strip().splitlines()[-1])["error"]
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:9")
     res = runner.invoke(build_app(), ["registry", "list"])
-    assert res.exit_code == 3 and "not reachable" in res.output and "Traceback" not in res.output
+    assert res.exit_code == 75 and "not reachable" in res.output and "Traceback" not in res.output
     frame, truth = make_gold(600, seed=3)
     write_gold(tmp_path / "lake", frame, truth)
     res = runner.invoke(build_app(), ["train", "--lake", str(tmp_path / "lake"), "--json"])
-    assert res.exit_code == 3 and "not reachable" in json.loads(res.stdout.strip().splitlines()[-1])["error"]
+    assert res.exit_code == 75 and "not reachable" in json.loads(res.stdout.strip().splitlines()[-1])["error"]
     assert not os.environ.get("LEADSCORE_DEBUG")
