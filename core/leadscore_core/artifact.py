@@ -366,17 +366,29 @@ def _probe_rows(ens: TreeEnsemble, n: int, seed: int = 0) -> np.ndarray:
 
 def artifact_version(path: str | Path, manifest: Manifest | None = None, default: str = "unknown") -> str:
     """The registry version of an artifact directory: its provenance, else the download's
-    ``registry.json``, else ``default``."""
+    ``registry.json``, else ``default``.
+
+    Without ``manifest`` only the provenance is read from ``manifest.json``, not the whole manifest
+    validated: finding an artifact's version never refuses it; :meth:`LeadScorer.load` does, with the
+    reason (so a broken artifact fails where it is loaded, e.g. the predictor's load, with its error)."""
     path = Path(path)
-    if manifest is None and (path / MANIFEST).exists():
-        manifest = Manifest.model_validate_json((path / MANIFEST).read_text())
-    if manifest is not None and manifest.provenance.get("model_version"):
-        return str(manifest.provenance["model_version"])
+    provenance = manifest.provenance if manifest is not None else _raw_provenance(path)
+    if provenance.get("model_version"):
+        return str(provenance["model_version"])
     try:
         info = json.loads((path / REGISTRY_INFO).read_text())
     except (OSError, ValueError):
         return default
     return str(info.get("model_version") or default)
+
+
+def _raw_provenance(path: Path) -> dict[str, Any]:
+    try:
+        doc = json.loads((path / MANIFEST).read_text())
+    except (OSError, ValueError):
+        return {}
+    provenance = doc.get("provenance") if isinstance(doc, dict) else None
+    return provenance if isinstance(provenance, dict) else {}
 
 
 def read_drift_reference(path: str | Path) -> DriftReference:

@@ -130,6 +130,26 @@ def test_artifact_version_prefers_provenance_then_the_registry_download(artifact
         (path / REGISTRY_INFO).unlink()
 
 
+@pytest.mark.parametrize(
+    ("text", "registry", "want"),
+    [
+        ('{"format_version": 2, "provenance": {"model_version": "9"}}', None, "9"),  # fails validation
+        ('{"format_version": 2}', "5", "5"),
+        ("{not json", None, "unknown"),
+        ("[1, 2]", "3", "3"),
+        ('{"provenance": "x"}', None, "unknown"),
+    ],
+)
+def test_artifact_version_of_a_broken_manifest_does_not_refuse_it(tmp_path, text, registry, want):
+    """Finding the version never validates the manifest: the load refuses it, with its reason."""
+    (tmp_path / MANIFEST).write_text(text)
+    if registry is not None:
+        (tmp_path / REGISTRY_INFO).write_text(json.dumps({"model_version": registry}))
+    assert artifact_version(tmp_path) == want
+    with pytest.raises(ValueError):
+        LeadScorer(tmp_path).load()
+
+
 def _copy(src, dst):
     import shutil
 
