@@ -32,7 +32,7 @@ import logging
 import os
 import time
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 from urllib.parse import urlsplit
 
 import httptools
@@ -120,6 +120,8 @@ class _Call:
     x: np.ndarray
     lead_keys: list[str]
     out: ScoreOutputs
+    wire: list[bytes] | None = None
+    """Its encoded HTTP requests once a sender took it (kept, so a re-send keeps the ce-id)."""
 
 
 class _Http1(asyncio.Protocol):
@@ -135,8 +137,7 @@ class _Http1(asyncio.Protocol):
         self.closed = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's transports are not asyncio subclasses
 
     def data_received(self, data: bytes) -> None:
         if self.closed:
@@ -275,7 +276,7 @@ class EventEmitter:
 
     def _drop_queued(self, reason: str) -> None:
         if self._queue:
-            self.m.dropped[reason].inc(2 * len(self._queue))
+            self.m.dropped[reason].inc(sum(2 if c.wire is None else len(c.wire) for c in self._queue))
             self._queue.clear()
 
     async def _deliver(self, conn: _Http1 | None, calls: list[_Call]) -> _Http1 | None:
@@ -285,7 +286,10 @@ class EventEmitter:
         close``) is replaced and the unanswered rest re-sent, as long as each connection answered
         something (two in a row answering nothing: ``send_error``).
         """
-        wire = [w for c in calls for w in self._encode(c)]
+        for c in calls:
+            if c.wire is None:
+                c.wire = self._encode(c)
+        wire = [w for c in calls for w in c.wire or ()]
         done = 0  # events answered (any status) so far
         current: _Http1 | None = None
         try:
@@ -310,9 +314,7 @@ class EventEmitter:
             if current is not None:
                 done += self._settle(current.statuses)
                 current.close()  # its pipeline state is unknown now: the drain reconnects
-            # shutdown while waiting: the unanswered calls go back for the drain (consumers dedupe ce-id)
-            for c in reversed(calls[done // 2 :]):
-                self._queue.appendleft(c)
+            self._requeue(calls, done)
             raise
         except OSError as exc:  # ConnectionError, TimeoutError, refused, unreachable
             if current is not None:
@@ -324,6 +326,18 @@ class EventEmitter:
                 log.warning("events: %d not delivered to %s: %r", left, self.s.sink_url, exc)
             await asyncio.sleep(self.s.retry_backoff_seconds)
             return None
+
+    def _requeue(self, calls: list[_Call], answered: int) -> None:
+        """Shutdown while waiting for answers: the unanswered events go back for the drain."""
+        keep = []
+        for c in calls:
+            wire = c.wire or []
+            if answered >= len(wire):
+                answered -= len(wire)
+                continue
+            c.wire, answered = wire[answered:], 0
+            keep.append(c)
+        self._queue.extendleft(reversed(keep))
 
     def _settle(self, statuses: list[int]) -> int:
         ok = sum(1 for s in statuses if 200 <= s < 300)
@@ -345,15 +359,12 @@ class EventEmitter:
         return proto
 
     # -- encoding ---------------------------------------------------------------------------------
-    def _encode(self, call: _Call) -> tuple[bytes, bytes]:
+    def _encode(self, call: _Call) -> list[bytes]:
         """The two HTTP requests (binary-mode CloudEvents) of one call."""
         ce_id = os.urandom(16).hex()
         req, resp = v2_bodies(ce_id, call.x, call.lead_keys, call.out)
         stamp = ce_time(call.at)
-        return (
-            self._wire(REQUEST_TYPE, ce_id, stamp, req),
-            self._wire(RESPONSE_TYPE, ce_id, stamp, resp),
-        )
+        return [self._wire(REQUEST_TYPE, ce_id, stamp, req), self._wire(RESPONSE_TYPE, ce_id, stamp, resp)]
 
     def _wire(self, ce_type: str, ce_id: str, stamp: str, body: bytes) -> bytes:
         head = f"{self._heads[ce_type]}ce-id: {ce_id}\r\nce-time: {stamp}\r\nContent-Length: {len(body)}\r\n\r\n"

@@ -27,6 +27,16 @@ from leadscore_predictor.events import EventEmitter, EventMetrics, EventSettings
 EXT = ("inferenceservicename", "namespace", "component", "endpoint")
 
 
+@pytest.fixture(autouse=True, params=["asyncio", "uvloop"])
+def loop_kind(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test on the stdlib loop and on uvloop (what MLServer runs)."""
+    if request.param == "uvloop":
+        import uvloop
+
+        monkeypatch.setattr(asyncio, "run", lambda coro: uvloop.run(coro))
+    return str(request.param)
+
+
 @dataclass
 class Sink:
     """What a test sink received, and how it answers."""
