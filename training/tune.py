@@ -61,15 +61,15 @@ def suggest(trial: optuna.Trial, imbalance: float) -> dict[str, Any]:
 class _Folds:
     """Per-fold training/validation matrices, built once and shared by every trial.
 
-    The validation matrix is quantised with the training matrix's cuts (``ref``), so the per-round evaluation
-    walks bins like training does; the predictions equal those on a plain ``DMatrix`` (same splits).
+    (A validation ``QuantileDMatrix(ref=dtrain)`` gave the very same trials and best parameters on a fixed seed
+    but used more CPU in the one contended measurement, 78 vs 43 s: kept as a plain ``DMatrix``.)
     """
 
     def __init__(self, x: np.ndarray, y: np.ndarray, folds: list[tuple[np.ndarray, np.ndarray]]) -> None:
-        self.items: list[tuple[xgb.QuantileDMatrix, xgb.QuantileDMatrix, np.ndarray]] = []
+        self.items: list[tuple[xgb.QuantileDMatrix, xgb.DMatrix, np.ndarray]] = []
         for tr, va in folds:
             dtrain = xgb.QuantileDMatrix(x[tr], label=y[tr], max_bin=256)
-            dvalid = xgb.QuantileDMatrix(x[va], label=y[va], ref=dtrain)
+            dvalid = xgb.DMatrix(x[va], label=y[va])
             self.items.append((dtrain, dvalid, y[va]))
 
 

@@ -60,7 +60,9 @@ class EventSettings(BaseSettings):
     (a SinkBinding injects it). Empty: no events."""
     inferenceservicename: str = "lead-scoring"
     """``ce-inferenceservicename`` (the Triggers filter on it)."""
-    namespace: str = Field(default="leadscore", validation_alias=AliasChoices("PREDICTOR_EVENTS_NAMESPACE", "POD_NAMESPACE"))
+    namespace: str = Field(
+        default="leadscore", validation_alias=AliasChoices("PREDICTOR_EVENTS_NAMESPACE", "POD_NAMESPACE")
+    )
     """``ce-namespace``."""
     component: str = "predictor"
     """``ce-component``: the hop design's logger sat on the predictor."""
@@ -396,7 +398,14 @@ def v2_bodies(ce_id: str, x: np.ndarray, lead_keys: list[str], out: ScoreOutputs
     n = x.shape[0]
     request: dict[str, Any] = {
         "id": ce_id,
-        "inputs": [{"name": V2_INPUT, "shape": [n, x.shape[1]], "datatype": "FP32", "data": np.ascontiguousarray(x).reshape(-1)}],
+        "inputs": [
+            {
+                "name": V2_INPUT,
+                "shape": [n, x.shape[1]],
+                "datatype": "FP32",
+                "data": np.ascontiguousarray(x).reshape(-1),
+            }
+        ],
         "parameters": {EXPLAIN: True, LEAD_KEYS: lead_keys},
     }
     contrib = np.hstack([out.contributions, out.base_value.reshape(-1, 1)])

@@ -115,7 +115,9 @@ async def settle(em: EventEmitter, m: EventMetrics, total: int, timeout: float =
     raise AssertionError(f"not all {total} events accounted for: {counts(m)}, pending {em.pending}")
 
 
-@pytest.mark.parametrize(("sizes", "batch", "conns"), [([1] * 50, 64, 2), ([1, 3, 2, 5] * 10, 7, 1), ([4] * 120, 16, 3)])
+@pytest.mark.parametrize(
+    ("sizes", "batch", "conns"), [([1] * 50, 64, 2), ([1, 3, 2, 5] * 10, 7, 1), ([4] * 120, 16, 3)]
+)
 def test_every_call_becomes_a_kserve_logger_pair(sizes: list[int], batch: int, conns: int) -> None:
     async def main() -> None:
         sink = Sink()
