@@ -57,9 +57,7 @@ import httpx
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests" / "serving"))
 
-from tiny_model import make_artifact, sample_lead  # noqa: E402
 from wrk_run import RESULT_LUA, run_wrk  # noqa: E402
 
 from leadscore.local.serve import (  # noqa: E402
@@ -70,6 +68,7 @@ from leadscore.local.serve import (  # noqa: E402
     stop_group,
     wait_ready,
 )
+from leadscore_core.testkit import make_artifact, sample_lead  # noqa: E402
 
 SERVER_CPU = "0"
 CLIENT_CPU = "1"
@@ -280,8 +279,12 @@ def start_stock(venv: Path, booster: Path, workdir: Path, tuned: bool, log: Path
     with log.open("ab") as out:
         popen = subprocess.Popen(
             ["taskset", "-c", SERVER_CPU, str(venv / "bin" / "mlserver"), "start", str(repo)],
-            env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, cwd=repo,
-        )  # fmt: skip
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            cwd=repo,
+        )
     base = f"http://127.0.0.1:{port}"
     return Proc("stock", popen, log, f"{base}/v2/models/lead-xgb/ready"), base
 
@@ -321,7 +324,7 @@ def main() -> None:
         "v2": {
             "inputs": [{"name": "features", "shape": list(x.shape), "datatype": "FP32", "data": data}],
             "parameters": {"explain": True},
-        },  # fmt: skip
+        },
         "stock": {
             "inputs": [{"name": "input-0", "shape": list(x.shape), "datatype": "FP32", "data": data}],
         },  # default output "predict" = the probability (a raw Booster loads as XGBRegressor)

@@ -21,10 +21,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from tiny_model import sample_lead
 
 from leadscore.local.serve import REPO, Proc, free_port, start_predictor, stop_group, wait_ready
 from leadscore_core.events import lead_key
+from leadscore_core.testkit import sample_lead
 
 pytestmark = pytest.mark.slow
 MONITORS_PY = REPO / "monitors" / ".venv" / "bin" / "python"

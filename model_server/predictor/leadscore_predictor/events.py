@@ -32,7 +32,7 @@ import logging
 import os
 import time
 from dataclasses import dataclass
-from typing import Any, ClassVar, cast
+from typing import ClassVar, cast
 from urllib.parse import urlsplit
 
 import httptools
@@ -42,12 +42,10 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from leadscore_core.events import REQUEST_TYPE, RESPONSE_TYPE, V2_INPUT
-from leadscore_front.wire import EXPLAIN, LEAD_KEYS, MODEL_VERSION, ScoreOutputs
+from leadscore_core.wire import REQUEST_TYPE, RESPONSE_TYPE, ScoreOutputs, request_body, response_body
 
 log = logging.getLogger("leadscore.predictor.events")
 DROP_REASONS = ("queue_full", "send_error", "rejected", "shutdown")
-_JSON_OPTS = orjson.OPT_SERIALIZE_NUMPY  # NaN -> null, as the V2 JSON wire carries missing values
 
 
 class EventSettings(BaseSettings):
@@ -391,37 +389,9 @@ def ce_time(at: float) -> str:
 
 
 def v2_bodies(ce_id: str, x: np.ndarray, lead_keys: list[str], out: ScoreOutputs) -> tuple[bytes, bytes]:
-    """The V2 request the hop's predictor received and the V2 response it answered, as JSON bytes.
-
-    Missing feature values (NaN) serialise as ``null``; FP32 values as their shortest FP32 form.
-    """
-    n = x.shape[0]
-    request: dict[str, Any] = {
-        "id": ce_id,
-        "inputs": [
-            {
-                "name": V2_INPUT,
-                "shape": [n, x.shape[1]],
-                "datatype": "FP32",
-                "data": np.ascontiguousarray(x).reshape(-1),
-            }
-        ],
-        "parameters": {EXPLAIN: True, LEAD_KEYS: lead_keys},
-    }
-    contrib = np.hstack([out.contributions, out.base_value.reshape(-1, 1)])
-    response: dict[str, Any] = {
-        "id": ce_id,
-        "model_name": out.model_name,
-        "model_version": out.model_version,
-        "outputs": [
-            {"name": "probability", "shape": [n], "datatype": "FP64", "data": np.ascontiguousarray(out.probability)},
-            {"name": "margin", "shape": [n], "datatype": "FP64", "data": np.ascontiguousarray(out.margin)},
-            {"name": "tier", "shape": [n], "datatype": "BYTES", "data": out.tier},
-            {"name": "contributions", "shape": list(contrib.shape), "datatype": "FP64", "data": contrib.reshape(-1)},
-        ],
-        "parameters": {MODEL_VERSION: out.model_version},
-    }
-    return orjson.dumps(request, option=_JSON_OPTS), orjson.dumps(response, option=_JSON_OPTS)
+    """The V2 request the hop's predictor received and the V2 response it answered, as JSON bytes
+    (:mod:`leadscore_core.wire`, the one definition of the wire format; missing values travel as ``null``)."""
+    return orjson.dumps(request_body(x, lead_keys, ce_id)), orjson.dumps(response_body(out, ce_id))
 
 
 def build_emitter(revision: str, registry: CollectorRegistry) -> EventEmitter | None:

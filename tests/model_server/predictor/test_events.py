@@ -20,8 +20,7 @@ import pytest
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from leadscore_core.events import REQUEST_TYPE, RESPONSE_TYPE
-from leadscore_front.wire import ScoreOutputs
+from leadscore_core.wire import REQUEST_TYPE, RESPONSE_TYPE, ScoreOutputs
 from leadscore_predictor.events import EventEmitter, EventMetrics, EventSettings, v2_bodies
 
 EXT = ("inferenceservicename", "namespace", "component", "endpoint")
