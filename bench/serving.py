@@ -200,9 +200,9 @@ def local_redis() -> str | None:
 
 def start_sink(workdir: Path, log: Path) -> tuple[Proc, str]:
     """The monitors' inference-log sink (monitors env), pinned to the client's core."""
-    py = REPO / "monitors" / ".venv" / "bin" / "python"
-    if not py.exists():
-        sys.exit(f"{py} missing: make envs")
+    from leadscore.local.envs import env_python
+
+    py = env_python("monitors")
     port = free_port()
     env = {
         **os.environ, "PYTHONPATH": "", "MONITOR_HOST": "127.0.0.1", "MONITOR_PORT": str(port),
