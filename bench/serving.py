@@ -162,7 +162,7 @@ def _env_entries(entries: list[dict[str, Any]]) -> dict[str, str]:
         if "value" in e:
             out[e["name"]] = str(e["value"])
         elif "secretKeyRef" in e.get("valueFrom", {}):
-            out[e["name"]] = secrets[e["valueFrom"]["secretKeyRef"]["key"]]
+            out[e["name"]] = secrets.get(e["valueFrom"]["secretKeyRef"]["key"], "")
         elif "fieldRef" in e.get("valueFrom", {}):
             out[e["name"]] = "leadscore"  # metadata.namespace
     return out
@@ -173,10 +173,13 @@ def deployed_env(sink_url: str | None, redis_url: str | None) -> dict[str, str]:
     InferenceService's, with only what cannot exist here replaced (secrets by local values, the cluster's
     Redis and broker by local ones, the rate limit out of reach of the load generator). MLSERVER_* are
     what ``python -m leadscore_predictor`` sets itself (parallel_workers=0, debug off)."""
-    runtime = yaml.safe_load((MANIFESTS / "servingruntime.yaml").read_text())
-    isvc = yaml.safe_load((MANIFESTS / "inferenceservice.yaml").read_text())
-    if "transformer" in isvc["spec"]:
-        sys.exit("manifests/serving deploys a transformer: setup 'deployed' measures the one-process design only")
+    docs = [d for f in sorted(MANIFESTS.glob("*.yaml")) for d in yaml.safe_load_all(f.read_text()) if d]
+    runtime = next(d for d in docs if d.get("kind") == "ServingRuntime")
+    isvc = next(d for d in docs if d.get("kind") == "InferenceService")
+    if "transformer" in isvc["spec"] or "logger" in isvc["spec"]["predictor"]:
+        sys.exit(
+            "manifests/serving deploys a transformer or the KServe logger: 'deployed' measures the one-process design"
+        )
     env = _env_entries(runtime["spec"]["containers"][0].get("env", []))
     env.update(_env_entries(isvc["spec"]["predictor"]["model"].get("env", [])))
     env = {k: v for k, v in env.items() if not k.startswith("MLSERVER_")}
