@@ -1,4 +1,5 @@
-"""Training test helpers: small gold Delta tables that follow the gold column contract (no pipeline needed),
+"""Test kit of the training side (importable by tests and bench): small gold Delta tables that follow the gold
+column contract (no pipeline needed),
 tiny-study settings, and the shape of the session's trained store."""
 
 from __future__ import annotations
