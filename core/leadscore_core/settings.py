@@ -90,6 +90,8 @@ class DriftThresholds(BaseSettings):
     """Change of the mean-score gap (group minus the rest, probability units) vs the reference that flags."""
     auc_drop_min: float = Field(0.03, gt=0)
     """Outcome path: realised AUC this far below the reference AUC, and significantly so, flags concept drift."""
+    outcome_min_conversions: int = Field(100, ge=1)
+    """Outcome path: fewer conversions than this in the labelled window is too few to judge (no verdict)."""
 
     def psi_for(self, feature_type: str) -> float:
         """The PSI floor of a spec feature type."""

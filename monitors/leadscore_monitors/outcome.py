@@ -98,12 +98,14 @@ def concept_drift(
     t: DriftThresholds,
     calibration_p: float | None = None,
 ) -> bool:
-    """The outcome path's verdict; concept drift that moves no input is seen only here. Either test at
-    ``alpha / 2`` (Bonferroni over the two): the realised AUC fell at least ``auc_drop_min`` below the
-    reference AUC and significantly (one-sided, Hanley-McNeil), or the conversions by score decile no
-    longer match the probabilities (:func:`calibration_p_value`)."""
-    if auc_value is None or n_pos < 2 or n_neg < 2:
-        return False
+    """The outcome path's verdict; concept drift that moves no input is seen only here.
+
+    Judged only with at least ``outcome_min_conversions`` conversions (and as many non-conversions).
+    Either test at ``alpha / 2`` (Bonferroni over the two): the realised AUC fell at least
+    ``auc_drop_min`` below the reference AUC and significantly (one-sided, Hanley-McNeil), or the
+    conversions by score decile no longer match the probabilities (:func:`calibration_p_value`)."""
+    if auc_value is None or n_pos < t.outcome_min_conversions or n_neg < t.outcome_min_conversions:
+        return False  # too few labels to judge: the window is reported, not judged
     drop = reference_auc - auc_value
     se = auc_se(auc_value, n_pos, n_neg)
     auc_fell = drop >= t.auc_drop_min and (se == 0 or float(norm.sf(drop / se)) < t.alpha / 2)
