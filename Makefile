@@ -21,7 +21,9 @@ ROOT_PY := $(ROOT)/.venv/bin/python
 #   <dir> in ENV_PROJECTS      that image's project; its tests are tests/<dir>, run with <dir>/.venv
 # A project exists iff <dir>/pyproject.toml exists: targets skip the ones that do not (yet).
 # This list is the only place that maps envs to test dirs (tests/tooling checks it is complete).
-ENV_PROJECTS := model_server/predictor model_server/transformer monitors
+# library projects among them: an env and tests of their own, no image (the images install them)
+LIB_PROJECTS := model_server/front
+ENV_PROJECTS := model_server/front model_server/predictor model_server/transformer monitors
 PRESENT_PROJECTS = $(patsubst %/pyproject.toml,%,$(wildcard $(addsuffix /pyproject.toml,$(ENV_PROJECTS))))
 
 .PHONY: help envs test test-root test-manifests test-envs lint format typecheck validate-manifests \
@@ -59,7 +61,7 @@ format: ## ruff import sorting + formatter on FILES (default: the whole repo; mi
 	@$(ROOT)/.venv/bin/ruff format $(FILES)
 
 typecheck: ## mypy on every package (also the last step of `make test`)
-	@$(ROOT)/.venv/bin/mypy core/leadscore_core training workflows model_server/transformer/leadscore_transformer \
+	@$(ROOT)/.venv/bin/mypy core/leadscore_core leadscore training workflows model_server/front/leadscore_front model_server/transformer/leadscore_transformer \
 	    model_server/predictor/leadscore_predictor monitors/leadscore_monitors
 
 validate-manifests: ## render + validate manifests without pytest (plain report)
@@ -73,10 +75,10 @@ services: ## start PostgreSQL and Redis when they are not running
 
 # ------------------------------------------------------------------ the local stack
 up: envs ## fresh machine -> data, CRM, medallion, model, live endpoint, drift replay
-	@$(ROOT)/scripts/up.sh
+	@$(ROOT)/scripts/local/up.sh
 
 down: ## stop the servers `make up` left running
-	@$(ROOT)/scripts/down.sh
+	@$(ROOT)/scripts/local/down.sh
 
 clean-envs: ## remove every venv and .tools (the next `make envs` rebuilds them from the uv cache)
 	rm -rf $(ROOT)/.venv $(ROOT)/.venvs $(ROOT)/.tools $(addsuffix /.venv,$(addprefix $(ROOT)/,$(ENV_PROJECTS)))

@@ -37,7 +37,7 @@ from leadscore_core.settings import DriftThresholds
 from leadscore_monitors.detectors.base import DriftDetector, WindowData, build_detector
 from leadscore_monitors.outcome import auc, calibration_p_value, concept_drift
 from leadscore_monitors.reference import load_reference
-from training.data.frames import MOVED, Frame, build_reference, clean_frame
+from leadscore.datagen.frames import MOVED, Frame, build_reference, clean_frame
 
 KINDS = ("source_mix", "engagement", "concept")
 STRENGTHS = (0.25, 0.5, 1.0)

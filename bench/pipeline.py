@@ -37,9 +37,9 @@ def main() -> int:
     work = args.workdir or Path(tempfile.mkdtemp(prefix="leadscore-bench-"))
     raw, lake = work / "raw", work / "lake"
 
-    gen_cmd = [sys.executable, "-m", "training.cli", "data", "generate", "--rows", str(args.rows),
+    gen_cmd = [sys.executable, "-m", "leadscore.cli", "data", "generate", "--rows", str(args.rows),
                "--seed", str(args.seed), "--out", str(raw), "--json"]
-    gen_cmd = [sys.executable, "-c", "from training.cli import main; main()", *gen_cmd[3:]]
+    gen_cmd = [sys.executable, "-c", "from leadscore.cli import main; main()", *gen_cmd[3:]]
     print("$ leadscore " + shlex.join(gen_cmd[3:]), file=sys.stderr, flush=True)
     t0 = time.monotonic()
     old = json.loads((raw / "manifest.json").read_text()) if (raw / "manifest.json").is_file() else None
@@ -51,7 +51,7 @@ def main() -> int:
         gen_s = round(time.monotonic() - t0, 1)
     shutil.rmtree(lake, ignore_errors=True)
 
-    job_cmd = [sys.executable, "-m", "training.lakehouse.job", "--source", "files", str(raw), "--lake", str(lake)]
+    job_cmd = [sys.executable, "-m", "leadscore.lakehouse.job", "--source", "files", str(raw), "--lake", str(lake)]
     print("$ python " + shlex.join(job_cmd[1:]), file=sys.stderr, flush=True)
     t1 = time.monotonic()
     job_log = work / "pipeline.log"

@@ -46,7 +46,7 @@ sys.path.insert(0, str(REPO / "tests" / "serving"))
 from tiny_model import make_artifact, sample_lead  # noqa: E402
 from wrk_run import RESULT_LUA, run_wrk  # noqa: E402
 
-from training.cli.serve import (  # noqa: E402
+from leadscore.local.serve import (  # noqa: E402
     Proc,
     free_port,
     start_predictor,

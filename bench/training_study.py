@@ -30,9 +30,9 @@ import numpy as np  # noqa: E402
 from rich.console import Console  # noqa: E402
 
 from leadscore_core.encoding import FeatureEncoder  # noqa: E402
-from training.model import gold, split, tune  # noqa: E402
-from training.model.features import encode_frame  # noqa: E402
-from training.model.settings import TrainingSettings  # noqa: E402
+from training import gold, split, tune  # noqa: E402
+from training.features import encode_frame  # noqa: E402
+from training.settings import TrainingSettings  # noqa: E402
 
 
 def main() -> None:

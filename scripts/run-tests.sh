@@ -139,6 +139,6 @@ plain_step lint .venv/bin/ruff check .
 [[ -z "$FAILED_STEP" ]] || finish
 
 # 5. typecheck: every package from the root env (image-only dependencies resolve to Any there)
-plain_step typecheck .venv/bin/mypy core/leadscore_core training workflows model_server/transformer/leadscore_transformer \
+plain_step typecheck .venv/bin/mypy core/leadscore_core leadscore training workflows model_server/front/leadscore_front model_server/transformer/leadscore_transformer \
     model_server/predictor/leadscore_predictor monitors/leadscore_monitors
 finish

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from training.data.generate import GenerateConfig, generate
+from leadscore.datagen.generate import GenerateConfig, generate
 
 
 @pytest.fixture(scope="session")

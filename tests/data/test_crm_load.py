@@ -9,10 +9,10 @@ import psycopg
 import pytest
 from typer.testing import CliRunner
 
+from leadscore.cli import build_app
+from leadscore.crm.db import CrmSettings, CrmUnavailable, Watermark, advance, connect, read_new_leads
+from leadscore.crm.load import load_dir
 from leadscore_core.contract import load_spec
-from training.cli import build_app
-from training.data.crm import CrmSettings, CrmUnavailable, Watermark, advance, connect, read_new_leads
-from training.data.crm_load import load_dir
 
 pytestmark = pytest.mark.postgres
 

@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from leadscore.datagen.generate import GenerateConfig, generate
+from leadscore.datagen.synth import auc
 from leadscore_core.contract import load_spec
-from training.data.generate import GenerateConfig, generate
-from training.data.synth import auc
 
 FILES = ["leads.csv", "web_events.jsonl", "ground_truth.csv", "score_requests.jsonl", "manifest.json"]
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from pyspark.sql import SparkSession
 
-from training.data.generate import GenerateConfig, generate
-from training.lakehouse.settings import PipelineSettings
-from training.lakehouse.spark import get_spark
+from leadscore.datagen.generate import GenerateConfig, generate
+from leadscore.lakehouse.settings import PipelineSettings
+from leadscore.lakehouse.spark import get_spark
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from training.cli import build_app
+from leadscore.cli import build_app
 
 
 def test_unreachable_crm(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

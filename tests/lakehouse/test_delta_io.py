@@ -8,7 +8,7 @@ import pytest
 from deltalake import DeltaTable
 from pyspark.sql import SparkSession
 
-from training.lakehouse.delta_io import DeltaIO
+from leadscore.lakehouse.delta_io import DeltaIO
 
 pytestmark = pytest.mark.spark
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pyarrow as pa
 from pyspark.sql import SparkSession
 
-from training.lakehouse.bronze import event_lines
-from training.lakehouse.sources import TextLines
+from leadscore.lakehouse.bronze import event_lines
+from leadscore.lakehouse.sources import TextLines
 
 
 def test_line_numbers_are_the_files_own_across_splits(spark: SparkSession, tmp_path: Path) -> None:

@@ -12,11 +12,11 @@ import pytest
 from deltalake import DeltaTable
 from pyspark.sql import SparkSession
 
+from leadscore.crm.db import CrmSettings, connect
+from leadscore.crm.load import load_dir
+from leadscore.datagen.generate import GenerateConfig, generate
+from leadscore.lakehouse.job import run
 from leadscore_core.contract import load_spec
-from training.data.crm import CrmSettings, connect
-from training.data.crm_load import load_dir
-from training.data.generate import GenerateConfig, generate
-from training.lakehouse.job import run
 
 pytestmark = [pytest.mark.spark, pytest.mark.postgres, pytest.mark.slow, pytest.mark.timeout(2400)]
 

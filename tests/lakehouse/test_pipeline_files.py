@@ -12,11 +12,11 @@ from deltalake import DeltaTable
 from pyspark.sql import SparkSession
 from typer.testing import CliRunner
 
+from leadscore.cli import build_app
+from leadscore.datagen.generate import GenerateConfig, generate
+from leadscore.lakehouse.job import run
+from leadscore.lakehouse.quality import GateError
 from leadscore_core.contract import load_spec
-from training.cli import build_app
-from training.data.generate import GenerateConfig, generate
-from training.lakehouse.job import run
-from training.lakehouse.quality import GateError
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow, pytest.mark.timeout(1800)]
 

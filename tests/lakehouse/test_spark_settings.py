@@ -2,8 +2,8 @@
 
 import os
 
-from training.lakehouse.settings import PipelineSettings
-from training.lakehouse.spark import driver_memory
+from leadscore.lakehouse.settings import PipelineSettings
+from leadscore.lakehouse.spark import driver_memory
 
 
 def test_explicit_heap_passes_through_and_auto_is_a_bounded_third_of_memory() -> None:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pandas as pd
 
+from leadscore.lakehouse.validate import validate_chunk
 from leadscore_core.contract import load_spec
 from leadscore_core.validation import check_record
-from training.lakehouse.validate import validate_chunk
 
 GOOD = {
     "lead_id": "L1", "created_at": "2026-01-02T03:04:05Z", "updated_at": "2026-01-05T00:00:00Z",
@@ -68,8 +68,8 @@ def test_bronze_and_serving_reject_the_same_things() -> None:
 
 def test_column_rule_equals_the_row_rule_for_every_feature() -> None:
     """The per-distinct-value column pass gives check_feature's value and reason for every raw value."""
+    from leadscore.lakehouse.validate import check_column
     from leadscore_core.validation import CheckedRecord, check_feature
-    from training.lakehouse.validate import check_column
 
     raw = [None, "", "  ", "null", "N/A", "nan", "unknown", "999", "3", " 3 ", "3.5", "-1", "1e9", "inf", "1_000",
            "abc", "true", "No", "Y", "website", " website ", "Website", "trading", "<10k", "2-5", "AE", "x" * 60]

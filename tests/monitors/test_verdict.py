@@ -1,7 +1,7 @@
 """The drift verdict on the project's own generator: no drift stays quiet, each drift kind is named.
 
 A reference model is made from generator leads the way training makes one
-(:func:`training.data.frames.build_reference`); windows are drawn with other seeds, sizes and drift
+(:func:`leadscore.datagen.frames.build_reference`); windows are drawn with other seeds, sizes and drift
 kinds and judged by ``DriftDetector.predict``, the function the service applies to each window.
 ``bench/drift_power.py`` measures the same verdict's error rates over many more seeds.
 """
@@ -20,7 +20,7 @@ from leadscore_monitors.detectors.base import DriftDetector, WindowData, build_d
 from leadscore_monitors.outcome import auc, calibration_p_value, concept_drift
 from leadscore_monitors.reference import load_reference
 from leadscore_monitors.verdict import adjust
-from training.data.frames import MOVED, Frame, build_reference, clean_frame
+from leadscore.datagen.frames import MOVED, Frame, build_reference, clean_frame
 
 
 @pytest.fixture(scope="module")

@@ -24,7 +24,7 @@ else:
 
     from tiny_model import make_artifact
 
-    from training.cli.serve import Proc, free_port, start_predictor, start_transformer, stop_group, wait_ready
+    from leadscore.local.serve import Proc, free_port, start_predictor, start_transformer, stop_group, wait_ready
 
     @pytest.fixture(scope="session")
     def artifact(tmp_path_factory: pytest.TempPathFactory) -> Path:

@@ -11,8 +11,8 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from training.cli import build_app
-from training.cli.serve import free_port
+from leadscore.cli import build_app
+from leadscore.local.serve import free_port
 
 
 def test_serve_detach_score_and_stop(artifact: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

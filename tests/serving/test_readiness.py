@@ -7,7 +7,7 @@ from pathlib import Path
 
 import httpx
 
-from training.cli.serve import free_port, start_predictor, stop_group
+from leadscore.local.serve import free_port, start_predictor, stop_group
 
 
 def test_failed_load_is_not_ready_and_logged(tmp_path: Path) -> None:

@@ -26,8 +26,14 @@ def env_projects() -> list[str]:
     return match.group(1).split()
 
 
+def lib_projects() -> set[str]:
+    """LIB_PROJECTS from the Makefile: env projects that are libraries installed by images, not images."""
+    match = re.search(r"^LIB_PROJECTS\s*:=\s*(.*)$", (ROOT / "Makefile").read_text(), re.MULTILINE)
+    return set(match.group(1).split()) if match else set()
+
+
 # image project dir -> its Dockerfile (the root project is the tools/training image)
-IMAGES = {".": "training/Dockerfile", **{p: f"{p}/Dockerfile" for p in env_projects()}}
+IMAGES = {".": "leadscore/Dockerfile", **{p: f"{p}/Dockerfile" for p in env_projects() if p not in lib_projects()}}
 
 
 def instructions(dockerfile: Path) -> list[tuple[str, str]]:
@@ -187,6 +193,7 @@ def test_dockerignore_keeps_the_build_inputs():
         "uv.lock",
         "README.md",
         "core",
+        "leadscore",
         "training",
         "workflows",
         "model_server",

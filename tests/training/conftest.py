@@ -31,7 +31,7 @@ def lake(tmp_path: Path) -> Path:
 @pytest.fixture(scope="session")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> Trained:
     """Two runs on the same gold version: v1 bootstraps as champion, v2 meets the gate."""
-    from training.model.train import TrainRequest, train
+    from training.train import TrainRequest, train
 
     root = tmp_path_factory.mktemp("trained")
     frame, truth = make_gold(2500, seed=5)

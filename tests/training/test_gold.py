@@ -9,8 +9,8 @@ from deltalake import CommitProperties, write_deltalake
 from training_helpers import make_gold, write_gold
 
 from leadscore_core.contract import load_spec
-from training.model.errors import TrainingError
-from training.model.gold import read_gold, read_ground_truth
+from training.errors import TrainingError
+from training.gold import read_gold, read_ground_truth
 
 
 def test_reads_the_pinned_version(tmp_path: Path) -> None:

@@ -19,10 +19,10 @@ import pytest
 from training_helpers import fast_settings, make_gold, write_gold
 from typer.testing import CliRunner
 
+from leadscore.cli import build_app
+from leadscore.registry.registry import fetch_artifact
 from leadscore_core.artifact import LeadScorer
-from training.cli import build_app
-from training.model.registry import fetch_artifact
-from training.model.train import TrainRequest, train
+from training.train import TrainRequest, train
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 

@@ -15,13 +15,13 @@ import pytest
 from training_helpers import Trained, fast_settings, make_gold, write_gold
 from typer.testing import CliRunner
 
+from leadscore.cli import build_app
+from leadscore.registry.registry import Registry, fetch_artifact
 from leadscore_core.artifact import LeadScorer, artifact_version
-from training.cli import build_app
-from training.model.errors import RegistryError, TrainingError
-from training.model.features import encode_frame
-from training.model.gold import read_gold
-from training.model.registry import Registry, fetch_artifact
-from training.model.train import TrainRequest, train
+from training.errors import RegistryError, TrainingError
+from training.features import encode_frame
+from training.gold import read_gold
+from training.train import TrainRequest, train
 
 runner = CliRunner()
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from leadscore.registry import lifecycle
 from leadscore_core.contract import load_spec
-from training.model import calibrate, gate, lifecycle, split
-from training.model.errors import TrainingError, TransitionRefused
-from training.model.evaluate import evaluate, expected_calibration_error
+from training import calibrate, gate, split
+from training.errors import TrainingError, TransitionRefused
+from training.evaluate import evaluate, expected_calibration_error
 
 
 def test_time_split_keeps_latest_rows_for_holdout_and_calibration() -> None:

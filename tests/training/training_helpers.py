@@ -13,7 +13,7 @@ from deltalake import write_deltalake
 
 from leadscore_core.contract import FeatureSpec, load_spec
 from leadscore_core.settings import HomeSettings
-from training.model.settings import TrainingSettings
+from training.settings import TrainingSettings
 
 
 def make_gold(

@@ -17,13 +17,13 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 from leadscore_core.artifact import LeadScorer, artifact_version
 from leadscore_core.events import V2_INPUT
+from leadscore_front.errors import FieldIssue, RequestError
+from leadscore_front.front import JSON, ParsedLeads, Reply, ScoringFront, read_limited
+from leadscore_front.metrics import FrontMetrics
+from leadscore_front.openapi import openapi_document
+from leadscore_front.wire import EXPLAIN, MANIFEST_SPEC, MODEL_VERSION, TOP_K, ScoreOutputs
 from leadscore_predictor.artifact_dir import resolve_artifact_dir
 from leadscore_predictor.settings import PredictorSettings
-from leadscore_transformer.errors import FieldIssue, RequestError
-from leadscore_transformer.front import JSON, ParsedLeads, Reply, ScoringFront, read_limited
-from leadscore_transformer.metrics import FrontMetrics
-from leadscore_transformer.openapi import openapi_document
-from leadscore_transformer.wire import EXPLAIN, MANIFEST_SPEC, MODEL_VERSION, TOP_K, ScoreOutputs
 
 log = logging.getLogger("leadscore.predictor")
 

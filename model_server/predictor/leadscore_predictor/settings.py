@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from leadscore_transformer.settings import FrontSettings
+from leadscore_front.settings import FrontSettings
 
 
 class PredictorSettings(FrontSettings):

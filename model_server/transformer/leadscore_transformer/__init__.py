@@ -1,7 +1,5 @@
-"""leadscore CRM front: the ``/score-lead`` contract, shared by the kserve transformer and the MLServer predictor.
+"""leadscore kserve transformer: the CRM front (:mod:`leadscore_front`) in front of the MLServer predictor.
 
-The modules here are framework-free (pydantic, numpy, prometheus-client, limits, PyJWT): the kserve
-transformer (:mod:`leadscore_transformer.transformer`) and the MLServer predictor's custom handler both
-build a :class:`~leadscore_transformer.front.ScoringFront` and call it. Only ``transformer`` and
-``__main__`` import kserve.
+Only ``transformer``, ``app`` and ``__main__`` are here; the ``/score-lead`` contract, validation, auth,
+rate limit and metrics live in the shared ``leadscore_front`` package that the predictor installs too.
 """

@@ -7,9 +7,9 @@ from typing import Any
 import orjson
 from fastapi import FastAPI, Request, Response
 
-from leadscore_transformer.errors import RequestError
-from leadscore_transformer.front import JSON, ParsedLeads, Reply, read_limited
-from leadscore_transformer.openapi import OPENAPI_PATH, SCORE_PATH, openapi_document
+from leadscore_front.errors import RequestError
+from leadscore_front.front import JSON, ParsedLeads, Reply, read_limited
+from leadscore_front.openapi import OPENAPI_PATH, SCORE_PATH, openapi_document
 from leadscore_transformer.transformer import LeadTransformer
 
 

@@ -16,11 +16,11 @@ from kserve.model import append_forwardable_headers
 from prometheus_client import REGISTRY
 
 from leadscore_core.contract import spec_from_json
-from leadscore_transformer.errors import PredictorUnavailable, RequestError
-from leadscore_transformer.front import ParsedLeads, ScoringFront
-from leadscore_transformer.metrics import FrontMetrics
+from leadscore_front.errors import PredictorUnavailable, RequestError
+from leadscore_front.front import ParsedLeads, ScoringFront
+from leadscore_front.metrics import FrontMetrics
+from leadscore_front.wire import MANIFEST_SPEC, MODEL_VERSION, TOP_K, outputs_from_tensors, v2_request
 from leadscore_transformer.settings import TransformerSettings
-from leadscore_transformer.wire import MANIFEST_SPEC, MODEL_VERSION, TOP_K, outputs_from_tensors, v2_request
 
 log = logging.getLogger("leadscore.transformer")
 _current: contextvars.ContextVar[ParsedLeads] = contextvars.ContextVar("leadscore_parsed")

@@ -1,0 +1,38 @@
+"""Shared CLI error handling for the training and registry commands: messages, never tracebacks."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from collections.abc import Iterator
+
+import typer
+from rich.console import Console
+
+
+@contextlib.contextmanager
+def friendly_errors(as_json: bool) -> Iterator[None]:
+    """Print known failures as one line (and one JSON object with ``--json``); exit non-zero."""
+    from training.errors import RegistryError, TrainingError
+
+    err = Console(stderr=True)
+    try:
+        yield
+    except (TrainingError, RegistryError) as exc:
+        _fail(err, str(exc), as_json, 2 if isinstance(exc, TrainingError) else 3)
+    except KeyboardInterrupt:
+        _fail(err, "interrupted; nothing was registered", as_json, 130)
+    except typer.Exit:
+        raise
+    except Exception as exc:
+        if os.environ.get("LEADSCORE_DEBUG"):
+            raise
+        _fail(err, f"unexpected {type(exc).__name__}: {exc} (set LEADSCORE_DEBUG=1 for the traceback)", as_json, 1)
+
+
+def _fail(err: Console, message: str, as_json: bool, code: int) -> None:
+    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    if as_json:
+        print(json.dumps({"error": message}))
+    raise typer.Exit(code)

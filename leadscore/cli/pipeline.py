@@ -1,0 +1,64 @@
+"""``leadscore pipeline``: the PySpark medallion (bronze/silver/gold Delta tables)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Attach the ``pipeline`` command group to the ``leadscore`` app."""
+    pipeline = typer.Typer(help="Medallion pipeline: CRM/files/CSV -> bronze -> silver -> gold (Delta).",
+                           no_args_is_help=True)
+
+    @pipeline.command("run")
+    def run_cmd(
+        path: Annotated[Path | None, typer.Argument(help="Directory (--source files) or CSV (--source csv).")] = None,
+        source: Annotated[str, typer.Option(help="crm | files DIR | csv PATH.")] = "crm",
+        spec: Annotated[str, typer.Option(help="Feature spec name or YAML path.")] = "crm_freezone",
+        lake: Annotated[Path | None, typer.Option(help="Lake root (default $LEADSCORE_HOME/lake).")] = None,
+        as_json: Annotated[bool, typer.Option("--json", help="Print exactly one JSON object on stdout.")] = False,
+    ) -> None:
+        """Ingest new rows, validate, dedupe, build point-in-time gold; print counts and Delta versions."""
+        from rich.console import Console
+        from rich.markup import escape
+        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+        from leadscore.crm.db import CrmUnavailable
+        from leadscore.lakehouse.bronze import SchemaError
+        from leadscore.lakehouse.job import run
+        from leadscore.lakehouse.quality import GateError
+
+        err = Console(stderr=True, soft_wrap=True)
+        try:
+            with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                          console=err, transient=True) as progress:
+                task = progress.add_task("pipeline", total=None)
+                report = run(spec, source, path, lake,
+                             step=lambda msg: progress.update(task, description=msg))
+        except (CrmUnavailable, GateError, SchemaError, FileNotFoundError, ValueError) as exc:
+            err.print(f"[red]error:[/red] {escape(str(exc))}")
+            raise typer.Exit(1) from None
+        if as_json:
+            typer.echo(json.dumps(report.to_json(), default=str))
+        else:
+            report.print(Console(width=max(Console().width, 120)))
+
+    @pipeline.command("history")
+    def history_cmd(
+        table: Annotated[str, typer.Argument(help="Table, e.g. gold/lead_features.")] = "gold/lead_features",
+        lake: Annotated[Path | None, typer.Option(help="Lake root (default $LEADSCORE_HOME/lake).")] = None,
+    ) -> None:
+        """Delta history (versions) of one lake table."""
+        from deltalake import DeltaTable
+
+        from leadscore.lakehouse.settings import PipelineSettings
+
+        root = lake or PipelineSettings().lake
+        for entry in DeltaTable(str(root / table)).history():
+            typer.echo(json.dumps(entry, default=str))
+
+    app.add_typer(pipeline, name="pipeline")

@@ -1,0 +1,110 @@
+"""``leadscore registry list|promote|rollback|archive``: the lead-scoring model lifecycle."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+
+from leadscore.cli._errors import friendly_errors
+
+group = typer.Typer(help="Model registry: list versions, promote, roll back, archive.", no_args_is_help=True)
+
+
+@group.command("list")
+def list_command(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+    """List versions with lifecycle, aliases, holdout AUC and the gate's reason."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from leadscore.registry.registry import Registry
+
+    with friendly_errors(as_json):
+        reg = Registry()
+        versions = reg.versions()
+        if as_json:
+            print(
+                json.dumps(
+                    {
+                        "model_name": reg.name,
+                        "versions": [{k: v for k, v in info.as_dict().items() if k != "tags"} for info in versions],
+                    }
+                )
+            )
+            return
+        if not versions:
+            Console().print(f"model {reg.name!r} has no versions yet: run `leadscore train`")
+            return
+        table = Table(title=reg.name, caption=reg.uri)
+        for col in ("version", "lifecycle", "aliases", "holdout AUC", "gold"):
+            table.add_column(col, no_wrap=True)
+        table.add_column("created (UTC)", overflow="fold")
+        table.add_column("gate / reason", overflow="fold", ratio=1)
+        for info in versions:
+            table.add_row(
+                str(info.version),
+                info.lifecycle,
+                ",".join(info.aliases),
+                f"{info.auc:.4f}" if info.auc else "",
+                info.gold_version or "",
+                info.created,
+                f"{info.gate_decision or ''}: {info.reason or ''}".strip(": "),
+            )
+        Console().print(table)
+
+
+@group.command("promote")
+def promote_command(
+    version: Annotated[str, typer.Argument(help="Version number or alias (e.g. 3, challenger).")],
+    to: Annotated[str | None, typer.Option("--to", help="Target stage (default: the next one).")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Move a version one step: development -> staging -> shadow -> canary -> production."""
+    from leadscore.registry.registry import Registry
+
+    with friendly_errors(as_json):
+        result = Registry().promote(version, to)
+        _report(
+            result,
+            as_json,
+            f"v{result['version']}: {result['from']} -> {result['to']} (alias {result['alias']})"
+            + (f"; v{result['archived']} archived" if result["archived"] else ""),
+        )
+
+
+@group.command("rollback")
+def rollback_command(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Move the champion alias back to the production version the current champion replaced."""
+    from leadscore.registry.registry import Registry
+
+    with friendly_errors(as_json):
+        result = Registry().rollback()
+        _report(result, as_json, f"champion rolled back: v{result['from_version']} -> v{result['to_version']}")
+
+
+@group.command("archive")
+def archive_command(
+    version: Annotated[str, typer.Argument(help="Version number or alias.")],
+    reason: Annotated[str, typer.Option(help="Why (stored as a tag).")] = "archived by operator",
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Retire a candidate version (the champion is archived only by replacement or rollback)."""
+    from leadscore.registry.registry import Registry
+
+    with friendly_errors(as_json):
+        result = Registry().archive(version, reason)
+        _report(result, as_json, f"v{result['version']}: {result['from']} -> archived")
+
+
+def _report(result: dict, as_json: bool, text: str) -> None:
+    if as_json:
+        print(json.dumps(result))
+    else:
+        from rich.console import Console
+
+        Console().print(text, highlight=False, soft_wrap=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(group, name="registry")

@@ -1,0 +1,78 @@
+"""``leadscore train``: tune, evaluate, log and register a model from a pinned gold Delta version."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from leadscore.cli._errors import friendly_errors
+
+
+def train_command(
+    lake: Annotated[Path, typer.Option("--lake", help="Lake root (default $LEADSCORE_HOME/lake).")] = None,  # type: ignore[assignment]
+    table: Annotated[str, typer.Option(help="Gold table path inside the lake.")] = "gold/lead_features",
+    version: Annotated[int | None, typer.Option("--version", help="Delta version to pin (default: latest).")] = None,
+    spec: Annotated[
+        str | None, typer.Option(help="Feature spec (name or YAML); default: the one gold records, else crm_freezone.")
+    ] = None,
+    trials: Annotated[int | None, typer.Option(help="Optuna trials (default 50, TRAINING_TRIALS).")] = None,
+    holdout: Annotated[float | None, typer.Option(help="Share of latest leads held out (default 0.2).")] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed for TPE, XGBoost and sampling (default 42).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object with the result.")] = False,
+) -> None:
+    """Train an Optuna-tuned, calibrated XGBoost model and register it behind the promotion gate."""
+    # before xgboost loads libgomp: idle OpenMP threads sleep instead of spinning on shared cores
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    from leadscore_core.settings import HomeSettings
+    from training.settings import TrainingSettings
+    from training.train import TrainRequest, train
+
+    with friendly_errors(as_json):
+        home = HomeSettings()
+        settings = TrainingSettings()
+        request = TrainRequest(
+            lake=Path(lake) if lake else home.lake,
+            table=table,
+            version=version,
+            spec=spec,
+            trials=trials,
+            holdout=holdout,
+            seed=seed,
+        )
+        if request.trials is not None and request.trials < 1:
+            raise typer.BadParameter("--trials must be >= 1")
+        if request.holdout is not None and not 0.0 < request.holdout < 0.9:
+            raise typer.BadParameter("--holdout must be in (0, 0.9)")
+        sink = contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext()
+        with sink:
+            result = train(request, settings, home)
+        if as_json:
+            print(json.dumps(result, default=str))
+        else:
+            _print_summary(result)
+
+
+def _print_summary(result: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    table = Table(title=f"{result['model_name']} v{result['version']} ({result['lifecycle']})")
+    table.add_column("metric")
+    table.add_column("holdout", justify="right")
+    for key, value in result["metrics"].items():
+        table.add_row(key, f"{value:.4f}")
+    console.print(table)
+    gate = result["gate"]
+    console.print(f"gate: [bold]{gate['decision']}[/] - {gate['reason']}", highlight=False)
+    console.print(f"run {result['run_id']}  gold {result['gold_table']}@v{result['gold_version']}", highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("train")(train_command)

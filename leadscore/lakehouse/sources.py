@@ -1,0 +1,166 @@
+"""Where a pipeline batch comes from: the PostgreSQL CRM, a raw directory of files, or a historical CSV.
+
+Each source yields one :class:`RawBatch` of *text* (nothing typed yet: bronze validates) and knows how
+to remember what it has ingested under the lake's ``_state/``: the CRM by its ``updated_at``
+watermark, files by their sha256. A rerun over unchanged input therefore ingests 0 rows.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from leadscore.crm.load import sha256
+from leadscore_core.contract import FeatureSpec
+
+
+def safe_name(column: str) -> str:
+    """Column name as stored in the lake (dots, spaces and such become ``_``: ``emp.var.rate`` -> ``emp_var_rate``)."""
+    return "".join(ch if ch.isalnum() or ch == "_" else "_" for ch in column)
+
+
+@dataclass
+class RawBatch:
+    """One batch of raw input."""
+
+    source: str
+    """``crm:<db>``, ``files:<dir>`` or ``csv:<path>``; stored as ``_source``."""
+    leads: pa.Table
+    """Text columns by source column name plus ``_line`` (int64: line or CRM row number)."""
+    rejected: pa.Table
+    """Lines that never became a row: ``_line`` (int64), ``raw``, ``reason``."""
+    events: pa.Table | TextLines | None = None
+    """Raw JSON lines: ``_line`` (int64), ``raw`` (CRM rows), or a file Spark reads itself."""
+    ground_truth: pa.Table | None = None
+    """``lead_id`` (string), ``true_probability`` (double) of synthetic data."""
+    notes: list[str] = field(default_factory=list)
+    commit: Callable[[], None] = lambda: None
+    """Persist the new state (watermark / seen files); called after the run succeeded."""
+
+
+@dataclass(frozen=True)
+class TextLines:
+    """A JSON-lines file for Spark to read on its executors (never through the driver's memory).
+
+    :func:`leadscore.lakehouse.bronze.event_lines` turns it into ``_line``/``raw`` rows; the line
+    numbers are exact (the file's own, blank lines counted and skipped).
+    """
+
+    path: str
+    """Local path or any URI Spark can read (``s3a://``, ``abfss://``... on a cluster)."""
+    size: int
+    """Bytes; 0 means nothing to read."""
+
+    @property
+    def empty(self) -> bool:
+        return self.size == 0
+
+
+def empty_rejected() -> pa.Table:
+    """A rejected-lines table with no rows."""
+    return pa.table({"_line": pa.array([], pa.int64()), "raw": pa.array([], pa.string()),
+                     "reason": pa.array([], pa.string())})
+
+
+def read_csv_text(path: Path, spec: FeatureSpec) -> tuple[pa.Table, pa.Table]:
+    """Parse a CSV into text columns (header names) and the lines with the wrong number of fields.
+
+    Returns:
+        ``(rows, rejected)``; rows carry ``_line`` (1-based line number in the file).
+    """
+    with open(path, newline="", encoding="utf-8", errors="replace") as fh:
+        reader = csv.reader(fh, delimiter=spec.csv.delimiter, quotechar=spec.csv.quotechar)
+        header = next(reader, None)
+        if not header:
+            raise ValueError(f"{path}: empty file (no header)")
+        header = [h.strip() for h in header]
+        rows: list[list[str]] = []
+        lines: list[int] = []
+        bad: list[tuple[int, str, str]] = []
+        for row in reader:
+            if not row or row == [""]:
+                continue
+            if len(row) != len(header):
+                bad.append((reader.line_num, spec.csv.delimiter.join(row),
+                            f"malformed CSV line: expected {len(header)} fields, got {len(row)}"))
+                continue
+            rows.append(row)
+            lines.append(reader.line_num)
+    columns = list(zip(*rows, strict=True)) if rows else [() for _ in header]
+    table = pa.table({h: pa.array(col, pa.string()) for h, col in zip(header, columns, strict=True)})
+    table = table.append_column("_line", pa.array(lines, pa.int64()))
+    rejected = pa.table({"_line": pa.array([b[0] for b in bad], pa.int64()),
+                         "raw": pa.array([b[1] for b in bad], pa.string()),
+                         "reason": pa.array([b[2] for b in bad], pa.string())})
+    return table, rejected
+
+
+def read_ground_truth_csv(path: Path) -> pa.Table:
+    """``ground_truth.csv`` as ``lead_id`` (string), ``true_probability`` (double)."""
+    import pyarrow.csv as pacsv
+
+    return pacsv.read_csv(path, convert_options=pacsv.ConvertOptions(
+        column_types={"lead_id": pa.string(), "true_probability": pa.float64()}))
+
+
+class FileState:
+    """Files already ingested into a lake, by kind and sha256 (``_state/files.json``)."""
+
+    def __init__(self, lake: Path) -> None:
+        self.path = lake / "_state" / "files.json"
+        self.seen: dict[str, Any] = json.loads(self.path.read_text()) if self.path.is_file() else {}
+        self.pending: dict[str, Any] = {}
+
+    def is_new(self, kind: str, file: Path) -> bool:
+        """True (and remembered as pending) when ``file`` was not ingested as ``kind`` before."""
+        key = f"{kind}:{sha256(file)}"
+        if key in self.seen:
+            return False
+        self.pending[key] = str(file)
+        return True
+
+    def commit(self) -> None:
+        """Persist the pending files as ingested."""
+        if self.pending:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.path.write_text(json.dumps({**self.seen, **self.pending}, indent=2))
+
+
+def _lead_file_batch(spec: FeatureSpec, path: Path, lake: Path, source: str, kind: str) -> tuple[RawBatch, FileState]:
+    """A batch holding ``path``'s lead rows, or none when that content was ingested before."""
+    state = FileState(lake)
+    batch = RawBatch(source=source, leads=pa.table({"_line": pa.array([], pa.int64())}),
+                     rejected=empty_rejected(), commit=state.commit)
+    if state.is_new(kind, path):
+        batch.leads, batch.rejected = read_csv_text(path, spec)
+    else:
+        batch.notes.append(f"{path}: already ingested (same sha256), 0 new rows")
+    return batch, state
+
+
+def files_batch(spec: FeatureSpec, src: Path, lake: Path) -> RawBatch:
+    """A raw directory (``leads.csv``, optional ``web_events.jsonl`` and ``ground_truth.csv``), no PostgreSQL."""
+    leads_path = src / "leads.csv"
+    if not leads_path.is_file():
+        raise FileNotFoundError(f"{leads_path}: no such file (expected a `leadscore data generate` directory)")
+    batch, state = _lead_file_batch(spec, leads_path, lake, f"files:{src}", "leads")
+    events_path = src / "web_events.jsonl"
+    if spec.events is not None and events_path.is_file() and state.is_new("web_events", events_path):
+        batch.events = TextLines(str(events_path.resolve()), events_path.stat().st_size)
+    gt_path = src / "ground_truth.csv"
+    if gt_path.is_file() and state.is_new("ground_truth", gt_path):
+        batch.ground_truth = read_ground_truth_csv(gt_path)
+    return batch
+
+
+def csv_batch(spec: FeatureSpec, path: Path, lake: Path) -> RawBatch:
+    """A historical CSV (e.g. bank marketing); ingested once per distinct file content."""
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file")
+    return _lead_file_batch(spec, path, lake, f"csv:{path}", "csv")[0]

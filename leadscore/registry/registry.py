@@ -1,0 +1,341 @@
+"""The ``lead-scoring`` registered model: listing, lifecycle moves, rollback and artifact download.
+
+Aliases carry the serving roles (``champion`` = production, ``challenger`` = staging, ``shadow``,
+``canary``); the model-version tag ``lifecycle`` carries the stage. See :mod:`leadscore.registry.lifecycle`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import shutil
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from leadscore.registry import lifecycle
+from leadscore_core.artifact import MANIFEST, REGISTRY_INFO
+from leadscore_core.settings import HomeSettings
+from training.errors import RegistryError, TransitionRefused
+from training.pyfunc import ARTIFACT_KEY
+from training.tracking import configure
+
+REPLACED_TAG = "replaced_version"
+"""Set on a champion: the production version it replaced (the rollback target)."""
+
+
+@dataclass
+class VersionInfo:
+    version: int
+    lifecycle: str
+    aliases: list[str]
+    auc: float | None
+    gold_version: str | None
+    run_id: str | None
+    created: str
+    gate_decision: str | None
+    reason: str | None
+    tags: dict[str, str] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@contextlib.contextmanager
+def registry_errors(action: str) -> Iterator[None]:
+    """Turn MLflow/HTTP failures into a :class:`RegistryError` that says what failed."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        yield
+    except (RegistryError, TransitionRefused):
+        raise
+    except MlflowException as exc:
+        msg = str(exc.message if hasattr(exc, "message") else exc).splitlines()[0][:300]
+        if "Connection" in msg or "Max retries" in msg or "API request" in msg:
+            raise RegistryError(f"{action}: the MLflow registry is not reachable ({msg})") from exc
+        raise RegistryError(f"{action}: {msg}") from exc
+    except OSError as exc:
+        raise RegistryError(f"{action}: the MLflow registry is not reachable ({exc})") from exc
+
+
+class Registry:
+    """Operations on one registered model (default ``HomeSettings.model_name``)."""
+
+    def __init__(self, name: str | None = None, home: HomeSettings | None = None) -> None:
+        from mlflow.tracking import MlflowClient
+
+        self.home = home or HomeSettings()
+        self.name = name or self.home.model_name
+        self.uri = configure(self.home)
+        self.client = MlflowClient(tracking_uri=self.uri, registry_uri=self.uri)
+
+    # -- reading ---------------------------------------------------------------------------
+    def exists(self) -> bool:
+        from mlflow.exceptions import MlflowException
+
+        with registry_errors("reading the registry"):
+            try:
+                self.client.get_registered_model(self.name)
+                return True
+            except MlflowException as exc:
+                if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
+                    return False
+                raise
+
+    def versions(self) -> list[VersionInfo]:
+        """All versions, newest first."""
+        if not self.exists():
+            return []
+        with registry_errors("listing versions"):
+            found = self.client.search_model_versions(f"name = '{self.name}'")
+            model = self.client.get_registered_model(self.name)
+        aliases: dict[str, list[str]] = {}
+        for alias, version in (model.aliases or {}).items():
+            aliases.setdefault(str(version), []).append(alias)
+        out = []
+        for mv in found:
+            tags = dict(mv.tags or {})
+            auc = tags.get("holdout_auc")
+            out.append(
+                VersionInfo(
+                    version=int(mv.version),
+                    lifecycle=tags.get(lifecycle.LIFECYCLE_TAG, "development"),
+                    aliases=sorted(aliases.get(str(mv.version), [])),
+                    auc=float(auc) if auc else None,
+                    gold_version=tags.get("gold_version"),
+                    run_id=mv.run_id,
+                    created=time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(mv.creation_timestamp / 1000)),
+                    gate_decision=tags.get("gate_decision"),
+                    reason=tags.get("archived_reason") or tags.get("gate_reason"),
+                    tags=tags,
+                )
+            )
+        return sorted(out, key=lambda v: v.version, reverse=True)
+
+    def resolve(self, alias_or_version: str) -> Any:
+        """The ModelVersion for ``champion``/``challenger``/... or ``3``/``v3``."""
+        from mlflow.exceptions import MlflowException
+
+        ref = str(alias_or_version).strip()
+        with registry_errors(f"resolving {ref!r}"):
+            try:
+                if ref.lstrip("vV").isdigit():
+                    return self.client.get_model_version(self.name, ref.lstrip("vV"))
+                return self.client.get_model_version_by_alias(self.name, ref)
+            except MlflowException as exc:
+                if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE", "NOT_FOUND"):
+                    if ref in lifecycle.STAGE_OF_ALIAS or not ref.lstrip("vV").isdigit():
+                        hint = (
+                            "train one with `leadscore train`" if ref == "champion" else "see `leadscore registry list`"
+                        )
+                        raise RegistryError(f"model {self.name!r} has no version with alias {ref!r}: {hint}") from exc
+                    raise RegistryError(
+                        f"model {self.name!r} has no version {ref}: see `leadscore registry list`"
+                    ) from exc
+                raise
+
+    def champion(self) -> Any | None:
+        try:
+            return self.resolve("champion")
+        except RegistryError as exc:
+            if "no version with alias" in str(exc):
+                return None
+            raise
+
+    # -- lifecycle moves -------------------------------------------------------------------
+    def _stage(self, mv: Any) -> str:
+        return dict(mv.tags or {}).get(lifecycle.LIFECYCLE_TAG, "development")
+
+    def _set_stage(self, version: str, stage: str, **tags: str) -> None:
+        self.client.set_model_version_tag(self.name, version, lifecycle.LIFECYCLE_TAG, stage)
+        for key, value in tags.items():
+            self.client.set_model_version_tag(self.name, version, key, value)
+
+    def _drop_aliases(self, mv: Any) -> None:
+        for alias in list(mv.aliases or []):
+            self.client.delete_registered_model_alias(self.name, alias)
+
+    def _take_alias(self, version: str, stage: str) -> str | None:
+        """Give ``version`` the stage's alias; the version that held it is returned (and archived by callers)."""
+        alias = lifecycle.ALIASES[stage]
+        previous = None
+        with contextlib.suppress(RegistryError):
+            holder = self.resolve(alias)
+            if str(holder.version) != str(version):
+                previous = str(holder.version)
+        self.client.set_registered_model_alias(self.name, alias, version)
+        return previous
+
+    def promote(self, alias_or_version: str, to: str | None = None) -> dict[str, Any]:
+        """Move one step along development -> staging -> shadow -> canary -> production."""
+        mv = self.resolve(alias_or_version)
+        version, current = str(mv.version), self._stage(mv)
+        target = to
+        if target is None:
+            try:
+                target = lifecycle.next_stage(current)
+            except TransitionRefused as exc:
+                raise TransitionRefused(f"v{version}: {exc}") from None
+        lifecycle.check_promotion(version, current, target)
+        with registry_errors(f"promoting v{version}"):
+            self._drop_aliases(mv)
+            displaced = self._take_alias(version, target)
+            extra: dict[str, str] = {"promoted_at": _now()}
+            if target == "production" and displaced:
+                extra[REPLACED_TAG] = displaced
+            self._set_stage(version, target, **extra)
+            if displaced:
+                why = f"replaced by v{version}" if target == "production" else f"superseded in {target} by v{version}"
+                self._set_stage(displaced, "archived", archived_reason=why, archived_at=_now())
+        return {
+            "version": int(version),
+            "from": current,
+            "to": target,
+            "alias": lifecycle.ALIASES[target],
+            "archived": int(displaced) if displaced else None,
+        }
+
+    def archive(self, alias_or_version: str, reason: str = "archived by operator") -> dict[str, Any]:
+        mv = self.resolve(alias_or_version)
+        version, current = str(mv.version), self._stage(mv)
+        lifecycle.check_archive(version, current)
+        with registry_errors(f"archiving v{version}"):
+            self._drop_aliases(mv)
+            self._set_stage(version, "archived", archived_reason=reason, archived_at=_now())
+        return {"version": int(version), "from": current, "to": "archived"}
+
+    def rollback(self) -> dict[str, Any]:
+        """Move ``champion`` back to the production version the current champion replaced."""
+        current = self.champion()
+        if current is None:
+            raise RegistryError(f"model {self.name!r} has no champion to roll back: train one with `leadscore train`")
+        previous = dict(current.tags or {}).get(REPLACED_TAG)
+        if not previous:
+            raise TransitionRefused(
+                f"champion v{current.version} did not replace another production version; nothing to roll back to"
+            )
+        target = self.resolve(previous)
+        if self._stage(target) != "archived":
+            raise TransitionRefused(
+                f"cannot roll back to v{previous}: it is in {self._stage(target)}, not archived after being replaced"
+            )
+        with registry_errors(f"rolling back to v{previous}"):
+            self.client.set_registered_model_alias(self.name, "champion", previous)
+            self._set_stage(previous, "production", rolled_back_at=_now())
+            self._set_stage(
+                str(current.version), "archived", archived_reason=f"rolled back to v{previous}", archived_at=_now()
+            )
+        return {"from_version": int(current.version), "to_version": int(previous)}
+
+    # -- registration ----------------------------------------------------------------------
+    def register(
+        self,
+        model_uri: str,
+        run_id: str,
+        stage: str,
+        tags: dict[str, str],
+        description: str,
+        model_id: str | None = None,
+    ) -> int:
+        """Create a version with its tags and stage alias in one go; on any failure nothing is left behind."""
+        import mlflow.models
+
+        if stage not in lifecycle.STAGES:
+            raise TransitionRefused(f"unknown lifecycle {stage!r}; expected one of {', '.join(lifecycle.STAGES)}")
+        try:
+            mlflow.models.get_model_info(model_uri)
+        except Exception as exc:
+            raise RegistryError(f"cannot register {model_uri}: no logged MLflow model there ({exc})") from exc
+        created: str | None = None
+        with registry_errors("registering the model version"):
+            try:
+                if not self.exists():
+                    self.client.create_registered_model(
+                        self.name, description="Lead conversion scoring (XGBoost + isotonic calibration)."
+                    )
+                mv = self.client.create_model_version(
+                    self.name,
+                    model_uri,
+                    run_id=run_id,
+                    tags={**tags, lifecycle.LIFECYCLE_TAG: stage},
+                    description=description,
+                    model_id=model_id,
+                )
+                created = str(mv.version)
+                _wait_ready(self.client, self.name, created)
+                if stage in lifecycle.ALIASES:
+                    displaced = self._take_alias(created, stage)
+                    if displaced:
+                        if stage == "production":
+                            self.client.set_model_version_tag(self.name, created, REPLACED_TAG, displaced)
+                        why = f"replaced by v{created}" if stage == "production" else f"superseded by v{created}"
+                        self._set_stage(displaced, "archived", archived_reason=why, archived_at=_now())
+                return int(created)
+            except BaseException:
+                if created is not None:
+                    with contextlib.suppress(Exception):
+                        self.client.delete_model_version(self.name, created)
+                raise
+
+    # -- artifacts -------------------------------------------------------------------------
+    def fetch(self, alias_or_version: str, dst: Path | None = None) -> Path:
+        import mlflow.artifacts
+
+        mv = self.resolve(alias_or_version)
+        target = Path(dst) if dst is not None else self.home.home / "run" / "models" / f"{self.name}-v{mv.version}"
+        target = target.resolve()
+        partial = target.with_name(target.name + ".partial")
+        shutil.rmtree(partial, ignore_errors=True)
+        partial.mkdir(parents=True)
+        with registry_errors(f"downloading v{mv.version}"):
+            try:
+                local = Path(
+                    mlflow.artifacts.download_artifacts(
+                        artifact_uri=f"models:/{self.name}/{mv.version}",
+                        dst_path=str(partial),
+                        tracking_uri=self.uri,
+                    )
+                )
+                artifact = local / "artifacts" / ARTIFACT_KEY
+                if not (artifact / MANIFEST).exists():
+                    raise RegistryError(f"v{mv.version} of {self.name!r} has no leadscore artifact ({MANIFEST})")
+                info = {"model_name": self.name, "model_version": str(mv.version)}
+                (artifact / REGISTRY_INFO).write_text(json.dumps(info))
+                rel = artifact.relative_to(partial)
+                shutil.rmtree(target, ignore_errors=True)
+                partial.rename(target)
+            except BaseException:
+                shutil.rmtree(partial, ignore_errors=True)
+                raise
+        return target / rel
+
+
+def fetch_artifact(alias_or_version: str, dst: Path | None = None) -> Path:
+    """Download a model version (``champion``, ``shadow``, ``3``...) and return the local directory that
+    holds its leadscore artifact (``manifest.json``, booster, drift reference), ready for ``LeadScorer``.
+
+    Uses ``MLFLOW_TRACKING_URI`` or the embedded store under ``LEADSCORE_HOME``; ``dst`` defaults to
+    ``LEADSCORE_HOME/run/models/<name>-v<version>``.
+
+    Raises:
+        RegistryError: unknown alias/version, registry unreachable, or not a leadscore model.
+    """
+    return Registry().fetch(alias_or_version, dst)
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def _wait_ready(client: Any, name: str, version: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        mv = client.get_model_version(name, version)
+        if mv.status == "READY":
+            return
+        if mv.status == "FAILED_REGISTRATION" or time.monotonic() > deadline:
+            raise RegistryError(f"v{version} of {name!r} did not become ready ({mv.status})")
+        time.sleep(0.5)

@@ -1,0 +1,88 @@
+"""Authenticator (API key, JWT via PyJWT) and RateLimiter (memory and the real local Redis)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+
+import jwt
+import pytest
+
+from leadscore_front.auth import Authenticator
+from leadscore_front.errors import RequestError
+from leadscore_front.ratelimit import RateLimiter
+from leadscore_front.settings import FrontSettings
+
+KEY = "k" * 40
+
+
+def test_off_by_default_uses_client_header_or_peer() -> None:
+    auth = Authenticator(FrontSettings())
+    assert auth.client({"x-client-id": "crm"}, "1.2.3.4") == "crm"
+    assert auth.client({}, "1.2.3.4") == "1.2.3.4"
+
+
+def test_api_key() -> None:
+    auth = Authenticator(FrontSettings(auth_mode="api_key", api_keys={"abc": "crm"}))
+    assert auth.client({"x-api-key": "abc"}, "") == "crm"
+    for headers in ({}, {"x-api-key": "abd"}):
+        with pytest.raises(RequestError) as exc:
+            auth.client(headers, "")
+        assert exc.value.status == 401 and "www-authenticate" in exc.value.headers
+
+
+def test_jwt() -> None:
+    auth = Authenticator(FrontSettings(auth_mode="jwt", jwt_key=KEY, jwt_audience="crm", jwt_issuer="idp"))
+    claims = {"sub": "crm-eu", "aud": "crm", "iss": "idp", "exp": int(time.time()) + 60}
+    assert auth.client({"authorization": "Bearer " + jwt.encode(claims, KEY, "HS256")}, "") == "crm-eu"
+    bad = [
+        jwt.encode({**claims, "exp": int(time.time()) - 5}, KEY, "HS256"),
+        jwt.encode({**claims, "iss": "evil"}, KEY, "HS256"),
+        jwt.encode(claims, "z" * 40, "HS256"),
+        jwt.encode({k: v for k, v in claims.items() if k != "sub"}, KEY, "HS256"),
+    ]
+    for token in bad:
+        with pytest.raises(RequestError) as exc:
+            auth.client({"authorization": f"Bearer {token}"}, "")
+        assert exc.value.issues[0].field == "authorization"
+
+
+def test_misconfigured_auth_fails_fast() -> None:
+    with pytest.raises(ValueError):
+        Authenticator(FrontSettings(auth_mode="jwt"))
+    with pytest.raises(ValueError):
+        Authenticator(FrontSettings(auth_mode="api_key"))
+
+
+def test_rate_limit_per_client_in_memory() -> None:
+    check_limit(RateLimiter(FrontSettings(rate_limit="3/minute", rate_limit_storage="memory://")))
+
+
+@pytest.mark.redis
+def test_rate_limit_per_client_in_redis(redis_url: str) -> None:
+    check_limit(RateLimiter(FrontSettings(rate_limit="3/minute", rate_limit_storage=redis_url)))
+
+
+def check_limit(limiter: RateLimiter) -> None:
+    a, b = f"a-{uuid.uuid4().hex}", f"b-{uuid.uuid4().hex}"
+
+    async def run() -> None:
+        for _ in range(3):
+            await limiter.check(a)
+        with pytest.raises(RequestError) as exc:
+            await limiter.check(a)
+        assert exc.value.status == 429 and int(exc.value.headers["retry-after"]) >= 1
+        await limiter.check(b)  # another client has its own budget
+
+    asyncio.run(run())
+
+
+def test_unreachable_storage_fails_open_and_counts() -> None:
+    errors: list[int] = []
+    limiter = RateLimiter(
+        FrontSettings(rate_limit="1/minute", rate_limit_storage="redis://127.0.0.1:1/0"),
+        on_storage_error=lambda: errors.append(1),
+    )
+    asyncio.run(limiter.check("x"))
+    assert errors == [1]
