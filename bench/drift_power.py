@@ -31,13 +31,13 @@ from typing import Any
 
 import numpy as np
 
+from leadscore.datagen.frames import MOVED, Frame, build_reference, clean_frame
 from leadscore_core.artifact import LeadScorer
 from leadscore_core.contract import load_spec
 from leadscore_core.settings import DriftThresholds
 from leadscore_monitors.detectors.base import DriftDetector, WindowData, build_detector
 from leadscore_monitors.outcome import auc, calibration_p_value, concept_drift
 from leadscore_monitors.reference import load_reference
-from leadscore.datagen.frames import MOVED, Frame, build_reference, clean_frame
 
 KINDS = ("source_mix", "engagement", "concept")
 STRENGTHS = (0.25, 0.5, 1.0)

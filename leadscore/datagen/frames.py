@@ -15,14 +15,21 @@ from typing import Any
 
 import numpy as np
 
-from leadscore_core.contract import FeatureSpec
 from leadscore.datagen.events import sample_window_counts
 from leadscore.datagen.synth import auc, sample_leads, sigmoid, true_logit
+from leadscore_core.contract import FeatureSpec
 
 MOVED = {
     "source_mix": ("lead_source",),
-    "engagement": ("pages_per_visit", "email_opens", "email_clicks", "web_visits", "pricing_views",
-                   "form_completions", "time_on_site_sec"),
+    "engagement": (
+        "pages_per_visit",
+        "email_opens",
+        "email_clicks",
+        "web_visits",
+        "pricing_views",
+        "form_completions",
+        "time_on_site_sec",
+    ),
     "concept": (),
 }
 """The features each drift kind moves on purpose (``concept`` moves none: only the labels change)."""
@@ -43,8 +50,12 @@ class Frame:
         return len(self.probability)
 
     def take(self, idx: np.ndarray) -> Frame:
-        return Frame({k: v[idx] for k, v in self.columns.items()}, self.created_s[idx], self.probability[idx],
-                     self.converted[idx])
+        return Frame(
+            {k: v[idx] for k, v in self.columns.items()},
+            self.created_s[idx],
+            self.probability[idx],
+            self.converted[idx],
+        )
 
     def records(self) -> list[dict[str, Any]]:
         names = list(self.columns)
@@ -52,8 +63,15 @@ class Frame:
         return [dict(zip(names, row, strict=True)) for row in zip(*cols, strict=True)]
 
 
-def clean_frame(spec: FeatureSpec, seed: int, n: int, drift: str | None = None, strength: float = 0.5,
-                start: str = "2026-01-01", months: int = 6) -> Frame:
+def clean_frame(
+    spec: FeatureSpec,
+    seed: int,
+    n: int,
+    drift: str | None = None,
+    strength: float = 0.5,
+    start: str = "2026-01-01",
+    months: int = 6,
+) -> Frame:
     """Draw ``n`` leads like ``data generate --seed seed --drift drift --drift-strength strength`` would."""
     rng = np.random.default_rng(seed)
     start_s = int(datetime.fromisoformat(start).replace(tzinfo=UTC).timestamp())

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from leadscore.datagen.frames import MOVED, Frame, build_reference, clean_frame
 from leadscore_core.artifact import LeadScorer
 from leadscore_core.contract import FeatureSpec, load_spec
 from leadscore_core.settings import DriftThresholds
@@ -20,7 +21,6 @@ from leadscore_monitors.detectors.base import DriftDetector, WindowData, build_d
 from leadscore_monitors.outcome import auc, calibration_p_value, concept_drift
 from leadscore_monitors.reference import load_reference
 from leadscore_monitors.verdict import adjust
-from leadscore.datagen.frames import MOVED, Frame, build_reference, clean_frame
 
 
 @pytest.fixture(scope="module")
