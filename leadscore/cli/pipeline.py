@@ -8,11 +8,14 @@ from typing import Annotated
 
 import typer
 
+from leadscore_core.lake import GOLD_FEATURES
+
 
 def register(app: typer.Typer) -> None:
     """Attach the ``pipeline`` command group to the ``leadscore`` app."""
-    pipeline = typer.Typer(help="Medallion pipeline: CRM/files/CSV -> bronze -> silver -> gold (Delta).",
-                           no_args_is_help=True)
+    pipeline = typer.Typer(
+        help="Medallion pipeline: CRM/files/CSV -> bronze -> silver -> gold (Delta).", no_args_is_help=True
+    )
 
     @pipeline.command("run")
     def run_cmd(
@@ -34,11 +37,11 @@ def register(app: typer.Typer) -> None:
 
         err = Console(stderr=True, soft_wrap=True)
         try:
-            with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-                          console=err, transient=True) as progress:
+            with Progress(
+                SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err, transient=True
+            ) as progress:
                 task = progress.add_task("pipeline", total=None)
-                report = run(spec, source, path, lake,
-                             step=lambda msg: progress.update(task, description=msg))
+                report = run(spec, source, path, lake, step=lambda msg: progress.update(task, description=msg))
         except (CrmUnavailable, GateError, SchemaError, FileNotFoundError, ValueError) as exc:
             err.print(f"[red]error:[/red] {escape(str(exc))}")
             raise typer.Exit(1) from None
@@ -49,7 +52,7 @@ def register(app: typer.Typer) -> None:
 
     @pipeline.command("history")
     def history_cmd(
-        table: Annotated[str, typer.Argument(help="Table, e.g. gold/lead_features.")] = "gold/lead_features",
+        table: Annotated[str, typer.Argument(help="Table, e.g. gold/lead_features.")] = GOLD_FEATURES,
         lake: Annotated[Path | None, typer.Option(help="Lake root (default $LEADSCORE_HOME/lake).")] = None,
     ) -> None:
         """Delta history (versions) of one lake table."""

@@ -14,6 +14,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from leadscore_core.lake import BRONZE_LEADS, RUNS_DIR, SILVER_LEADS
+
 
 @dataclass
 class LayerCounts:
@@ -32,8 +34,13 @@ class LayerCounts:
 
     def to_json(self) -> dict[str, Any]:
         """JSON-able form (``in``/``out`` keys)."""
-        out: dict[str, Any] = {"in": self.rows_in, "out": self.rows_out, "quarantined": self.quarantined,
-                               "duplicates": self.duplicates, "reconciles": self.reconciles}
+        out: dict[str, Any] = {
+            "in": self.rows_in,
+            "out": self.rows_out,
+            "quarantined": self.quarantined,
+            "duplicates": self.duplicates,
+            "reconciles": self.reconciles,
+        }
         if self.note:
             out["note"] = self.note
         return out
@@ -65,7 +72,7 @@ class RunReport:
     def reconciled(self) -> bool:
         """Every layer reconciles, and leads reconcile end to end (bronze in = silver out + rejects)."""
         ok = all(c.reconciles for c in self.counts.values())
-        bronze, silver = self.counts.get("bronze/crm_leads"), self.counts.get("silver/leads")
+        bronze, silver = self.counts.get(BRONZE_LEADS), self.counts.get(SILVER_LEADS)
         if bronze and silver:
             ok = ok and bronze.rows_in == silver.rows_out + bronze.quarantined + silver.duplicates
         return ok
@@ -79,7 +86,7 @@ class RunReport:
 
     def save(self, lake: Path) -> Path:
         """Write ``<lake>/_runs/<batch_id>.json``."""
-        path = lake / "_runs" / f"{self.batch_id}.json"
+        path = lake / RUNS_DIR / f"{self.batch_id}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(self.to_json(), indent=2, default=str) + "\n")
         return path
@@ -92,14 +99,24 @@ class RunReport:
         names = list(dict.fromkeys([*self.counts, *self.versions]))
         for name in names:
             c = self.counts.get(name)
-            cells = [f"{c.rows_in:,}", f"{c.rows_out:,}", f"{c.quarantined:,}", f"{c.duplicates:,}",
-                     "yes" if c.reconciles else "[red]NO[/red]"] if c else ["", "", "", "", ""]
+            cells = (
+                [
+                    f"{c.rows_in:,}",
+                    f"{c.rows_out:,}",
+                    f"{c.quarantined:,}",
+                    f"{c.duplicates:,}",
+                    "yes" if c.reconciles else "[red]NO[/red]",
+                ]
+                if c
+                else ["", "", "", "", ""]
+            )
             version = self.versions.get(name)
-            table.add_row(name, *cells, "" if version is None else str(version),
-                          "yes" if name in self.written else "")
+            table.add_row(name, *cells, "" if version is None else str(version), "yes" if name in self.written else "")
         console.print(table)
         failed = [g for g in self.gates if not g["ok"]]
-        console.print(f"quality gates: {len(self.gates) - len(failed)}/{len(self.gates)} passed; "
-                      f"reconciled: {'yes' if self.reconciled else 'NO'}; {self.seconds:.1f}s")
+        console.print(
+            f"quality gates: {len(self.gates) - len(failed)}/{len(self.gates)} passed; "
+            f"reconciled: {'yes' if self.reconciled else 'NO'}; {self.seconds:.1f}s"
+        )
         for note in self.notes:
             console.print(f"  {note}")

@@ -22,11 +22,17 @@ from leadscore.lakehouse.counts import LayerCounts, RunReport
 from leadscore.lakehouse.delta_io import DeltaIO, Mode
 from leadscore.lakehouse.sources import RawBatch, TextLines
 from leadscore_core.contract import FeatureSpec
-
-BRONZE_LEADS, BRONZE_EVENTS, QUARANTINE = "bronze/crm_leads", "bronze/web_events", "bronze/quarantine"
-SILVER_LEADS, SILVER_EVENTS = "silver/leads", "silver/web_events"
-GOLD, GOLD_TRUTH = "gold/lead_features", "gold/ground_truth"
-TABLES = (BRONZE_LEADS, BRONZE_EVENTS, QUARANTINE, SILVER_LEADS, SILVER_EVENTS, GOLD, GOLD_TRUTH)
+from leadscore_core.lake import (
+    BRONZE_EVENTS,
+    BRONZE_LEADS,
+    GOLD_FEATURES,
+    GOLD_TRUTH,
+    QUARANTINE,
+    SILVER_EVENTS,
+    SILVER_LEADS,
+    TABLES,
+    commit_metadata,
+)
 
 Step = Callable[[str], None]
 
@@ -37,13 +43,15 @@ def new_batch_id(now: datetime) -> str:
 
 
 def _count_split(df: DataFrame) -> tuple[int, int]:
-    row = df.agg(F.count(F.lit(1)).alias("n"), F.sum(F.col("_reason").isNotNull().cast("int")).alias("bad")) \
-        .collect()[0]
+    row = df.agg(F.count(F.lit(1)).alias("n"), F.sum(F.col("_reason").isNotNull().cast("int")).alias("bad")).collect()[
+        0
+    ]
     return int(row["n"]), int(row["bad"] or 0)
 
 
-def run_pipeline(spark: SparkSession, spec: FeatureSpec, batch: RawBatch, lake: Path,
-                 step: Step | None = None) -> RunReport:
+def run_pipeline(
+    spark: SparkSession, spec: FeatureSpec, batch: RawBatch, lake: Path, step: Step | None = None
+) -> RunReport:
     """Run the medallion for one raw batch.
 
     Args:
@@ -71,8 +79,15 @@ def run_pipeline(spark: SparkSession, spec: FeatureSpec, batch: RawBatch, lake: 
     now = datetime.now(UTC)
     io = DeltaIO(spark, lake)
     meta = bronze.BatchMeta(batch.source, new_batch_id(now), now)
-    report = RunReport(batch_id=meta.batch_id, spec=spec.name, source=batch.source, lake=str(lake),
-                       engine=io.engine, started_at=now.isoformat(), notes=list(batch.notes))
+    report = RunReport(
+        batch_id=meta.batch_id,
+        spec=spec.name,
+        source=batch.source,
+        lake=str(lake),
+        engine=io.engine,
+        started_at=now.isoformat(),
+        notes=list(batch.notes),
+    )
     gates: list[quality.GateResult] = []
     writes: list[tuple[str, DataFrame, Mode]] = []
     quarantined: list[DataFrame] = []
@@ -100,9 +115,13 @@ def run_pipeline(spark: SparkSession, spec: FeatureSpec, batch: RawBatch, lake: 
             upsert = silver.upsert_leads(existing, silver.clean_leads(validated, spec, meta), meta.batch_id)
             silver_leads = upsert.table.persist()
             cleanup.callback(silver_leads.unpersist)
-            report.counts[SILVER_LEADS] = LayerCounts(upsert.new_in, upsert.new_kept, 0,
-                                                      upsert.new_in - upsert.new_kept,
-                                                      note=f"{upsert.replaced} older silver rows replaced")
+            report.counts[SILVER_LEADS] = LayerCounts(
+                upsert.new_in,
+                upsert.new_kept,
+                0,
+                upsert.new_in - upsert.new_kept,
+                note=f"{upsert.replaced} older silver rows replaced",
+            )
             gates += quality.table_gates(silver_leads, spec, "silver", [f.name for f in spec.crm_features])
             writes.append((SILVER_LEADS, silver_leads, "overwrite"))
         new_events = 0
@@ -133,7 +152,7 @@ def run_pipeline(spark: SparkSession, spec: FeatureSpec, batch: RawBatch, lake: 
             writes.insert(1, (QUARANTINE, q_all, "append"))
         changed = (upsert is not None and (upsert.new_kept or not io.exists(SILVER_LEADS))) or new_events > 0
         have_leads = upsert is not None or io.exists(SILVER_LEADS)
-        if have_leads and (changed or (n_leads and not io.exists(GOLD))):
+        if have_leads and (changed or (n_leads and not io.exists(GOLD_FEATURES))):
             say("gold: point-in-time event aggregates")
             leads_df = silver_leads if upsert is not None else io.read(SILVER_LEADS)
             events_df = _all_events(io, fresh if new_events else None)
@@ -141,10 +160,10 @@ def run_pipeline(spark: SparkSession, spec: FeatureSpec, batch: RawBatch, lake: 
             cleanup.callback(gold_df.unpersist)
             gold_rows = gold_df.count()
             silver_rows = leads_df.count()
-            report.counts[GOLD] = LayerCounts(silver_rows, gold_rows, 0, 0)
+            report.counts[GOLD_FEATURES] = LayerCounts(silver_rows, gold_rows, 0, 0)
             gates += quality.table_gates(gold_df, spec, "gold", spec.feature_names)
             gates += quality.gold_gates(gold_df, spec, gold_rows)
-            writes.append((GOLD, gold_df, "overwrite"))
+            writes.append((GOLD_FEATURES, gold_df, "overwrite"))
             truth = _truth(spark, io, batch)
             if truth is not None:
                 writes.append((GOLD_TRUTH, gold.gold_ground_truth(truth, gold_df), "overwrite"))
@@ -152,8 +171,7 @@ def run_pipeline(spark: SparkSession, spec: FeatureSpec, batch: RawBatch, lake: 
         quality.enforce(gates)
         for table, df, mode in writes:
             say(f"writing {table} ({mode})")
-            v = io.write(df, table, mode, metadata={"batch_id": meta.batch_id, "source": batch.source,
-                                                  "leadscore.spec": spec.name})
+            v = io.write(df, table, mode, metadata=commit_metadata(spec, meta.batch_id, batch.source))
             report.written.append(table)
             report.versions[table] = v.version
     batch.commit()
@@ -187,9 +205,15 @@ def empty_run(spec: FeatureSpec, batch: RawBatch, lake: Path) -> RunReport:
     from deltalake import DeltaTable
 
     now = datetime.now(UTC)
-    report = RunReport(batch_id=new_batch_id(now), spec=spec.name, source=batch.source, lake=str(lake),
-                       engine="none (nothing to do)", started_at=now.isoformat(),
-                       notes=[*batch.notes, "no new rows: nothing written"])
+    report = RunReport(
+        batch_id=new_batch_id(now),
+        spec=spec.name,
+        source=batch.source,
+        lake=str(lake),
+        engine="none (nothing to do)",
+        started_at=now.isoformat(),
+        notes=[*batch.notes, "no new rows: nothing written"],
+    )
     report.counts[BRONZE_LEADS] = LayerCounts()
     if spec.events is not None:
         report.counts[BRONZE_EVENTS] = LayerCounts()
