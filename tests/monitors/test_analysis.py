@@ -53,9 +53,23 @@ def test_every_job_answers_an_empty_window(artifact: Path, tmp_path: Path) -> No
     for table in (uri, str(tmp_path / "no_log_yet")):
         for job in ("hourly", "daily", "weekly"):
             proc = subprocess.run(
-                [sys.executable, "-m", "leadscore_monitors", "analyze", job, "--model-dir", str(artifact),
-                 "--table-uri", table, "--date", "2026-05-01"],
-                env=env, capture_output=True, text=True, timeout=300,
+                [
+                    sys.executable,
+                    "-m",
+                    "leadscore_monitors",
+                    "analyze",
+                    job,
+                    "--model-dir",
+                    str(artifact),
+                    "--table-uri",
+                    table,
+                    "--date",
+                    "2026-05-01",
+                ],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=300,
             )
             assert proc.returncode == 0, proc.stderr[-3000:]
             out = json.loads(proc.stdout.strip().splitlines()[-1])
