@@ -17,6 +17,9 @@ GROUPS = {
     "pipeline": "leadscore.cli.pipeline",
     "train": "leadscore.cli.train",
     "registry": "leadscore.cli.registry",
+    "workflows": "leadscore.cli.workflows",
+    "retrain": "leadscore.cli.retrain",
+    "batch": "leadscore.cli.batch",
     "serve": "leadscore.local.serve",
     "monitor": "leadscore.local.monitor",
 }
