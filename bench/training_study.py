@@ -5,7 +5,7 @@ Run with the root env from the repo root:
     .venv/bin/python bench/training_study.py [--rows 100000] [--trials 50] [--max-seconds 1800] [--lake DIR] [--json]
 
 Gold comes from ``--lake`` (a real ``gold/lead_features`` built by ``leadscore pipeline run``) or, by
-default, a synthetic gold table following the gold column contract (``tests/training/training_helpers``).
+default, a synthetic gold table following the gold column contract (``training.testkit``).
 It measures exactly what ``leadscore train`` runs for tuning: time-sorted training part (80%), expanding
 -window CV (``TRAINING_CV_FOLDS``, default 3), ``hist`` XGBoost with early stopping, median pruning, on
 ``TRAINING_N_JOBS`` threads (default 2). ``--max-seconds`` bounds the study (the running trial finishes).
@@ -24,7 +24,6 @@ from pathlib import Path
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before xgboost loads libgomp (shared cores)
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "training")]
 
 import numpy as np  # noqa: E402
 from rich.console import Console  # noqa: E402
@@ -42,6 +41,10 @@ def main() -> None:
     ap.add_argument("--max-seconds", type=float, default=1800.0)
     ap.add_argument("--lake", type=Path, default=None)
     ap.add_argument("--json", action="store_true")
+    ap.add_argument(
+        "--prune-every", type=int, default=None,
+        help="rounds between in-fold pruning checks (default TRAINING_PRUNE_EVERY; 0 = after whole folds only)",
+    )  # fmt: skip
     args = ap.parse_args()
     command = "python bench/training_study.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     settings = TrainingSettings()
@@ -53,9 +56,8 @@ def main() -> None:
         data = gold.read_gold(args.lake)
         frame, spec, source = data.frame, data.spec, f"{data.table_path}@v{data.version}"
     else:
-        from training_helpers import make_gold
-
         from leadscore_core.contract import load_spec
+        from training.testkit import make_gold
 
         spec = load_spec("crm_freezone")
         frame, _ = make_gold(args.rows, seed=7, spec=spec)
@@ -80,6 +82,7 @@ def main() -> None:
         early_stopping_rounds=settings.early_stopping_rounds,
         console=console,
         timeout=args.max_seconds,
+        prune_every=settings.prune_every if args.prune_every is None else args.prune_every,
     )
     study_s = time.perf_counter() - t1
     t2 = time.perf_counter()
@@ -102,6 +105,8 @@ def main() -> None:
         "s_per_trial": round(study_s / max(result.n_trials, 1), 2),
         "final_fit_s": round(final_s, 1),
         "best_cv_auc": round(result.cv_auc, 4),
+        "prune_every": settings.prune_every if args.prune_every is None else args.prune_every,
+        "best_params": {k: (round(v, 6) if isinstance(v, float) else v) for k, v in result.params.items()},
         "load_avg_1m": os.getloadavg()[0],
     }
     if args.json:

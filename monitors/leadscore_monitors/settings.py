@@ -45,7 +45,8 @@ class ConsumerSettings(BaseSettings):
 
 
 class DriftSettings(ConsumerSettings):
-    """The drift detector service."""
+    """The drift detector service. The verdict's thresholds are not here: they live in
+    :class:`leadscore_core.settings.DriftThresholds` (``LEADSCORE_DRIFT_*``), read by every job that judges."""
 
     model_dir: Path
     """Artifact directory of the serving model version (holds ``drift_reference.json`` and the sample)."""
@@ -57,12 +58,6 @@ class DriftSettings(ConsumerSettings):
     """...or after this many seconds since its first lead (whichever comes first)."""
     min_window: int = Field(50, gt=0)
     """A time-closed window with fewer leads is carried over rather than judged."""
-    psi_threshold: float = Field(0.25, gt=0)
-    """A feature drifts when its PSI on the reference bins exceeds this."""
-    p_value: float = Field(0.05, gt=0, lt=1)
-    """Significance of the KS / chi-square tests (corrected across features by TabularDrift)."""
-    correction: Literal["bonferroni", "fdr"] = "bonferroni"
-    """Multiple-testing correction of the multivariate verdict."""
     reply_url: str | None = None
     """Where the ``drift`` CloudEvent is posted (the broker ingress, or ``K_SINK`` of a SinkBinding)."""
     reply_timeout_seconds: float = Field(5.0, gt=0)

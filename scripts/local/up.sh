@@ -5,7 +5,7 @@
 #   2. PostgreSQL reachable: `crm load` + `pipeline run --source crm`; else `pipeline run --source files`
 #   3. `train` (registers a champion; the gate explains a refusal on later runs)
 #   4. `serve --detach`, then a sample POST /score-lead with its answer
-#   5. drifted traffic through `monitor replay`
+#   5. drifted traffic (source_mix at the default strength 0.5) through `monitor replay`, and where to look
 #   6. drift -> `workflows run-local retraining` (the Argo DAG run here) -> the new version's stage; timeline
 # A step whose command is not built yet is reported as "not available yet" and skipped.
 # Knobs: UP_ROWS (20000) UP_SEED (7) UP_TRIALS (20) UP_PORT (8080) UP_FORCE=1 (regenerate data).
@@ -16,7 +16,7 @@ export LEADSCORE_HOME="${LEADSCORE_HOME:-$ROOT/.leadscore}"
 mkdir -p "$LEADSCORE_HOME"
 LEADSCORE_HOME="$(cd "$LEADSCORE_HOME" && pwd)"
 ROWS="${UP_ROWS:-20000}" SEED="${UP_SEED:-7}" TRIALS="${UP_TRIALS:-20}" PORT="${UP_PORT:-8080}"
-RAW="$LEADSCORE_HOME/raw" DRIFTED="$LEADSCORE_HOME/raw-drift-source_mix"
+RAW="$LEADSCORE_HOME/raw" DRIFTED="$LEADSCORE_HOME/raw-drift-source_mix-0.5"
 LS="$ROOT/.venv/bin/leadscore"
 DONE=() SKIPPED=()
 started=$SECONDS
@@ -131,7 +131,8 @@ elif [[ $SERVING != 1 ]]; then
     SKIPPED+=("leadscore monitor replay (no server)")
 else
     if [[ ! -f "$DRIFTED/manifest.json" || "${UP_FORCE:-0}" == 1 ]]; then
-        run data generate --rows 2000 --seed "$((SEED + 1))" --drift source_mix --drift-strength 1.0 --out "$DRIFTED"
+        # the generator's default strength (0.5): the shift a sales team would notice, not a caricature
+        run data generate --rows 2000 --seed "$((SEED + 1))" --drift source_mix --out "$DRIFTED"
     fi
     replay_args=(--from "$DRIFTED")
     mentions --serve-url monitor replay && replay_args+=(--serve-url "http://127.0.0.1:$PORT")

@@ -10,12 +10,12 @@ import pandas as pd
 import psycopg
 import pytest
 from deltalake import DeltaTable
-from training_helpers import fast_settings, make_gold, write_gold
 from typer.testing import CliRunner
 
 from leadscore.cli import build_app
 from leadscore_core.artifact import LeadScorer
 from training.features import encode_frame
+from training.testkit import fast_settings, make_gold, write_gold
 
 runner = CliRunner()
 pytestmark = pytest.mark.slow

@@ -12,7 +12,6 @@ from pathlib import Path
 import mlflow
 import numpy as np
 import pytest
-from training_helpers import Trained, fast_settings, make_gold, write_gold
 from typer.testing import CliRunner
 
 from leadscore.cli import build_app
@@ -21,6 +20,7 @@ from leadscore_core.artifact import LeadScorer, artifact_version
 from training.errors import RegistryError, TrainingError
 from training.features import encode_frame
 from training.gold import read_gold
+from training.testkit import Trained, fast_settings, make_gold, write_gold
 from training.train import TrainRequest, train
 
 runner = CliRunner()

@@ -9,7 +9,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from training_helpers import make_gold, write_gold  # tests/training on sys.path via its conftest
+
+from training.testkit import make_gold, write_gold
 
 LEADSCORE = str(Path(sys.executable).parent / "leadscore")
 FAST = {
