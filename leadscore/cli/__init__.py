@@ -17,6 +17,7 @@ GROUPS = {
     "pipeline": "leadscore.cli.pipeline",
     "train": "leadscore.cli.train",
     "registry": "leadscore.cli.registry",
+    "canary": "leadscore.cli.canary",
     "serve": "leadscore.local.serve",
     "monitor": "leadscore.local.monitor",
 }

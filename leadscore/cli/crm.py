@@ -43,9 +43,11 @@ def register(app: typer.Typer) -> None:
             typer.echo(json.dumps(asdict(report)))
             return
         con = Console()
-        con.print(f"[green]loaded[/green] into {redact(settings.crm_dsn)}: leads {report.leads:,}, "
-                  f"leads_rejected {report.rejected:,}, web_events {report.events:,}, "
-                  f"ground_truth {report.ground_truth:,}")
+        con.print(
+            f"[green]loaded[/green] into {redact(settings.crm_dsn)}: leads {report.leads:,}, "
+            f"leads_rejected {report.rejected:,}, web_events {report.events:,}, "
+            f"ground_truth {report.ground_truth:,}"
+        )
         for reason, n in report.rejected_reasons.items():
             con.print(f"  rejected: {n:,} x {reason}")
         for path in report.skipped:

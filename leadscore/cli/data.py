@@ -11,8 +11,9 @@ import typer
 
 def register(app: typer.Typer) -> None:
     """Attach the ``data`` command group to the ``leadscore`` app."""
-    data = typer.Typer(help="Synthetic CRM data (leads, web events, ground truth, score requests).",
-                       no_args_is_help=True)
+    data = typer.Typer(
+        help="Synthetic CRM data (leads, web events, ground truth, score requests).", no_args_is_help=True
+    )
 
     @data.command("generate")
     def generate_cmd(
@@ -32,8 +33,9 @@ def register(app: typer.Typer) -> None:
         from leadscore.datagen.generate import GenerateConfig, generate
 
         err = Console(stderr=True, soft_wrap=True)
-        cfg = GenerateConfig(rows=rows, seed=seed, out=out, drift=drift, drift_strength=drift_strength,
-                             start=start, months=months)
+        cfg = GenerateConfig(
+            rows=rows, seed=seed, out=out, drift=drift, drift_strength=drift_strength, start=start, months=months
+        )
         try:
             cfg.check()
         except ValueError as exc:
@@ -45,10 +47,14 @@ def register(app: typer.Typer) -> None:
             typer.echo(json.dumps(manifest))
             return
         con = Console()
-        con.print(f"[green]wrote[/green] {out}: {manifest['lead_lines']:,} lead lines "
-                  f"({manifest['duplicates']:,} duplicates, {sum(manifest['malformed'].values()):,} malformed), "
-                  f"{manifest['event_lines']:,} event lines")
-        con.print(f"base rate {manifest['base_rate']:.3f}, oracle AUC {manifest['oracle_auc']:.3f}, "
-                  f"drift {manifest['drift'] or 'none'}")
+        con.print(
+            f"[green]wrote[/green] {out}: {manifest['lead_lines']:,} lead lines "
+            f"({manifest['duplicates']:,} duplicates, {sum(manifest['malformed'].values()):,} malformed), "
+            f"{manifest['event_lines']:,} event lines"
+        )
+        con.print(
+            f"base rate {manifest['base_rate']:.3f}, oracle AUC {manifest['oracle_auc']:.3f}, "
+            f"drift {manifest['drift'] or 'none'}"
+        )
 
     app.add_typer(data, name="data")

@@ -11,8 +11,9 @@ import typer
 
 def register(app: typer.Typer) -> None:
     """Attach the ``pipeline`` command group to the ``leadscore`` app."""
-    pipeline = typer.Typer(help="Medallion pipeline: CRM/files/CSV -> bronze -> silver -> gold (Delta).",
-                           no_args_is_help=True)
+    pipeline = typer.Typer(
+        help="Medallion pipeline: CRM/files/CSV -> bronze -> silver -> gold (Delta).", no_args_is_help=True
+    )
 
     @pipeline.command("run")
     def run_cmd(
@@ -34,11 +35,11 @@ def register(app: typer.Typer) -> None:
 
         err = Console(stderr=True, soft_wrap=True)
         try:
-            with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-                          console=err, transient=True) as progress:
+            with Progress(
+                SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err, transient=True
+            ) as progress:
                 task = progress.add_task("pipeline", total=None)
-                report = run(spec, source, path, lake,
-                             step=lambda msg: progress.update(task, description=msg))
+                report = run(spec, source, path, lake, step=lambda msg: progress.update(task, description=msg))
         except (CrmUnavailable, GateError, SchemaError, FileNotFoundError, ValueError) as exc:
             err.print(f"[red]error:[/red] {escape(str(exc))}")
             raise typer.Exit(1) from None
