@@ -82,6 +82,21 @@ def promote_command(
         )
 
 
+@group.command("publish")
+def publish_command(
+    version: Annotated[str, typer.Argument(help="Version number or alias (e.g. champion).")],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Publish a served version (e.g. the bootstrap champion) to <model store>/<model>/v<N>, write-once."""
+    from leadscore.delivery.publish import publisher
+    from leadscore.registry.registry import Registry
+
+    with friendly_errors(as_json):
+        reg = Registry()
+        uri = reg.record_storage(version, publisher(reg))
+        _report({"version": version, "storage_uri": uri}, as_json, f"{version}: published at {uri}")
+
+
 @group.command("history")
 def history_command(
     version: Annotated[str, typer.Argument(help="Version number or alias.")],

@@ -275,6 +275,21 @@ class Registry:
             "storage_uri": evidence.get("storage_uri") or tags.get(STORAGE_TAG),
         }
 
+    def record_storage(self, alias_or_version: str, publish: Callable[[int], str]) -> str:
+        """Publish a served version (e.g. the bootstrap champion) and keep its storage URI; write-once."""
+        mv = self.resolve(alias_or_version)
+        version, tags = str(mv.version), dict(mv.tags or {})
+        state = lifecycle.state_of(tags)
+        if state.stage not in SERVED_STAGES:
+            raise TransitionRefused(f"v{version} is in {state}; only shadow, canary and production versions are served")
+        uri = publish(int(version))
+        existing = tags.get(STORAGE_TAG)
+        if existing and existing != uri:
+            raise RegistryError(f"v{version} was published to {existing}; it is not moved to {uri}")
+        with registry_errors(f"recording the storage of v{version}"):
+            self.client.set_model_version_tag(self.name, version, STORAGE_TAG, uri)
+        return uri
+
     def archive(
         self, alias_or_version: str, reason: str = "archived by operator", evidence: dict[str, Any] | None = None
     ) -> dict[str, Any]:

@@ -30,7 +30,8 @@ def tiny_artifacts(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     """Two different small real artifacts (different boosting rounds)."""
     tiny = _tiny_model()
     root = tmp_path_factory.mktemp("artifacts")
-    return [tiny.make_artifact(root / f"a{i}", n=600, rounds=5 + 10 * i) for i in range(2)]
+    # MLflow keeps a logged directory under its own name: training logs a directory named ``leadscore``
+    return [tiny.make_artifact(root / f"a{i}" / "leadscore", n=600, rounds=5 + 10 * i) for i in range(2)]
 
 
 @pytest.fixture
@@ -49,10 +50,11 @@ def add_version(reg_home: HomeSettings, tiny_artifacts: list[Path]) -> Callable[
 
     from leadscore.registry.registry import Registry
     from training.logging_model import log_pyfunc
+    from training.tracking import ensure_experiment
 
     def add(stage: str = "staging", gate_decision: str = "promoted", artifact: int = 0) -> int:
         reg = Registry(home=reg_home)
-        mlflow.set_experiment("lifecycle-tests")
+        mlflow.set_experiment(experiment_id=ensure_experiment("lifecycle-tests", reg_home))
         with mlflow.start_run() as run:
             uri, model_id = log_pyfunc(tiny_artifacts[artifact])
         tags = {"gate_decision": gate_decision, "gate_reason": f"test gate: {gate_decision}", "holdout_auc": "0.8"}
