@@ -41,7 +41,10 @@ class Thresholds:
     min_outcomes: int = 100
     """Labelled top-tier outcomes per side needed before the KPI is judged."""
     max_kpi_drop: float = 0.05
-    """Top-tier conversion of the canary may trail stable's by at most this much (absolute)."""
+    """Top-tier conversion of the canary may trail stable's by at most this much (absolute)..."""
+    kpi_z: float = 2.58
+    """...and a larger drop fails only when significant: one-sided two-proportion z above this (p < 0.005),
+    so sampling noise in a window of a few hundred outcomes does not roll a good model back."""
     top_tiers: tuple[str, ...] = ("A", "B")
     """Tiers whose conversion is the business KPI."""
 
@@ -172,6 +175,17 @@ def _kpi(canary: SideStats, stable: SideStats, t: Thresholds) -> Check:
         )
         return Check("top_tier_conversion", "skip", detail)
     c, s = canary.conversion or 0.0, stable.conversion or 0.0
-    ok = c >= s - t.max_kpi_drop
-    detail = f"canary {c:.3f} vs stable {s:.3f} (may trail by {t.max_kpi_drop})"
+    z = conversion_drop_z(canary, stable)
+    ok = c >= s - t.max_kpi_drop or z < t.kpi_z
+    detail = f"canary {c:.3f} vs stable {s:.3f}, drop z={z:.2f} (fails past {t.max_kpi_drop} with z >= {t.kpi_z})"
     return Check("top_tier_conversion", "pass" if ok else "fail", detail)
+
+
+def conversion_drop_z(canary: SideStats, stable: SideStats) -> float:
+    """z of 'canary converts less than stable' (pooled two-proportion test); 0 without outcomes."""
+    n1, n2 = canary.top_outcomes, stable.top_outcomes
+    if n1 <= 0 or n2 <= 0:
+        return 0.0
+    pooled = (canary.top_conversions + stable.top_conversions) / (n1 + n2)
+    se = math.sqrt(max(pooled * (1 - pooled), 1e-12) * (1 / n1 + 1 / n2))
+    return ((stable.conversion or 0.0) - (canary.conversion or 0.0)) / se
