@@ -81,7 +81,12 @@ def test_healthy_candidate_is_promoted_then_watched(prometheus, patcher, kube_ap
         (90, 100, "pass"), (100, 100, "pass"), (110, 100, "passed"),
     ]  # fmt: skip
     checked = {c["name"]: c["status"] for c in outcome.events[-1].verdict["checks"]}
-    assert checked == {"success_rate": "pass", "p99_latency": "pass", "score_psi": "pass", "top_tier_conversion": "pass"}
+    assert checked == {
+        "success_rate": "pass",
+        "p99_latency": "pass",
+        "score_psi": "pass",
+        "top_tier_conversion": "pass",
+    }
     uri = Registry().resolve("2").tags["storage_uri"]
     assert uri.endswith("/lead-scoring/v2")
     assert kube_api.patches == [kube.start_body(uri, 2, 10), kube.traffic_body(50), kube.traffic_body(100)]
@@ -108,7 +113,13 @@ def test_healthy_candidate_is_promoted_then_watched(prometheus, patcher, kube_ap
     ],
 )
 def test_each_kind_of_unhealthy_rolls_back_at_the_first_failing_check(
-    scenario: str, failing: str, prometheus, patcher, kube_api, store: Path, validate  # noqa: ANN001
+    scenario: str,
+    failing: str,
+    prometheus,
+    patcher,
+    kube_api,
+    store: Path,
+    validate,  # noqa: ANN001
 ) -> None:
     outcome, analysis = run(prometheus, patcher, scenario, plan((10, 50)))
     start = prometheus["starts"][scenario]
