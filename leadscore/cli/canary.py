@@ -105,6 +105,50 @@ def analyze_command(
         raise typer.Exit({"passed": 0, "promoted": 0, "rolled_back": 4, "inconclusive": 5}[outcome.status])
 
 
+@group.command("replay")
+def replay_command(
+    model_version: Annotated[int, typer.Option("--model-version", help="The candidate to re-score with.")],
+    log: Annotated[
+        str | None, typer.Option(help="Delta inference log (default: $LEADSCORE_HOME/lake/bronze/inference_log).")
+    ] = None,
+    since: Annotated[str | None, typer.Option(help="First day (YYYY-MM-DD) of logged traffic.")] = None,
+    until: Annotated[str | None, typer.Option(help="Last day (YYYY-MM-DD) of logged traffic.")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Re-score the logged production requests with a candidate; report the score and tier shift."""
+    import tempfile
+    from datetime import date
+    from pathlib import Path
+
+    from leadscore.delivery.replay import read_logged, replay
+    from leadscore.registry.registry import Registry
+    from leadscore_core.artifact import LeadScorer
+    from training.errors import RegistryError
+
+    with friendly_errors(as_json):
+        reg = Registry()
+        uri = log or str(reg.home.lake / "bronze" / "inference_log")
+        try:
+            start = date.fromisoformat(since) if since else None
+            end = date.fromisoformat(until) if until else None
+        except ValueError as exc:
+            raise RegistryError(f"--since/--until: {exc} (expected YYYY-MM-DD)") from None
+        with tempfile.TemporaryDirectory(prefix="leadscore-replay-") as tmp:
+            scorer = LeadScorer(reg.fetch(str(model_version), Path(tmp) / "m")).load()
+            report = replay(read_logged(uri, scorer.spec.feature_names, start, end), scorer, str(model_version))
+        if as_json:
+            print(json.dumps(report.as_dict()))
+            return
+        typer.echo(
+            f"{report.rows} logged leads (served by v{','.join(report.baseline_versions)}) re-scored with "
+            f"v{model_version}: mean score {report.mean_score_baseline:.1f} -> {report.mean_score_candidate:.1f}, "
+            f"mean |shift| {report.mean_abs_shift:.1f}, PSI {report.score_psi:.3f}, "
+            f"tier changed for {report.tier_changed_share:.1%}"
+        )
+        for a, row in report.tier_matrix.items():
+            typer.echo(f"  {a} -> " + ", ".join(f"{b}: {n}" for b, n in row.items()))
+
+
 def _ts(at: float) -> str:
     import time
 
