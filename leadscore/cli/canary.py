@@ -149,6 +149,54 @@ def replay_command(
             typer.echo(f"  {a} -> " + ", ".join(f"{b}: {n}" for b, n in row.items()))
 
 
+@group.command("shadow-check")
+def shadow_check_command(
+    model_version: Annotated[str, typer.Option("--model-version", help="The shadow version (or alias).")] = "shadow",
+    log: Annotated[str | None, typer.Option(help="Delta inference log (default: under $LEADSCORE_HOME).")] = None,
+    crm_dsn: Annotated[str | None, typer.Option(help="PostgreSQL CRM with the outcomes (none: AUC pending).")] = None,
+    crm_table: Annotated[str, typer.Option(help="CRM table holding lead id and the converted flag.")] = "leads",
+    min_days: Annotated[float, typer.Option(help="Minimum days in shadow.")] = 7.0,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """May the shadow start its canary? Days in shadow, agreement metrics, realized AUC vs the champion."""
+    import tempfile
+    import time
+    from datetime import UTC, datetime
+    from pathlib import Path
+
+    from leadscore.delivery import shadow as sh
+    from leadscore.delivery.prom import Prometheus
+    from leadscore.delivery.replay import read_logged
+    from leadscore.delivery.settings import DeliverySettings
+    from leadscore.registry.registry import Registry
+    from leadscore_core.artifact import LeadScorer
+
+    with friendly_errors(as_json):
+        s, reg = DeliverySettings(), Registry()
+        version = int(reg.resolve(model_version).version)
+        crit = sh.ShadowCriteria(min_days=min_days)
+        since = next((h.at for h in reversed(reg.history(str(version))) if h.to_state == "shadow"), None)
+        prom = Prometheus(s.prometheus_url, s.prometheus_timeout_s, s.prometheus_retries)
+        checks = [sh.days_check(since, datetime.now(UTC), crit), *sh.agreement_checks(prom, version, time.time(), crit)]
+        with tempfile.TemporaryDirectory(prefix="leadscore-shadow-") as tmp:
+            scorer = LeadScorer(reg.fetch(str(version), Path(tmp) / "m")).load()
+            if crm_dsn:
+                uri = log or str(reg.home.lake / "bronze" / "inference_log")
+                logged = read_logged(uri, scorer.spec.feature_names, None, None, ("lead_key", "probability"))
+                outcomes = sh.crm_outcomes(crm_dsn, crm_table, scorer.spec, reg.home.pii_salt)
+                checks.append(sh.auc_check(logged, outcomes, scorer, crit))
+            else:
+                checks.append(sh.Check("realized_auc", "wait", "no outcome source (--crm-dsn)"))
+        result = sh.verdict(checks)
+        if as_json:
+            print(json.dumps({"model_version": version, **result.as_dict()}))
+        else:
+            typer.echo(f"shadow v{version}: {result.status}")
+            for c in result.checks:
+                typer.echo(f"  {c.name:36} {c.status:5} {c.detail}")
+        raise typer.Exit({"ready": 0, "pending": 6, "not_ready": 7}[result.status])
+
+
 def _ts(at: float) -> str:
     import time
 

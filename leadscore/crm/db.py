@@ -91,21 +91,35 @@ def watermark_column(spec: FeatureSpec) -> str:
 def ensure_schema(conn: psycopg.Connection[Any], spec: FeatureSpec) -> None:
     """Create the CRM tables if they do not exist (idempotent)."""
     wm = watermark_column(spec)
-    cols = [sql.SQL("{} timestamptz NOT NULL").format(sql.Identifier(c)) if c == wm
-            else sql.SQL("{} text").format(sql.Identifier(c)) for c in export_columns(spec)]
+    cols = [
+        sql.SQL("{} timestamptz NOT NULL").format(sql.Identifier(c))
+        if c == wm
+        else sql.SQL("{} text").format(sql.Identifier(c))
+        for c in export_columns(spec)
+    ]
     stmts: list[sql.SQL | sql.Composed] = [
-        sql.SQL("CREATE TABLE IF NOT EXISTS crm_loads (load_id serial PRIMARY KEY, kind text NOT NULL, "
-                "sha256 text NOT NULL, path text, rows bigint, loaded_at timestamptz DEFAULT now(), "
-                "UNIQUE (kind, sha256))"),
-        sql.SQL("CREATE TABLE IF NOT EXISTS leads (_seq bigserial PRIMARY KEY, {}, _load_id int, _line bigint, "
-                "_loaded_at timestamptz DEFAULT now())").format(sql.SQL(", ").join(cols)),
+        sql.SQL(
+            "CREATE TABLE IF NOT EXISTS crm_loads (load_id serial PRIMARY KEY, kind text NOT NULL, "
+            "sha256 text NOT NULL, path text, rows bigint, loaded_at timestamptz DEFAULT now(), "
+            "UNIQUE (kind, sha256))"
+        ),
+        sql.SQL(
+            "CREATE TABLE IF NOT EXISTS leads (_seq bigserial PRIMARY KEY, {}, _load_id int, _line bigint, "
+            "_loaded_at timestamptz DEFAULT now())"
+        ).format(sql.SQL(", ").join(cols)),
         sql.SQL("CREATE INDEX IF NOT EXISTS leads_watermark ON leads ({}, _seq)").format(sql.Identifier(wm)),
-        sql.SQL("CREATE TABLE IF NOT EXISTS leads_rejected (_seq bigserial PRIMARY KEY, _load_id int, "
-                "_line bigint, raw text, reason text, _loaded_at timestamptz DEFAULT now())"),
-        sql.SQL("CREATE TABLE IF NOT EXISTS web_events (_seq bigserial PRIMARY KEY, _load_id int, raw text, "
-                "_loaded_at timestamptz DEFAULT now())"),
-        sql.SQL("CREATE TABLE IF NOT EXISTS ground_truth (lead_id text PRIMARY KEY, "
-                "true_probability double precision NOT NULL)"),
+        sql.SQL(
+            "CREATE TABLE IF NOT EXISTS leads_rejected (_seq bigserial PRIMARY KEY, _load_id int, "
+            "_line bigint, raw text, reason text, _loaded_at timestamptz DEFAULT now())"
+        ),
+        sql.SQL(
+            "CREATE TABLE IF NOT EXISTS web_events (_seq bigserial PRIMARY KEY, _load_id int, raw text, "
+            "_loaded_at timestamptz DEFAULT now())"
+        ),
+        sql.SQL(
+            "CREATE TABLE IF NOT EXISTS ground_truth (lead_id text PRIMARY KEY, "
+            "true_probability double precision NOT NULL)"
+        ),
     ]
     with conn.cursor() as cur:
         for stmt in stmts:
@@ -133,24 +147,34 @@ class Watermark:
 
     def to_json(self) -> dict[str, Any]:
         """JSON-able form for ``_state/``."""
-        return {"updated_at": self.updated_at.isoformat() if self.updated_at else None,
-                "leads_seq": self.leads_seq, "rejected_seq": self.rejected_seq, "events_seq": self.events_seq,
-                "max_seq": self.max_seq}
+        return {
+            "updated_at": self.updated_at.isoformat() if self.updated_at else None,
+            "leads_seq": self.leads_seq,
+            "rejected_seq": self.rejected_seq,
+            "events_seq": self.events_seq,
+            "max_seq": self.max_seq,
+        }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Watermark:
         """Inverse of :meth:`to_json` (a state written before ``max_seq`` existed reads it as ``leads_seq``)."""
         ts = data.get("updated_at")
         leads_seq = int(data.get("leads_seq", 0))
-        return cls(updated_at=datetime.fromisoformat(ts) if ts else None, leads_seq=leads_seq,
-                   rejected_seq=int(data.get("rejected_seq", 0)), events_seq=int(data.get("events_seq", 0)),
-                   max_seq=int(data.get("max_seq", leads_seq)))
+        return cls(
+            updated_at=datetime.fromisoformat(ts) if ts else None,
+            leads_seq=leads_seq,
+            rejected_seq=int(data.get("rejected_seq", 0)),
+            events_seq=int(data.get("events_seq", 0)),
+            max_seq=int(data.get("max_seq", leads_seq)),
+        )
 
 
 def _copy_out(conn: psycopg.Connection[Any], query: sql.Composable, columns: list[str]) -> pa.Table:
     buf = io.BytesIO()
-    with conn.cursor() as cur, cur.copy(sql.SQL("COPY ({}) TO STDOUT WITH (FORMAT csv, HEADER false)")
-                                        .format(query)) as copy:
+    with (
+        conn.cursor() as cur,
+        cur.copy(sql.SQL("COPY ({}) TO STDOUT WITH (FORMAT csv, HEADER false)").format(query)) as copy,
+    ):
         for chunk in copy:
             buf.write(chunk)
     if buf.tell() == 0:
@@ -159,8 +183,9 @@ def _copy_out(conn: psycopg.Connection[Any], query: sql.Composable, columns: lis
     return pacsv.read_csv(
         buf,
         read_options=pacsv.ReadOptions(column_names=columns),
-        convert_options=pacsv.ConvertOptions(column_types=dict.fromkeys(columns, pa.string()),
-                                             strings_can_be_null=True, quoted_strings_can_be_null=False),
+        convert_options=pacsv.ConvertOptions(
+            column_types=dict.fromkeys(columns, pa.string()), strings_can_be_null=True, quoted_strings_can_be_null=False
+        ),
     )
 
 
@@ -169,36 +194,45 @@ def read_new_leads(conn: psycopg.Connection[Any], spec: FeatureSpec, wm: Waterma
     ``_seq`` and ``_line`` (strings), ordered by ``updated_at`` then ``_seq``."""
     wmc = watermark_column(spec)
     cols = export_columns(spec)
-    select = [sql.SQL("to_char({c} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')").format(
-        c=sql.Identifier(c)) if c == wmc else sql.Identifier(c) for c in cols]
+    select = [
+        sql.SQL("to_char({c} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')").format(c=sql.Identifier(c))
+        if c == wmc
+        else sql.Identifier(c)
+        for c in cols
+    ]
     where: sql.Composable = sql.SQL("TRUE")
     if wm.updated_at is not None:
         where = sql.SQL("({w} > {ts} OR ({w} = {ts} AND _seq > {seq}) OR _seq > {max_seq})").format(
-            w=sql.Identifier(wmc), ts=sql.Literal(wm.updated_at), seq=sql.Literal(wm.leads_seq),
-            max_seq=sql.Literal(wm.max_seq))
+            w=sql.Identifier(wmc),
+            ts=sql.Literal(wm.updated_at),
+            seq=sql.Literal(wm.leads_seq),
+            max_seq=sql.Literal(wm.max_seq),
+        )
     query = sql.SQL("SELECT {}, _seq, _line FROM leads WHERE {} ORDER BY {}, _seq").format(
-        sql.SQL(", ").join(select), where, sql.Identifier(wmc))
+        sql.SQL(", ").join(select), where, sql.Identifier(wmc)
+    )
     return _copy_out(conn, query, [*cols, "_seq", "_line"])
 
 
 def read_new_rejected(conn: psycopg.Connection[Any], wm: Watermark) -> pa.Table:
     """Rejected CSV lines loaded after the watermark: ``_seq, _line, raw, reason``."""
     query = sql.SQL("SELECT _seq, _line, raw, reason FROM leads_rejected WHERE _seq > {} ORDER BY _seq").format(
-        sql.Literal(wm.rejected_seq))
+        sql.Literal(wm.rejected_seq)
+    )
     return _copy_out(conn, query, ["_seq", "_line", "raw", "reason"])
 
 
 def read_new_events(conn: psycopg.Connection[Any], wm: Watermark) -> pa.Table:
     """Raw web-event lines loaded after the watermark: ``_seq, raw``."""
-    query = sql.SQL("SELECT _seq, raw FROM web_events WHERE _seq > {} ORDER BY _seq").format(
-        sql.Literal(wm.events_seq))
+    query = sql.SQL("SELECT _seq, raw FROM web_events WHERE _seq > {} ORDER BY _seq").format(sql.Literal(wm.events_seq))
     return _copy_out(conn, query, ["_seq", "raw"])
 
 
 def read_ground_truth(conn: psycopg.Connection[Any]) -> pa.Table:
     """The whole ``ground_truth`` table (``lead_id``, ``true_probability`` as text)."""
-    return _copy_out(conn, sql.SQL("SELECT lead_id, true_probability FROM ground_truth"),
-                     ["lead_id", "true_probability"])
+    return _copy_out(
+        conn, sql.SQL("SELECT lead_id, true_probability FROM ground_truth"), ["lead_id", "true_probability"]
+    )
 
 
 def advance(wm: Watermark, leads: pa.Table, rejected: pa.Table, events: pa.Table, spec: FeatureSpec) -> Watermark:
@@ -216,5 +250,6 @@ def advance(wm: Watermark, leads: pa.Table, rejected: pa.Table, events: pa.Table
         max_seq = max(max_seq, max(int(x) for x in leads.column("_seq").to_pylist()))
     rejected_seq = max([wm.rejected_seq, *(int(s) for s in rejected.column("_seq").to_pylist()[-1:])])
     events_seq = max([wm.events_seq, *(int(s) for s in events.column("_seq").to_pylist()[-1:])])
-    return Watermark(updated_at=updated_at, leads_seq=leads_seq, rejected_seq=rejected_seq, events_seq=events_seq,
-                     max_seq=max_seq)
+    return Watermark(
+        updated_at=updated_at, leads_seq=leads_seq, rejected_seq=rejected_seq, events_seq=events_seq, max_seq=max_seq
+    )

@@ -48,8 +48,11 @@ def sha256(path: Path) -> str:
 
 def _register(cur: psycopg.Cursor[Any], kind: str, path: Path) -> int | None:
     """Record the file; None when this exact file was loaded before."""
-    cur.execute("INSERT INTO crm_loads (kind, sha256, path) VALUES (%s, %s, %s) "
-                "ON CONFLICT (kind, sha256) DO NOTHING RETURNING load_id", (kind, sha256(path), str(path)))
+    cur.execute(
+        "INSERT INTO crm_loads (kind, sha256, path) VALUES (%s, %s, %s) "
+        "ON CONFLICT (kind, sha256) DO NOTHING RETURNING load_id",
+        (kind, sha256(path), str(path)),
+    )
     row = cur.fetchone()
     return int(row[0]) if row else None
 
@@ -83,7 +86,8 @@ def load_leads(cur: psycopg.Cursor[Any], spec: FeatureSpec, path: Path, report: 
         wm_i = header.index(wm)
         rejected: list[tuple[int, int, str, str]] = []
         target = sql.SQL("COPY leads ({}, _load_id, _line) FROM STDIN").format(
-            sql.SQL(", ").join(map(sql.Identifier, cols)))
+            sql.SQL(", ").join(map(sql.Identifier, cols))
+        )
         with cur.copy(target) as copy:
             for row in reader:
                 line = reader.line_num
@@ -127,7 +131,7 @@ def load_events(cur: psycopg.Cursor[Any], path: Path, report: LoadReport) -> Non
     with cur.copy("COPY web_events (_load_id, raw) FROM STDIN") as copy:
         step = 200_000
         for i in range(0, len(lines), step):
-            copy.write(prefix + (b"\n" + prefix).join(lines[i:i + step]) + b"\n")
+            copy.write(prefix + (b"\n" + prefix).join(lines[i : i + step]) + b"\n")
     report.events += len(lines)
     cur.execute("UPDATE crm_loads SET rows = %s WHERE load_id = %s", (len(lines), load_id))
 
@@ -141,8 +145,10 @@ def load_ground_truth(cur: psycopg.Cursor[Any], path: Path, report: LoadReport) 
     with cur.copy("COPY gt_stage FROM STDIN WITH (FORMAT csv, HEADER true)") as copy, open(path, "rb") as fh:
         while block := fh.read(4 << 20):
             copy.write(block)
-    cur.execute("INSERT INTO ground_truth SELECT DISTINCT ON (lead_id) lead_id, true_probability FROM gt_stage "
-                "ORDER BY lead_id ON CONFLICT (lead_id) DO UPDATE SET true_probability = EXCLUDED.true_probability")
+    cur.execute(
+        "INSERT INTO ground_truth SELECT DISTINCT ON (lead_id) lead_id, true_probability FROM gt_stage "
+        "ORDER BY lead_id ON CONFLICT (lead_id) DO UPDATE SET true_probability = EXCLUDED.true_probability"
+    )
     report.ground_truth += cur.rowcount
 
 

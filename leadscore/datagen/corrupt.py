@@ -15,12 +15,25 @@ import pyarrow.compute as pc
 Columns = dict[str, pa.Array]
 
 MISSING_RATES = {
-    "campaign": 0.06, "nationality": 0.02, "company_size": 0.05, "budget_band": 0.08,
-    "visas_requested": 0.02, "has_existing_company": 0.04, "pages_per_visit": 0.03, "email_opens": 0.02,
+    "campaign": 0.06,
+    "nationality": 0.02,
+    "company_size": 0.05,
+    "budget_band": 0.08,
+    "visas_requested": 0.02,
+    "has_existing_company": 0.04,
+    "pages_per_visit": 0.03,
+    "email_opens": 0.02,
 }
 UNKNOWN_VALUES = {"lead_source": "tiktok", "company_size": "10-20", "license_type": "offshore"}
-MALFORMED_KINDS = ("too_few_fields", "too_many_fields", "bad_number", "out_of_range", "missing_id",
-                   "bad_timestamp", "bad_boolean")
+MALFORMED_KINDS = (
+    "too_few_fields",
+    "too_many_fields",
+    "bad_number",
+    "out_of_range",
+    "missing_id",
+    "bad_timestamp",
+    "bad_boolean",
+)
 VALUE_EDITS = {  # kind -> (column, bad value); None column = the id / timestamp column
     "bad_number": ("visas_requested", "three"),
     "out_of_range": ("visas_requested", "-2"),
@@ -59,7 +72,7 @@ def inject_unknown(cols: Columns, rows: np.ndarray) -> dict[str, int]:
     counts: dict[str, int] = {}
     names = [c for c in UNKNOWN_VALUES if c in cols]
     for i, col in enumerate(names):
-        sel = rows[i:: len(names)]
+        sel = rows[i :: len(names)]
         cols[col] = set_where(cols[col], positions_mask(len(cols[col]), sel), UNKNOWN_VALUES[col])
         counts[col] = int(len(sel))
     return counts

@@ -20,14 +20,25 @@ from leadscore.datagen.synth import DAY, Leads
 
 # types counted inside the feature window, with their base rate per unit of engagement
 WINDOW_RATES = {
-    "page_view": 2.2, "pricing_view": 0.5, "form_start": 0.3, "form_submit": 0.3,
-    "chat_started": 0.15, "document_upload": 0.05,
+    "page_view": 2.2,
+    "pricing_view": 0.5,
+    "form_start": 0.3,
+    "form_submit": 0.3,
+    "chat_started": 0.15,
+    "document_upload": 0.05,
 }
 TYPES = [*WINDOW_RATES, "payment_portal"]
 """Event type names; events carry their index into this list (int8 codes keep 10M events cheap)."""
 CODE = {t: i for i, t in enumerate(TYPES)}
-MEAN_DURATION = {"page_view": 55.0, "pricing_view": 85.0, "form_start": 40.0, "form_submit": 30.0,
-                 "chat_started": 180.0, "document_upload": 20.0, "payment_portal": 120.0}
+MEAN_DURATION = {
+    "page_view": 55.0,
+    "pricing_view": 85.0,
+    "form_start": 40.0,
+    "form_submit": 30.0,
+    "chat_started": 180.0,
+    "document_upload": 20.0,
+    "payment_portal": 120.0,
+}
 
 
 @dataclass
@@ -117,8 +128,11 @@ def place_events(
     span = np.maximum(cutoff_s[lead] - created[lead], 1)
     # a quarter of the pre-cut-off browsing happens before the lead was created (anonymous visits)
     before = rng.random(len(lead)) < 0.25
-    offset = np.where(before, -(rng.random(len(lead)) * 7 * DAY).astype(np.int64),
-                      np.floor(rng.random(len(lead)) ** 2 * span).astype(np.int64))
+    offset = np.where(
+        before,
+        -(rng.random(len(lead)) * 7 * DAY).astype(np.int64),
+        np.floor(rng.random(len(lead)) ** 2 * span).astype(np.int64),
+    )
     ts_window = created[lead] + np.minimum(offset, span - 1)
 
     n = leads.n
@@ -136,9 +150,10 @@ def place_events(
     edge_type = np.where(rng.random(len(edge)) < 0.5, CODE["pricing_view"], CODE["form_submit"]).astype(np.int8)
 
     lead_all = np.concatenate([lead, post_lead, pay_lead, edge])
-    type_all = np.concatenate([window.etype, post_type, np.full(len(pay_lead), CODE["payment_portal"], np.int8),
-                               edge_type])
-    extra_dur = _durations(type_all[len(lead):], rng)
+    type_all = np.concatenate(
+        [window.etype, post_type, np.full(len(pay_lead), CODE["payment_portal"], np.int8), edge_type]
+    )
+    extra_dur = _durations(type_all[len(lead) :], rng)
     return PlacedEvents(
         lead=lead_all,
         etype=type_all,

@@ -74,8 +74,15 @@ def _start_seconds(start: str) -> int:
     return int(dt.timestamp())
 
 
-def _observed(spec: FeatureSpec, leads: Leads, ids: pa.Array, pii: Columns, converted: np.ndarray,
-              converted_s: np.ndarray, updated_s: np.ndarray) -> Columns:
+def _observed(
+    spec: FeatureSpec,
+    leads: Leads,
+    ids: pa.Array,
+    pii: Columns,
+    converted: np.ndarray,
+    converted_s: np.ndarray,
+    updated_s: np.ndarray,
+) -> Columns:
     """The CRM's view of each lead as text columns (``""`` = missing), in export column order."""
     conv = pa.array(converted)
     cols: Columns = {
@@ -97,8 +104,14 @@ def _observed(spec: FeatureSpec, leads: Leads, ids: pa.Array, pii: Columns, conv
     return {c: cols[c] for c in export_columns(spec)}
 
 
-def _event_lines(seed: int, ids: pa.Array, placed: PlacedEvents, rng: np.random.Generator, cfg: GenerateConfig,
-                 counts: dict[str, Any]) -> pa.Array:
+def _event_lines(
+    seed: int,
+    ids: pa.Array,
+    placed: PlacedEvents,
+    rng: np.random.Generator,
+    cfg: GenerateConfig,
+    counts: dict[str, Any],
+) -> pa.Array:
     order = np.argsort(placed.ts, kind="stable")
     replay = np.flatnonzero(rng.random(len(order)) < cfg.replay_event_rate)
     n_ev = len(order) + len(replay)
@@ -108,12 +121,15 @@ def _event_lines(seed: int, ids: pa.Array, placed: PlacedEvents, rng: np.random.
     lead_ids = pc.take(ids, pa.array(lead))
     orphans = rng.random(n_ev) < cfg.orphan_event_rate
     if orphans.any():
-        lead_ids = pc.if_else(pa.array(orphans), pc.binary_join_element_wise(f"L{seed}-X", as_text(lead), ""),
-                              lead_ids)
+        lead_ids = pc.if_else(pa.array(orphans), pc.binary_join_element_wise(f"L{seed}-X", as_text(lead), ""), lead_ids)
     codes = pa.array(placed.etype[order])
     etype = pa.DictionaryArray.from_arrays(codes, pa.array(TYPES)).cast(pa.string())
-    page_of = {"pricing_view": "pricing", "form_start": "apply", "form_submit": "apply",
-               "payment_portal": "portal_payment"}
+    page_of = {
+        "pricing_view": "pricing",
+        "form_start": "apply",
+        "form_submit": "apply",
+        "payment_portal": "portal_payment",
+    }
     page = pa.DictionaryArray.from_arrays(codes, pa.array([page_of.get(t, "home") for t in TYPES])).cast(pa.string())
     event_id = pc.binary_join_element_wise(f"E{seed}-", as_text(event_no), "")
     ts, duration = iso(placed.ts[order]), pa.array(placed.duration[order])
@@ -122,16 +138,27 @@ def _event_lines(seed: int, ids: pa.Array, placed: PlacedEvents, rng: np.random.
     etype = corrupt.set_where(etype, kinds == "unknown_event_type", "video_play")
     ts = corrupt.set_where(ts, kinds == "bad_ts", "yesterday")
     duration = corrupt.set_where(duration, kinds == "negative_duration", -5)
-    lines = jsonl({"event_id": (event_id, True), "lead_id": (lead_ids, True), "ts": (ts, True),
-                   "event_type": (etype, True), "duration_sec": (duration, False), "page": (page, True)})
+    lines = jsonl(
+        {
+            "event_id": (event_id, True),
+            "lead_id": (lead_ids, True),
+            "ts": (ts, True),
+            "event_type": (etype, True),
+            "duration_sec": (duration, False),
+            "page": (page, True),
+        }
+    )
     bad_json = kinds == "bad_json"
     if bad_json.any():
         cut = [t[: len(t) // 2] + "\n" for t in lines.filter(pa.array(bad_json)).to_pylist()]
         lines = pc.replace_with_mask(lines, pa.array(bad_json), pa.array(cut, type=lines.type))
     counts.update(
-        event_lines=n_ev, replayed_events=int(len(replay)), orphan_events=int(orphans.sum()),
+        event_lines=n_ev,
+        replayed_events=int(len(replay)),
+        orphan_events=int(orphans.sum()),
         malformed_events={k: int((kinds == k).sum()) for k in corrupt.BAD_EVENT_KINDS},
-        post_cutoff_events=int((~placed.in_window[order]).sum()), events_at_conversion=placed.at_conversion,
+        post_cutoff_events=int((~placed.in_window[order]).sum()),
+        events_at_conversion=placed.at_conversion,
         payment_portal_events=int((placed.etype[order] == TYPES.index("payment_portal")).sum()),
     )
     return lines
@@ -158,8 +185,14 @@ def _score_requests(spec: FeatureSpec, observed: Columns, features: dict[str, np
     return jsonl(req)
 
 
-def _export_lines(spec: FeatureSpec, observed: Columns, leads: Leads, rng: np.random.Generator,
-                  dup_rows: np.ndarray, mal_rows: np.ndarray) -> tuple[pa.Array, dict[str, int], int]:
+def _export_lines(
+    spec: FeatureSpec,
+    observed: Columns,
+    leads: Leads,
+    rng: np.random.Generator,
+    dup_rows: np.ndarray,
+    mal_rows: np.ndarray,
+) -> tuple[pa.Array, dict[str, int], int]:
     """CSV text of the export: malformed rows plus stale earlier versions of ``dup_rows``, in time order."""
     export = dict(observed)
     kinds = corrupt.corrupt_values(export, mal_rows, spec.timestamp_column, spec.id_column)
@@ -169,12 +202,14 @@ def _export_lines(spec: FeatureSpec, observed: Columns, leads: Leads, rng: np.ra
     stale["updated_at"] = iso(leads.created_s[dup_rows] + rng.integers(60, 3000, len(dup_rows)))
     stale[spec.target.column] = pa.array(["false"] * len(dup_rows), pa.string())
     stale["converted_at"] = pa.array([""] * len(dup_rows), pa.string())
-    opens = pc.cast(pc.if_else(pc.equal(stale["email_opens"], ""), pa.scalar(None, pa.string()),
-                               stale["email_opens"]), pa.int64())
+    opens = pc.cast(
+        pc.if_else(pc.equal(stale["email_opens"], ""), pa.scalar(None, pa.string()), stale["email_opens"]), pa.int64()
+    )
     stale["email_opens"] = pc.fill_null(as_text(pc.divide(opens, 2)), "")
     stale["budget_band"] = pa.array([""] * len(dup_rows), pa.string())
-    order = np.lexsort((rng.random(len(kinds) + len(dup_rows)),
-                        np.concatenate([leads.created_s, leads.created_s[dup_rows]])))
+    order = np.lexsort(
+        (rng.random(len(kinds) + len(dup_rows)), np.concatenate([leads.created_s, leads.created_s[dup_rows]]))
+    )
     all_kinds = np.concatenate([kinds, np.full(len(dup_rows), "", dtype=object)])[order]
     cols = [pc.take(pa.concat_arrays([export[c], stale[c]]), pa.array(order)) for c in export]
     lines = corrupt.corrupt_lines(csv_lines(cols), all_kinds)
@@ -207,16 +242,17 @@ def generate(cfg: GenerateConfig) -> dict[str, Any]:
     window_s = int(spec.point_in_time.feature_window_days * DAY)
     cutoff_s = np.where(converted, np.minimum(leads.created_s + window_s, converted_s), leads.created_s + window_s)
     placed = place_events(leads, window, converted, converted_s, cutoff_s, rng_time)
-    updated_s = np.where(converted, converted_s + rng_time.integers(60, 7200, n),
-                         leads.created_s + rng_time.integers(3600, 20 * DAY, n))
+    updated_s = np.where(
+        converted, converted_s + rng_time.integers(60, 7200, n), leads.created_s + rng_time.integers(3600, 20 * DAY, n)
+    )
 
     ids = pc.binary_join_element_wise(f"L{cfg.seed}-", pc.utf8_lpad(as_text(np.arange(1, n + 1)), 7, "0"), "")
     observed = _observed(spec, leads, ids, fake_pii(rng_dirt, n), converted, converted_s, updated_s)
     counts: dict[str, Any] = {"missing": corrupt.blank_missing(observed, rng_dirt)}
     perm = rng_dirt.permutation(n)
     n_dup, n_mal, n_unk = (int(round(n * r)) for r in (cfg.duplicate_rate, cfg.malformed_rate, cfg.unknown_rate))
-    dup_rows, mal_rows = perm[:n_dup], perm[n_dup:n_dup + n_mal]
-    counts["unknown_categories"] = corrupt.inject_unknown(observed, perm[n_dup + n_mal:n_dup + n_mal + n_unk])
+    dup_rows, mal_rows = perm[:n_dup], perm[n_dup : n_dup + n_mal]
+    counts["unknown_categories"] = corrupt.inject_unknown(observed, perm[n_dup + n_mal : n_dup + n_mal + n_unk])
 
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -225,20 +261,34 @@ def generate(cfg: GenerateConfig) -> dict[str, Any]:
     write_lines(out / "leads.csv", pa.concat_arrays([header, lines]))
     write_lines(out / "web_events.jsonl", _event_lines(cfg.seed, ids, placed, rng_lines, cfg, counts))
     gt = csv_lines([ids, pc.cast(pa.array(np.round(p, 6)), pa.string())])
-    write_lines(out / "ground_truth.csv", pa.concat_arrays([pa.array(["lead_id,true_probability\n"]),
-                                                             pc.binary_join_element_wise(gt, "\n", "")]))
+    write_lines(
+        out / "ground_truth.csv",
+        pa.concat_arrays([pa.array(["lead_id,true_probability\n"]), pc.binary_join_element_wise(gt, "\n", "")]),
+    )
     write_lines(out / "score_requests.jsonl", _score_requests(spec, observed, window.features))
 
     rejected_unknown = sum(v for c, v in counts["unknown_categories"].items() if spec.feature(c).unknown == "reject")
     n_bad = sum(kind_counts.values())
     manifest = {
-        "spec": spec.name, "spec_fingerprint": spec.fingerprint(), "seed": cfg.seed, "rows": n,
-        "start": cfg.start, "months": cfg.months, "drift": cfg.drift,
+        "spec": spec.name,
+        "spec_fingerprint": spec.fingerprint(),
+        "seed": cfg.seed,
+        "rows": n,
+        "start": cfg.start,
+        "months": cfg.months,
+        "drift": cfg.drift,
         "drift_strength": cfg.drift_strength if cfg.drift else 0.0,
-        "lead_lines": n_lines, "duplicates": n_dup, "malformed": kind_counts, **counts,
-        "expected": {"quarantined_leads": n_bad + rejected_unknown, "duplicates": n_dup,
-                     "gold_rows": n - n_bad - rejected_unknown},
-        "base_rate": float(converted.mean()), "mean_true_probability": float(p.mean()),
+        "lead_lines": n_lines,
+        "duplicates": n_dup,
+        "malformed": kind_counts,
+        **counts,
+        "expected": {
+            "quarantined_leads": n_bad + rejected_unknown,
+            "duplicates": n_dup,
+            "gold_rows": n - n_bad - rejected_unknown,
+        },
+        "base_rate": float(converted.mean()),
+        "mean_true_probability": float(p.mean()),
         "oracle_auc": auc(p, converted),
         "files": ["leads.csv", "web_events.jsonl", "ground_truth.csv", "score_requests.jsonl", "manifest.json"],
     }

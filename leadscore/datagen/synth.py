@@ -17,13 +17,29 @@ from leadscore_core.contract import FeatureSpec
 DAY = 86_400
 
 SOURCE_WEIGHTS = {
-    "website": 0.22, "paid_search": 0.16, "social": 0.12, "referral": 0.10, "partner": 0.08,
-    "event": 0.06, "email_campaign": 0.09, "chatbot": 0.07, "walk_in": 0.04, "cold_call": 0.06,
+    "website": 0.22,
+    "paid_search": 0.16,
+    "social": 0.12,
+    "referral": 0.10,
+    "partner": 0.08,
+    "event": 0.06,
+    "email_campaign": 0.09,
+    "chatbot": 0.07,
+    "walk_in": 0.04,
+    "cold_call": 0.06,
 }
 # source_mix drift moves leads towards cheap digital sources and away from referrals/partners
 SOURCE_WEIGHTS_DRIFTED = {
-    "website": 0.16, "paid_search": 0.24, "social": 0.30, "referral": 0.03, "partner": 0.02,
-    "event": 0.02, "email_campaign": 0.05, "chatbot": 0.14, "walk_in": 0.01, "cold_call": 0.03,
+    "website": 0.16,
+    "paid_search": 0.24,
+    "social": 0.30,
+    "referral": 0.03,
+    "partner": 0.02,
+    "event": 0.02,
+    "email_campaign": 0.05,
+    "chatbot": 0.14,
+    "walk_in": 0.01,
+    "cold_call": 0.03,
 }
 # P(channel | source), channels in spec order: web_form, phone, whatsapp, email, in_person
 CHANNEL_GIVEN_SOURCE = {
@@ -38,17 +54,43 @@ CHANNEL_GIVEN_SOURCE = {
     "walk_in": [0.00, 0.05, 0.05, 0.00, 0.90],
     "cold_call": [0.00, 0.85, 0.10, 0.05, 0.00],
 }
-NATIONALITY_WEIGHTS = [0.20, 0.09, 0.10, 0.04, 0.05, 0.06, 0.08, 0.05, 0.04, 0.04, 0.03,
-                       0.05, 0.03, 0.03, 0.03, 0.02, 0.02, 0.02, 0.01, 0.01]
+NATIONALITY_WEIGHTS = [
+    0.20,
+    0.09,
+    0.10,
+    0.04,
+    0.05,
+    0.06,
+    0.08,
+    0.05,
+    0.04,
+    0.04,
+    0.03,
+    0.05,
+    0.03,
+    0.03,
+    0.03,
+    0.02,
+    0.02,
+    0.02,
+    0.01,
+    0.01,
+]
 ACTIVITY_WEIGHTS = [0.20, 0.16, 0.13, 0.06, 0.11, 0.07, 0.06, 0.06, 0.04, 0.04, 0.03, 0.04]
 # license type (commercial, professional, industrial, freelance, ecommerce) by activity
 LICENSE_GIVEN_ACTIVITY = {
-    "trading": [0.85, 0.05, 0.05, 0.00, 0.05], "consulting": [0.10, 0.70, 0.00, 0.20, 0.00],
-    "ecommerce": [0.20, 0.00, 0.00, 0.05, 0.75], "media": [0.20, 0.45, 0.00, 0.35, 0.00],
-    "it_services": [0.10, 0.55, 0.00, 0.30, 0.05], "logistics": [0.75, 0.05, 0.20, 0.00, 0.00],
-    "real_estate": [0.70, 0.30, 0.00, 0.00, 0.00], "food_beverage": [0.80, 0.00, 0.15, 0.00, 0.05],
-    "education": [0.15, 0.75, 0.00, 0.10, 0.00], "healthcare": [0.20, 0.80, 0.00, 0.00, 0.00],
-    "manufacturing": [0.20, 0.00, 0.80, 0.00, 0.00], "tourism": [0.70, 0.20, 0.00, 0.10, 0.00],
+    "trading": [0.85, 0.05, 0.05, 0.00, 0.05],
+    "consulting": [0.10, 0.70, 0.00, 0.20, 0.00],
+    "ecommerce": [0.20, 0.00, 0.00, 0.05, 0.75],
+    "media": [0.20, 0.45, 0.00, 0.35, 0.00],
+    "it_services": [0.10, 0.55, 0.00, 0.30, 0.05],
+    "logistics": [0.75, 0.05, 0.20, 0.00, 0.00],
+    "real_estate": [0.70, 0.30, 0.00, 0.00, 0.00],
+    "food_beverage": [0.80, 0.00, 0.15, 0.00, 0.05],
+    "education": [0.15, 0.75, 0.00, 0.10, 0.00],
+    "healthcare": [0.20, 0.80, 0.00, 0.00, 0.00],
+    "manufacturing": [0.20, 0.00, 0.80, 0.00, 0.00],
+    "tourism": [0.70, 0.20, 0.00, 0.10, 0.00],
 }
 SIZE_WEIGHTS = [0.38, 0.32, 0.18, 0.08, 0.04]
 
@@ -138,8 +180,11 @@ def sample_leads(
     nationality = np.array(nat_cats, dtype=object)[rng.choice(len(nat_cats), size=n, p=NATIONALITY_WEIGHTS)]
     res_cats = cats["country_of_residence"]
     u = rng.random(n)
-    residence = np.where(u < 0.45, "AE", np.where(u < 0.85, nationality, np.array(res_cats, dtype=object)[
-        rng.integers(0, len(res_cats), n)])).astype(object)
+    residence = np.where(
+        u < 0.45,
+        "AE",
+        np.where(u < 0.85, nationality, np.array(res_cats, dtype=object)[rng.integers(0, len(res_cats), n)]),
+    ).astype(object)
 
     act_cats = cats["business_activity"]
     act_idx = rng.choice(len(act_cats), size=n, p=ACTIVITY_WEIGHTS)
@@ -150,8 +195,15 @@ def sample_leads(
     size_idx = rng.choice(5, size=n, p=SIZE_WEIGHTS)
     company_size = np.array(cats["company_size"], dtype=object)[size_idx]
     # bigger companies want bigger offices and bring bigger budgets
-    office_p = np.array([[0.70, 0.20, 0.08, 0.02], [0.40, 0.35, 0.20, 0.05], [0.10, 0.30, 0.45, 0.15],
-                         [0.02, 0.18, 0.55, 0.25], [0.01, 0.09, 0.60, 0.30]])[size_idx]
+    office_p = np.array(
+        [
+            [0.70, 0.20, 0.08, 0.02],
+            [0.40, 0.35, 0.20, 0.05],
+            [0.10, 0.30, 0.45, 0.15],
+            [0.02, 0.18, 0.55, 0.25],
+            [0.01, 0.09, 0.60, 0.30],
+        ]
+    )[size_idx]
     office_idx = _pick(rng, office_p)
     office = np.array(cats["office_type"], dtype=object)[office_idx]
     budget_idx = np.clip(np.round(size_idx * 0.7 + office_idx * 0.5 + rng.normal(0, 0.8, n)), 0, 4).astype(int)
@@ -177,13 +229,23 @@ def sample_leads(
         n=n,
         created_s=created,
         cat={
-            "lead_source": source, "channel": channel, "campaign": campaign, "nationality": nationality,
-            "country_of_residence": residence, "business_activity": activity, "license_type": license_type,
-            "company_size": company_size, "office_type": office, "budget_band": budget,
+            "lead_source": source,
+            "channel": channel,
+            "campaign": campaign,
+            "nationality": nationality,
+            "country_of_residence": residence,
+            "business_activity": activity,
+            "license_type": license_type,
+            "company_size": company_size,
+            "office_type": office,
+            "budget_band": budget,
         },
         num={
-            "visas_requested": visas, "pages_per_visit": np.round(pages, 1), "email_opens": opens.astype(float),
-            "email_clicks": clicks.astype(float), "days_since_first_contact": days_first.astype(float),
+            "visas_requested": visas,
+            "pages_per_visit": np.round(pages, 1),
+            "email_opens": opens.astype(float),
+            "email_clicks": clicks.astype(float),
+            "days_since_first_contact": days_first.astype(float),
         },
         has_existing_company=existing,
         engagement=engagement,
@@ -197,10 +259,28 @@ def _effect(values: np.ndarray, table: dict[str, float]) -> np.ndarray:
     return out
 
 
-BASE_SOURCE = {"referral": 0.9, "partner": 0.7, "walk_in": 0.8, "event": 0.4, "paid_search": -0.1,
-               "social": -0.6, "email_campaign": -0.3, "chatbot": -0.2, "cold_call": -0.9}
-ALT_SOURCE = {"referral": -0.2, "partner": 0.0, "walk_in": 0.2, "event": -0.3, "paid_search": 0.5,
-              "social": 0.6, "email_campaign": 0.2, "chatbot": 0.4, "cold_call": -0.5}
+BASE_SOURCE = {
+    "referral": 0.9,
+    "partner": 0.7,
+    "walk_in": 0.8,
+    "event": 0.4,
+    "paid_search": -0.1,
+    "social": -0.6,
+    "email_campaign": -0.3,
+    "chatbot": -0.2,
+    "cold_call": -0.9,
+}
+ALT_SOURCE = {
+    "referral": -0.2,
+    "partner": 0.0,
+    "walk_in": 0.2,
+    "event": -0.3,
+    "paid_search": 0.5,
+    "social": 0.6,
+    "email_campaign": 0.2,
+    "chatbot": 0.4,
+    "cold_call": -0.5,
+}
 BUDGET = {"<10k": -0.7, "10-25k": -0.1, "25-50k": 0.3, "50-100k": 0.6, "100k+": 0.8}
 
 
@@ -228,26 +308,33 @@ def true_logit(leads: Leads, events: dict[str, np.ndarray], drift: str | None, s
         + 0.06 * np.minimum(x["visas_requested"], 10)
         + 0.4 * leads.has_existing_company
         + 0.15 * np.log1p(x["pages_per_visit"])
-        + 0.05 * np.log1p(x["email_opens"]) + 0.2 * np.log1p(x["email_clicks"])
+        + 0.05 * np.log1p(x["email_opens"])
+        + 0.2 * np.log1p(x["email_clicks"])
         - 0.15 * np.log1p(x["days_since_first_contact"])
         + 0.1 * tos
         - 0.5 * ((x["visas_requested"] > 5) & (c["office_type"] == "flexi_desk"))
     )
     base = (
-        -4.3 + common
+        -4.3
+        + common
         + _effect(c["lead_source"], BASE_SOURCE)
         + _effect(c["budget_band"], BUDGET)
-        + 0.25 * pv + 0.5 * pr + 0.6 * forms
+        + 0.25 * pv
+        + 0.5 * pr
+        + 0.6 * forms
         + 0.5 * (high_budget & (events["pricing_views"] > 0))
         + 0.3 * ((c["lead_source"] == "referral") & leads.has_existing_company)
     )
     if drift != "concept" or strength <= 0:
         return base
     alt = (
-        -3.9 + common
+        -3.9
+        + common
         + _effect(c["lead_source"], ALT_SOURCE)
         + 0.3 * _effect(c["budget_band"], BUDGET)
-        + 0.1 * pv - 0.3 * pr + 0.9 * forms
+        + 0.1 * pv
+        - 0.3 * pr
+        + 0.9 * forms
         + 0.6 * ((c["channel"] == "whatsapp") & (forms > 0))
     )
     s = min(max(strength, 0.0), 1.0)

@@ -64,4 +64,4 @@ def write_lines(path: Path, lines: pa.Array) -> None:
     data = arr.buffers()[2]
     with open(path, "wb") as fh:
         if data is not None:
-            fh.write(memoryview(data)[offsets[0]: offsets[-1]])
+            fh.write(memoryview(data)[offsets[0] : offsets[-1]])

@@ -42,14 +42,16 @@ class ReplayReport:
         return asdict(self)
 
 
-def read_logged(uri: str, feature_names: list[str], start: date | None, end: date | None) -> dict[str, list[Any]]:
-    """Feature values, score, tier and model version of every logged lead with ``start <= date <= end``."""
+def read_logged(
+    uri: str, feature_names: list[str], start: date | None, end: date | None, extra: tuple[str, ...] = ()
+) -> dict[str, list[Any]]:
+    """Feature values, score, tier and model version (+ ``extra``) of every logged lead, ``start <= date <= end``."""
     try:
         table = DeltaTable(uri)
     except Exception as exc:  # deltalake's TableNotFoundError
         raise RegistryError(f"{uri}: no Delta inference log there ({exc})") from exc
     present = set(table.schema().to_arrow().names)
-    missing = [n for n in (*feature_names, "score", "tier", "model_version", "date") if n not in present]
+    missing = [n for n in (*feature_names, "score", "tier", "model_version", "date", *extra) if n not in present]
     if missing:
         raise RegistryError(f"{uri}: the inference log lacks the columns {missing} the candidate needs")
     expr = None
@@ -58,7 +60,7 @@ def read_logged(uri: str, feature_names: list[str], start: date | None, end: dat
     if end is not None:
         e = pc.field("date") <= end.isoformat()
         expr = e if expr is None else expr & e
-    cols = [*feature_names, "score", "tier", "model_version"]
+    cols = [*feature_names, "score", "tier", "model_version", *extra]
     data = table.to_pyarrow_dataset().to_table(filter=expr, columns=cols)
     data = data.filter(pc.is_valid(data["score"]))
     return {name: data[name].to_pylist() for name in cols}

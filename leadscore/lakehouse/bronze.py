@@ -36,9 +36,11 @@ class BatchMeta:
 
     def columns(self) -> list[Column]:
         """``_source``, ``_ingested_at``, ``_batch_id`` as literal columns."""
-        return [F.lit(self.source).alias("_source"),
-                F.lit(self.ingested_at).cast(T.TimestampType()).alias("_ingested_at"),
-                F.lit(self.batch_id).alias("_batch_id")]
+        return [
+            F.lit(self.source).alias("_source"),
+            F.lit(self.ingested_at).cast(T.TimestampType()).alias("_ingested_at"),
+            F.lit(self.batch_id).alias("_batch_id"),
+        ]
 
 
 def required_columns(spec: FeatureSpec) -> list[str]:
@@ -76,8 +78,12 @@ def validate_leads(spark: SparkSession, batch: RawBatch, spec: FeatureSpec) -> D
 
 def raw_columns(validated: DataFrame) -> list[str]:
     """The raw (source) columns of a validated frame, ``_line`` included."""
-    return [c for c in validated.columns if not c.startswith("f__") and c not in
-            ("_field", "_reason", "_lead_id", "_event_ts", "_updated_ts", "_label", "_label_ts")]
+    return [
+        c
+        for c in validated.columns
+        if not c.startswith("f__")
+        and c not in ("_field", "_reason", "_lead_id", "_event_ts", "_updated_ts", "_label", "_label_ts")
+    ]
 
 
 def bronze_leads(validated: DataFrame, meta: BatchMeta) -> DataFrame:
@@ -88,22 +94,35 @@ def bronze_leads(validated: DataFrame, meta: BatchMeta) -> DataFrame:
 def quarantine_leads(validated: DataFrame, meta: BatchMeta, table: str) -> DataFrame:
     """Invalid raw rows as quarantine records (raw row as JSON, fields and reasons)."""
     raw = F.to_json(F.struct(*[F.col(c) for c in raw_columns(validated)]))
-    return validated.where(F.col("_reason").isNotNull()).select(
-        *meta.columns(), F.lit(table).alias("table"), raw.alias("raw"), F.col("_field").alias("field"),
-        F.col("_reason").alias("reason")).select(*QUARANTINE_COLUMNS)
+    return (
+        validated.where(F.col("_reason").isNotNull())
+        .select(
+            *meta.columns(),
+            F.lit(table).alias("table"),
+            raw.alias("raw"),
+            F.col("_field").alias("field"),
+            F.col("_reason").alias("reason"),
+        )
+        .select(*QUARANTINE_COLUMNS)
+    )
 
 
 def quarantine_lines(spark: SparkSession, rejected: pa.Table, meta: BatchMeta, table: str) -> DataFrame:
     """Lines that never parsed into a row (wrong field count, unusable watermark) as quarantine records."""
     df = _to_spark(spark, rejected)
     raw = F.to_json(F.struct(F.col("_line"), F.col("raw")))
-    return df.select(*meta.columns(), F.lit(table).alias("table"), raw.alias("raw"), F.lit("_line").alias("field"),
-                     F.concat(F.lit("line "), F.col("_line").cast("string"), F.lit(": "), F.col("reason"))
-                     .alias("reason")).select(*QUARANTINE_COLUMNS)
+    return df.select(
+        *meta.columns(),
+        F.lit(table).alias("table"),
+        raw.alias("raw"),
+        F.lit("_line").alias("field"),
+        F.concat(F.lit("line "), F.col("_line").cast("string"), F.lit(": "), F.col("reason")).alias("reason"),
+    ).select(*QUARANTINE_COLUMNS)
 
 
-EVENT_FIELDS = T.StructType([T.StructField(n, T.StringType()) for n in
-                             ("event_id", "lead_id", "ts", "event_type", "duration_sec")])
+EVENT_FIELDS = T.StructType(
+    [T.StructField(n, T.StringType()) for n in ("event_id", "lead_id", "ts", "event_type", "duration_sec")]
+)
 
 
 def event_lines(spark: SparkSession, events: pa.Table | TextLines) -> tuple[DataFrame, int]:
@@ -150,8 +169,13 @@ def parse_events(spark: SparkSession, lines: DataFrame, spec: FeatureSpec) -> Da
     """
     assert spec.events is not None
     ev = spec.events
-    value_fields = sorted({f.from_events.value_field for f in spec.event_features
-                           if f.from_events is not None and f.from_events.value_field})
+    value_fields = sorted(
+        {
+            f.from_events.value_field
+            for f in spec.event_features
+            if f.from_events is not None and f.from_events.value_field
+        }
+    )
     names = ["event_id", ev.id_field, ev.timestamp_field, ev.type_field, *value_fields]
     schema = T.StructType([T.StructField(n, T.StringType()) for n in dict.fromkeys(names)])
     df = lines
@@ -163,28 +187,53 @@ def parse_events(spark: SparkSession, lines: DataFrame, spec: FeatureSpec) -> Da
     checks: list[tuple[Column, str, Column]] = [
         (F.col("_obj").isNull(), "_raw", F.lit("_raw: not a JSON object")),
         (lead.isNull() | (lead == ""), ev.id_field, F.lit(f"{ev.id_field}: is required")),
-        (ts.isNull(), ev.timestamp_field,
-         F.concat(F.lit(f"{ev.timestamp_field}: not a timestamp: "),
-                  F.coalesce(F.col(f"_j.{ev.timestamp_field}"), F.lit("null")))),
+        (
+            ts.isNull(),
+            ev.timestamp_field,
+            F.concat(
+                F.lit(f"{ev.timestamp_field}: not a timestamp: "),
+                F.coalesce(F.col(f"_j.{ev.timestamp_field}"), F.lit("null")),
+            ),
+        ),
     ]
     if ev.types:
-        checks.append((~etype.isin(ev.types) | etype.isNull(), ev.type_field,
-                       F.concat(F.lit(f"{ev.type_field}: unknown event type "),
-                                F.coalesce(etype, F.lit("null")))))
+        checks.append(
+            (
+                ~etype.isin(ev.types) | etype.isNull(),
+                ev.type_field,
+                F.concat(F.lit(f"{ev.type_field}: unknown event type "), F.coalesce(etype, F.lit("null"))),
+            )
+        )
     for vf in value_fields:
         v = F.col(f"_j.{vf}").try_cast("double")
-        checks.append((F.col(f"_j.{vf}").isNotNull() & (v.isNull() | (v < 0)), vf,
-                       F.concat(F.lit(f"{vf}: not a non-negative number: "), F.col(f"_j.{vf}"))))
+        checks.append(
+            (
+                F.col(f"_j.{vf}").isNotNull() & (v.isNull() | (v < 0)),
+                vf,
+                F.concat(F.lit(f"{vf}: not a non-negative number: "), F.col(f"_j.{vf}")),
+            )
+        )
     field_expr: Column = F.lit(None).cast("string")
     reason_expr: Column = F.lit(None).cast("string")
     for cond, field, reason in reversed(checks):
         field_expr = F.when(cond, F.lit(field)).otherwise(field_expr)
         reason_expr = F.when(cond, reason).otherwise(reason_expr)
-    key = F.coalesce(F.col("_j.event_id"), F.sha2(F.concat_ws("|", lead, F.col(f"_j.{ev.timestamp_field}"),
-                                                              etype, *[F.col(f"_j.{v}") for v in value_fields]), 256))
+    key = F.coalesce(
+        F.col("_j.event_id"),
+        F.sha2(
+            F.concat_ws("|", lead, F.col(f"_j.{ev.timestamp_field}"), etype, *[F.col(f"_j.{v}") for v in value_fields]),
+            256,
+        ),
+    )
     out = parsed.select(
-        "_line", "raw", field_expr.alias("_field"), reason_expr.alias("_reason"), key.alias("event_key"),
-        lead.alias("lead_id"), ts.alias("ts"), etype.alias("event_type"),
+        "_line",
+        "raw",
+        field_expr.alias("_field"),
+        reason_expr.alias("_reason"),
+        key.alias("event_key"),
+        lead.alias("lead_id"),
+        ts.alias("ts"),
+        etype.alias("event_type"),
         *[F.col(f"_j.{v}").try_cast("double").alias(v) for v in value_fields],
     )
     return out
@@ -198,6 +247,14 @@ def bronze_events(parsed: DataFrame, meta: BatchMeta) -> DataFrame:
 def quarantine_events(parsed: DataFrame, meta: BatchMeta, table: str) -> DataFrame:
     """Invalid event lines as quarantine records."""
     raw = F.to_json(F.struct(F.col("_line"), F.col("raw")))
-    return parsed.where(F.col("_reason").isNotNull()).select(
-        *meta.columns(), F.lit(table).alias("table"), raw.alias("raw"), F.col("_field").alias("field"),
-        F.col("_reason").alias("reason")).select(*QUARANTINE_COLUMNS)
+    return (
+        parsed.where(F.col("_reason").isNotNull())
+        .select(
+            *meta.columns(),
+            F.lit(table).alias("table"),
+            raw.alias("raw"),
+            F.col("_field").alias("field"),
+            F.col("_reason").alias("reason"),
+        )
+        .select(*QUARANTINE_COLUMNS)
+    )

@@ -32,8 +32,13 @@ class LayerCounts:
 
     def to_json(self) -> dict[str, Any]:
         """JSON-able form (``in``/``out`` keys)."""
-        out: dict[str, Any] = {"in": self.rows_in, "out": self.rows_out, "quarantined": self.quarantined,
-                               "duplicates": self.duplicates, "reconciles": self.reconciles}
+        out: dict[str, Any] = {
+            "in": self.rows_in,
+            "out": self.rows_out,
+            "quarantined": self.quarantined,
+            "duplicates": self.duplicates,
+            "reconciles": self.reconciles,
+        }
         if self.note:
             out["note"] = self.note
         return out
@@ -92,14 +97,24 @@ class RunReport:
         names = list(dict.fromkeys([*self.counts, *self.versions]))
         for name in names:
             c = self.counts.get(name)
-            cells = [f"{c.rows_in:,}", f"{c.rows_out:,}", f"{c.quarantined:,}", f"{c.duplicates:,}",
-                     "yes" if c.reconciles else "[red]NO[/red]"] if c else ["", "", "", "", ""]
+            cells = (
+                [
+                    f"{c.rows_in:,}",
+                    f"{c.rows_out:,}",
+                    f"{c.quarantined:,}",
+                    f"{c.duplicates:,}",
+                    "yes" if c.reconciles else "[red]NO[/red]",
+                ]
+                if c
+                else ["", "", "", "", ""]
+            )
             version = self.versions.get(name)
-            table.add_row(name, *cells, "" if version is None else str(version),
-                          "yes" if name in self.written else "")
+            table.add_row(name, *cells, "" if version is None else str(version), "yes" if name in self.written else "")
         console.print(table)
         failed = [g for g in self.gates if not g["ok"]]
-        console.print(f"quality gates: {len(self.gates) - len(failed)}/{len(self.gates)} passed; "
-                      f"reconciled: {'yes' if self.reconciled else 'NO'}; {self.seconds:.1f}s")
+        console.print(
+            f"quality gates: {len(self.gates) - len(failed)}/{len(self.gates)} passed; "
+            f"reconciled: {'yes' if self.reconciled else 'NO'}; {self.seconds:.1f}s"
+        )
         for note in self.notes:
             console.print(f"  {note}")

@@ -61,15 +61,27 @@ def crm_batch(spec: FeatureSpec, lake: Path, settings: CrmSettings | None = None
         events = pa.table({"_line": pc.cast(events.column("_seq"), pa.int64()), "raw": events.column("raw")})
     gt = None
     if truth.num_rows:
-        gt = pa.table({"lead_id": truth.column("lead_id"),
-                       "true_probability": pc.cast(truth.column("true_probability"), pa.float64())})
+        gt = pa.table(
+            {
+                "lead_id": truth.column("lead_id"),
+                "true_probability": pc.cast(truth.column("true_probability"), pa.float64()),
+            }
+        )
 
     def commit() -> None:
         path = _state_path(lake)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(new_wm.to_json(), indent=2))
 
-    return RawBatch(source=f"crm:{redact(settings.crm_dsn)}", leads=leads, rejected=rejected, events=events,
-                    ground_truth=gt, commit=commit,
-                    notes=[f"CRM watermark {wm.updated_at.isoformat() if wm.updated_at else 'none'} -> "
-                           f"{new_wm.updated_at.isoformat() if new_wm.updated_at else 'none'}"])
+    return RawBatch(
+        source=f"crm:{redact(settings.crm_dsn)}",
+        leads=leads,
+        rejected=rejected,
+        events=events,
+        ground_truth=gt,
+        commit=commit,
+        notes=[
+            f"CRM watermark {wm.updated_at.isoformat() if wm.updated_at else 'none'} -> "
+            f"{new_wm.updated_at.isoformat() if new_wm.updated_at else 'none'}"
+        ],
+    )

@@ -116,7 +116,10 @@ class DeltaIO:
             batches = (b.cast(schema) if b.schema != schema else b for b in dataset.to_batches())
             reader = pa.RecordBatchReader.from_batches(schema, batches)
             write_deltalake(
-                str(path), reader, mode=mode, schema_mode="overwrite" if mode == "overwrite" else None,
+                str(path),
+                reader,
+                mode=mode,
+                schema_mode="overwrite" if mode == "overwrite" else None,
                 commit_properties=CommitProperties(custom_metadata=metadata),
             )
         finally:
@@ -152,6 +155,8 @@ def _spark_schema_as_arrow(df: DataFrame) -> pa.Schema:
     from pyspark.sql.pandas.types import to_arrow_schema
 
     schema = to_arrow_schema(df.schema)
-    fields = [pa.field(f.name, pa.timestamp("us", tz="UTC") if pa.types.is_timestamp(f.type) else f.type, True)
-              for f in schema]
+    fields = [
+        pa.field(f.name, pa.timestamp("us", tz="UTC") if pa.types.is_timestamp(f.type) else f.type, True)
+        for f in schema
+    ]
     return pa.schema(fields)

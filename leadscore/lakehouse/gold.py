@@ -51,13 +51,13 @@ def _aggregate(f: FeatureDef) -> tuple[Column, bool]:
 
 def build_gold(leads: DataFrame, events: DataFrame | None, spec: FeatureSpec) -> DataFrame:
     """Gold rows from ``silver/leads`` and ``silver/web_events``."""
-    base = leads.select("lead_id", "event_ts", "label", "label_ts", *[f.name for f in spec.crm_features],
-                        "_batch_id")
+    base = leads.select("lead_id", "event_ts", "label", "label_ts", *[f.name for f in spec.crm_features], "_batch_id")
     feats = spec.event_features
     if feats and events is not None:
         window = base.select("lead_id", "event_ts", "label_ts").withColumn("_cutoff", cutoff(spec))
-        pit = (events.join(window.select("lead_id", "_cutoff"), on="lead_id", how="inner")
-               .where(F.col("ts") < F.col("_cutoff")))
+        pit = events.join(window.select("lead_id", "_cutoff"), on="lead_id", how="inner").where(
+            F.col("ts") < F.col("_cutoff")
+        )
         aggs = [(f, *_aggregate(f)) for f in feats]
         per_lead = pit.groupBy("lead_id").agg(*[expr.alias(f.name) for f, expr, _ in aggs])
         base = base.join(per_lead, on="lead_id", how="left")
@@ -72,6 +72,8 @@ def build_gold(leads: DataFrame, events: DataFrame | None, spec: FeatureSpec) ->
 
 def gold_ground_truth(truth: DataFrame, gold: DataFrame) -> DataFrame:
     """``lead_id, true_probability`` for the leads in gold (one row per lead)."""
-    return (truth.dropDuplicates(["lead_id"])
-            .join(gold.select("lead_id"), on="lead_id", how="left_semi")
-            .select("lead_id", F.col("true_probability").cast("double")))
+    return (
+        truth.dropDuplicates(["lead_id"])
+        .join(gold.select("lead_id"), on="lead_id", how="left_semi")
+        .select("lead_id", F.col("true_probability").cast("double"))
+    )

@@ -40,8 +40,14 @@ def make_batch(spec: FeatureSpec, source: str, path: Path | None, lake: Path) ->
     return files_batch(spec, path, lake) if source == "files" else csv_batch(spec, path, lake)
 
 
-def run(spec_name: str, source: str, path: Path | None, lake: Path | None,
-        settings: PipelineSettings | None = None, step: Step | None = None) -> RunReport:
+def run(
+    spec_name: str,
+    source: str,
+    path: Path | None,
+    lake: Path | None,
+    settings: PipelineSettings | None = None,
+    step: Step | None = None,
+) -> RunReport:
     """Load the spec, start Spark, read the batch and run the medallion."""
     from leadscore.lakehouse.spark import get_spark
 
@@ -69,8 +75,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("path", nargs="?", type=Path)
     parser.add_argument("--lake", type=Path, default=None)
     args = parser.parse_args(argv)
-    report = run(args.spec, args.source, args.path, args.lake,
-                 step=lambda msg: print(msg, file=sys.stderr, flush=True))
+    report = run(args.spec, args.source, args.path, args.lake, step=lambda msg: print(msg, file=sys.stderr, flush=True))
     print(json.dumps(report.to_json(), default=str))
     return 0
 

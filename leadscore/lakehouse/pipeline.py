@@ -37,13 +37,15 @@ def new_batch_id(now: datetime) -> str:
 
 
 def _count_split(df: DataFrame) -> tuple[int, int]:
-    row = df.agg(F.count(F.lit(1)).alias("n"), F.sum(F.col("_reason").isNotNull().cast("int")).alias("bad")) \
-        .collect()[0]
+    row = df.agg(F.count(F.lit(1)).alias("n"), F.sum(F.col("_reason").isNotNull().cast("int")).alias("bad")).collect()[
+        0
+    ]
     return int(row["n"]), int(row["bad"] or 0)
 
 
-def run_pipeline(spark: SparkSession, spec: FeatureSpec, batch: RawBatch, lake: Path,
-                 step: Step | None = None) -> RunReport:
+def run_pipeline(
+    spark: SparkSession, spec: FeatureSpec, batch: RawBatch, lake: Path, step: Step | None = None
+) -> RunReport:
     """Run the medallion for one raw batch.
 
     Args:
@@ -71,8 +73,15 @@ def run_pipeline(spark: SparkSession, spec: FeatureSpec, batch: RawBatch, lake: 
     now = datetime.now(UTC)
     io = DeltaIO(spark, lake)
     meta = bronze.BatchMeta(batch.source, new_batch_id(now), now)
-    report = RunReport(batch_id=meta.batch_id, spec=spec.name, source=batch.source, lake=str(lake),
-                       engine=io.engine, started_at=now.isoformat(), notes=list(batch.notes))
+    report = RunReport(
+        batch_id=meta.batch_id,
+        spec=spec.name,
+        source=batch.source,
+        lake=str(lake),
+        engine=io.engine,
+        started_at=now.isoformat(),
+        notes=list(batch.notes),
+    )
     gates: list[quality.GateResult] = []
     writes: list[tuple[str, DataFrame, Mode]] = []
     quarantined: list[DataFrame] = []
@@ -100,9 +109,13 @@ def run_pipeline(spark: SparkSession, spec: FeatureSpec, batch: RawBatch, lake: 
             upsert = silver.upsert_leads(existing, silver.clean_leads(validated, spec, meta), meta.batch_id)
             silver_leads = upsert.table.persist()
             cleanup.callback(silver_leads.unpersist)
-            report.counts[SILVER_LEADS] = LayerCounts(upsert.new_in, upsert.new_kept, 0,
-                                                      upsert.new_in - upsert.new_kept,
-                                                      note=f"{upsert.replaced} older silver rows replaced")
+            report.counts[SILVER_LEADS] = LayerCounts(
+                upsert.new_in,
+                upsert.new_kept,
+                0,
+                upsert.new_in - upsert.new_kept,
+                note=f"{upsert.replaced} older silver rows replaced",
+            )
             gates += quality.table_gates(silver_leads, spec, "silver", [f.name for f in spec.crm_features])
             writes.append((SILVER_LEADS, silver_leads, "overwrite"))
         new_events = 0
@@ -152,8 +165,12 @@ def run_pipeline(spark: SparkSession, spec: FeatureSpec, batch: RawBatch, lake: 
         quality.enforce(gates)
         for table, df, mode in writes:
             say(f"writing {table} ({mode})")
-            v = io.write(df, table, mode, metadata={"batch_id": meta.batch_id, "source": batch.source,
-                                                  "leadscore.spec": spec.name})
+            v = io.write(
+                df,
+                table,
+                mode,
+                metadata={"batch_id": meta.batch_id, "source": batch.source, "leadscore.spec": spec.name},
+            )
             report.written.append(table)
             report.versions[table] = v.version
     batch.commit()
@@ -187,9 +204,15 @@ def empty_run(spec: FeatureSpec, batch: RawBatch, lake: Path) -> RunReport:
     from deltalake import DeltaTable
 
     now = datetime.now(UTC)
-    report = RunReport(batch_id=new_batch_id(now), spec=spec.name, source=batch.source, lake=str(lake),
-                       engine="none (nothing to do)", started_at=now.isoformat(),
-                       notes=[*batch.notes, "no new rows: nothing written"])
+    report = RunReport(
+        batch_id=new_batch_id(now),
+        spec=spec.name,
+        source=batch.source,
+        lake=str(lake),
+        engine="none (nothing to do)",
+        started_at=now.isoformat(),
+        notes=[*batch.notes, "no new rows: nothing written"],
+    )
     report.counts[BRONZE_LEADS] = LayerCounts()
     if spec.events is not None:
         report.counts[BRONZE_EVENTS] = LayerCounts()

@@ -26,13 +26,20 @@ def silver_lead_columns(spec: FeatureSpec) -> list[str]:
 
 def clean_leads(validated: DataFrame, spec: FeatureSpec, meta: BatchMeta) -> DataFrame:
     """Valid rows of this batch in silver shape (clean values under feature names)."""
-    return validated.where(F.col("_reason").isNull()).select(
-        F.col("_lead_id").alias("lead_id"), F.col("_event_ts").alias("event_ts"),
-        F.col("_updated_ts").alias("updated_ts"), F.col("_label").alias("label"),
-        F.col("_label_ts").alias("label_ts"),
-        *[F.col(feature_column(f)).alias(f.name) for f in spec.crm_features],
-        *meta.columns(), F.col("_line"),
-    ).select(*silver_lead_columns(spec))
+    return (
+        validated.where(F.col("_reason").isNull())
+        .select(
+            F.col("_lead_id").alias("lead_id"),
+            F.col("_event_ts").alias("event_ts"),
+            F.col("_updated_ts").alias("updated_ts"),
+            F.col("_label").alias("label"),
+            F.col("_label_ts").alias("label_ts"),
+            *[F.col(feature_column(f)).alias(f.name) for f in spec.crm_features],
+            *meta.columns(),
+            F.col("_line"),
+        )
+        .select(*silver_lead_columns(spec))
+    )
 
 
 @dataclass
@@ -51,8 +58,9 @@ class UpsertResult:
 def upsert_leads(existing: DataFrame | None, new: DataFrame, batch_id: str) -> UpsertResult:
     """Merge this batch into silver: one row per lead id, the latest ``updated_ts`` wins."""
     rows = new if existing is None else existing.unionByName(new)
-    order = Window.partitionBy("lead_id").orderBy(F.col("updated_ts").desc(), F.col("_ingested_at").desc(),
-                                                  F.col("_line").desc())
+    order = Window.partitionBy("lead_id").orderBy(
+        F.col("updated_ts").desc(), F.col("_ingested_at").desc(), F.col("_line").desc()
+    )
     ranked = rows.withColumn("_rn", F.row_number().over(order)).cache()
     try:
         stats = ranked.agg(
@@ -64,18 +72,27 @@ def upsert_leads(existing: DataFrame | None, new: DataFrame, batch_id: str) -> U
         ranked.unpersist()
         raise
     table = ranked.where(F.col("_rn") == 1).drop("_rn")
-    return UpsertResult(table=table, new_in=int(stats["new_in"] or 0), new_kept=int(stats["kept"] or 0),
-                        replaced=int(stats["replaced"] or 0))
+    return UpsertResult(
+        table=table,
+        new_in=int(stats["new_in"] or 0),
+        new_kept=int(stats["kept"] or 0),
+        replaced=int(stats["replaced"] or 0),
+    )
 
 
 def clean_events(parsed: DataFrame, spec: FeatureSpec, meta: BatchMeta) -> DataFrame:
     """Valid events of this batch in silver shape, deduplicated within the batch."""
     assert spec.events is not None
-    value_fields = [c for c in parsed.columns if c not in
-                    ("_line", "raw", "_field", "_reason", "event_key", "lead_id", "ts", "event_type")]
-    return (parsed.where(F.col("_reason").isNull())
-            .select("event_key", "lead_id", "ts", "event_type", *value_fields, *meta.columns())
-            .dropDuplicates(["event_key"]))
+    value_fields = [
+        c
+        for c in parsed.columns
+        if c not in ("_line", "raw", "_field", "_reason", "event_key", "lead_id", "ts", "event_type")
+    ]
+    return (
+        parsed.where(F.col("_reason").isNull())
+        .select("event_key", "lead_id", "ts", "event_type", *value_fields, *meta.columns())
+        .dropDuplicates(["event_key"])
+    )
 
 
 def new_events_only(batch_events: DataFrame, existing: DataFrame | None) -> DataFrame:

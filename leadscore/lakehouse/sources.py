@@ -64,8 +64,9 @@ class TextLines:
 
 def empty_rejected() -> pa.Table:
     """A rejected-lines table with no rows."""
-    return pa.table({"_line": pa.array([], pa.int64()), "raw": pa.array([], pa.string()),
-                     "reason": pa.array([], pa.string())})
+    return pa.table(
+        {"_line": pa.array([], pa.int64()), "raw": pa.array([], pa.string()), "reason": pa.array([], pa.string())}
+    )
 
 
 def read_csv_text(path: Path, spec: FeatureSpec) -> tuple[pa.Table, pa.Table]:
@@ -87,17 +88,26 @@ def read_csv_text(path: Path, spec: FeatureSpec) -> tuple[pa.Table, pa.Table]:
             if not row or row == [""]:
                 continue
             if len(row) != len(header):
-                bad.append((reader.line_num, spec.csv.delimiter.join(row),
-                            f"malformed CSV line: expected {len(header)} fields, got {len(row)}"))
+                bad.append(
+                    (
+                        reader.line_num,
+                        spec.csv.delimiter.join(row),
+                        f"malformed CSV line: expected {len(header)} fields, got {len(row)}",
+                    )
+                )
                 continue
             rows.append(row)
             lines.append(reader.line_num)
     columns = list(zip(*rows, strict=True)) if rows else [() for _ in header]
     table = pa.table({h: pa.array(col, pa.string()) for h, col in zip(header, columns, strict=True)})
     table = table.append_column("_line", pa.array(lines, pa.int64()))
-    rejected = pa.table({"_line": pa.array([b[0] for b in bad], pa.int64()),
-                         "raw": pa.array([b[1] for b in bad], pa.string()),
-                         "reason": pa.array([b[2] for b in bad], pa.string())})
+    rejected = pa.table(
+        {
+            "_line": pa.array([b[0] for b in bad], pa.int64()),
+            "raw": pa.array([b[1] for b in bad], pa.string()),
+            "reason": pa.array([b[2] for b in bad], pa.string()),
+        }
+    )
     return table, rejected
 
 
@@ -105,8 +115,10 @@ def read_ground_truth_csv(path: Path) -> pa.Table:
     """``ground_truth.csv`` as ``lead_id`` (string), ``true_probability`` (double)."""
     import pyarrow.csv as pacsv
 
-    return pacsv.read_csv(path, convert_options=pacsv.ConvertOptions(
-        column_types={"lead_id": pa.string(), "true_probability": pa.float64()}))
+    return pacsv.read_csv(
+        path,
+        convert_options=pacsv.ConvertOptions(column_types={"lead_id": pa.string(), "true_probability": pa.float64()}),
+    )
 
 
 class FileState:
@@ -135,8 +147,12 @@ class FileState:
 def _lead_file_batch(spec: FeatureSpec, path: Path, lake: Path, source: str, kind: str) -> tuple[RawBatch, FileState]:
     """A batch holding ``path``'s lead rows, or none when that content was ingested before."""
     state = FileState(lake)
-    batch = RawBatch(source=source, leads=pa.table({"_line": pa.array([], pa.int64())}),
-                     rejected=empty_rejected(), commit=state.commit)
+    batch = RawBatch(
+        source=source,
+        leads=pa.table({"_line": pa.array([], pa.int64())}),
+        rejected=empty_rejected(),
+        commit=state.commit,
+    )
     if state.is_new(kind, path):
         batch.leads, batch.rejected = read_csv_text(path, spec)
     else:

@@ -19,8 +19,12 @@ from leadscore.lakehouse.sources import safe_name
 from leadscore_core.contract import FeatureDef, FeatureSpec, spec_from_json
 from leadscore_core.validation import CheckedRecord, check_feature
 
-SPARK_TYPES: dict[str, T.DataType] = {"numeric": T.DoubleType(), "categorical": T.StringType(),
-                                      "boolean": T.BooleanType(), "text": T.StringType()}
+SPARK_TYPES: dict[str, T.DataType] = {
+    "numeric": T.DoubleType(),
+    "categorical": T.StringType(),
+    "boolean": T.BooleanType(),
+    "text": T.StringType(),
+}
 
 
 def feature_column(f: FeatureDef) -> str:
@@ -31,9 +35,12 @@ def feature_column(f: FeatureDef) -> str:
 def validated_schema(raw: T.StructType, spec: FeatureSpec) -> T.StructType:
     """Schema of :func:`validator`'s output for raw input schema ``raw``."""
     extra = [
-        T.StructField("_field", T.StringType()), T.StructField("_reason", T.StringType()),
-        T.StructField("_lead_id", T.StringType()), T.StructField("_event_ts", T.TimestampType()),
-        T.StructField("_updated_ts", T.TimestampType()), T.StructField("_label", T.IntegerType()),
+        T.StructField("_field", T.StringType()),
+        T.StructField("_reason", T.StringType()),
+        T.StructField("_lead_id", T.StringType()),
+        T.StructField("_event_ts", T.TimestampType()),
+        T.StructField("_updated_ts", T.TimestampType()),
+        T.StructField("_label", T.IntegerType()),
         T.StructField("_label_ts", T.TimestampType()),
     ]
     feats = [T.StructField(feature_column(f), SPARK_TYPES[f.type]) for f in spec.crm_features]
@@ -114,8 +121,11 @@ def validate_chunk(pdf: pd.DataFrame, spec: FeatureSpec) -> pd.DataFrame:
         event_ts = pd.Series(event_ts, index=pdf.index)
     else:
         event_ts = _parse_ts(ts_raw)
-        flag(event_ts.isna().to_numpy(), spec.timestamp_column,
-             lambda i: f"not a timestamp: {str(ts_raw.iloc[i])[:40]!r}" if ts_raw.iloc[i] else "is required")
+        flag(
+            event_ts.isna().to_numpy(),
+            spec.timestamp_column,
+            lambda i: f"not a timestamp: {str(ts_raw.iloc[i])[:40]!r}" if ts_raw.iloc[i] else "is required",
+        )
     updated_ts = event_ts
     optional = _optional_ts(pdf, spec.entity.updated_at, flag)
     if optional is not None:
@@ -125,8 +135,7 @@ def validate_chunk(pdf: pd.DataFrame, spec: FeatureSpec) -> pd.DataFrame:
     if target is None:
         label = pd.Series(np.zeros(n, dtype=np.int32), index=pdf.index)
     else:
-        flag((target.fillna("").astype(str).str.strip() == "").to_numpy(), spec.target.column,
-             lambda i: "is required")
+        flag((target.fillna("").astype(str).str.strip() == "").to_numpy(), spec.target.column, lambda i: "is required")
         label = target.map(lambda v: int(spec.is_positive(v))).astype("int32")
     label_ts = pd.Series(pd.NaT, index=pdf.index, dtype="datetime64[ns, UTC]")
     optional = _optional_ts(pdf, spec.target.timestamp, flag)

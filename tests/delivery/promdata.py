@@ -116,6 +116,7 @@ def openmetrics(scenarios: list[tuple[int, Scenario]]) -> str:
     for family, header in FAMILIES.items():
         out.append(header)
         out.extend(_sorted_by_series(by_family[family]))
+    out.extend(shadow_gauges(scenarios[0][0], scenarios[0][1].minutes))
     out.append("# EOF")
     return "\n".join(out) + "\n"
 
@@ -123,3 +124,21 @@ def openmetrics(scenarios: list[tuple[int, Scenario]]) -> str:
 def _sorted_by_series(lines: list[str]) -> list[str]:
     """Group each series' samples together, in time order (stable sort keeps the time order)."""
     return sorted(lines, key=lambda ln: ln.rsplit(" ", 2)[0])
+
+
+SHADOW = {
+    # shadow_version -> (spearman, top-decile overlap, tier agreement): v2 agrees, v3 is broken
+    "2": (0.93, 0.81, 0.88),
+    "3": (0.41, 0.22, 0.47),
+}
+
+
+def shadow_gauges(start: int, minutes: int) -> list[str]:
+    """The shadow scorer's agreement gauges (monitors/shadow.py names) over the first scenario's span."""
+    out = []
+    for i, name in enumerate(("spearman", "top_decile_overlap", "tier_agreement")):
+        out.append(f"# TYPE leadscore_shadow_{name} gauge")
+        for version, values in SHADOW.items():
+            for k in range(minutes * 60 // STEP_S + 1):
+                out.append(f'leadscore_shadow_{name}{{shadow_version="{version}"}} {values[i]} {start + k * STEP_S}')
+    return out
