@@ -52,8 +52,9 @@ test-envs: ## image projects' tests, each in its own env
 	  else echo "==> $$p: no tests/$$p yet"; fi; \
 	done
 
-lint: ## ruff over the whole repo (config in pyproject.toml)
+lint: ## ruff check + ruff format --check over the whole repo (config in pyproject.toml)
 	@$(ROOT)/.venv/bin/ruff check $(ROOT)
+	@$(ROOT)/.venv/bin/ruff format --check $(ROOT)
 
 FILES ?= .
 format: ## ruff import sorting + formatter on FILES (default: the whole repo; mind others' files)

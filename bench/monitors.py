@@ -40,7 +40,8 @@ from leadscore_core.events import REQUEST_TYPE, RESPONSE_TYPE  # noqa: E402
 from leadscore_monitors.cloudevent import logger_event  # noqa: E402
 
 SERVER_CPU, CLIENT_CPU = "0", "1"
-LUA = r"""
+LUA = (
+    r"""
 local reqs, i, sent = {}, 0, 0
 init = function(args)
   local f = assert(io.open(os.getenv("EVENTS"), "rb"))
@@ -59,7 +60,9 @@ request = function()
   if i > #reqs then i = 1 end
   return reqs[i]
 end
-""" + RESULT_LUA
+"""
+    + RESULT_LUA
+)
 
 
 def write_events(path: Path, events: list[tuple[dict[str, str], bytes]]) -> None:
@@ -75,8 +78,15 @@ def write_events(path: Path, events: list[tuple[dict[str, str], bytes]]) -> None
 def wrk(url: str, events_file: Path, start: int, seconds: int, concurrency: int, lua: Path) -> dict[str, float]:
     env = {"EVENTS": str(events_file), "START": str(start)}
     r = run_wrk(url, lua, concurrency=concurrency, seconds=seconds, cpu=CLIENT_CPU, env=env)
-    return {"requests": r.requests, "seconds": r.seconds, "non_2xx": r.non_2xx, "socket_errors": r.socket_errors,
-            "p50_ms": r.p50_ms, "p95_ms": r.p95_ms, "p99_ms": r.p99_ms}  # fmt: skip
+    return {
+        "requests": r.requests,
+        "seconds": r.seconds,
+        "non_2xx": r.non_2xx,
+        "socket_errors": r.socket_errors,
+        "p50_ms": r.p50_ms,
+        "p95_ms": r.p95_ms,
+        "p99_ms": r.p99_ms,
+    }
 
 
 def cpu_seconds(pid: int) -> float:
@@ -124,9 +134,7 @@ async def post_all(url: str, events: list[tuple[dict[str, str], bytes]], concurr
     return ok
 
 
-def ingest(
-    component: str, env: dict[str, str], events: list, args: argparse.Namespace, work: Path
-) -> dict[str, float]:
+def ingest(component: str, env: dict[str, str], events: list, args: argparse.Namespace, work: Path) -> dict[str, float]:
     events_file, lua = work / "events.txt", work / "events.lua"
     write_events(events_file, events)
     lua.write_text(LUA)

@@ -29,16 +29,34 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--timeout", type=float, default=2400.0, help="seconds allowed for the pipeline run")
     parser.add_argument("--workdir", type=Path, default=None)
-    parser.add_argument("--driver-memory", default="8g",
-                        help="LEADSCORE_SPARK_DRIVER_MEMORY for the job (a 3g heap runs out at 1M leads)")
-    parser.add_argument("--reuse", action="store_true",
-                        help="keep WORKDIR/raw when it holds a generated data set (its manifest.json) of --rows")
+    parser.add_argument(
+        "--driver-memory",
+        default="8g",
+        help="LEADSCORE_SPARK_DRIVER_MEMORY for the job (a 3g heap runs out at 1M leads)",
+    )
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="keep WORKDIR/raw when it holds a generated data set (its manifest.json) of --rows",
+    )
     args = parser.parse_args()
     work = args.workdir or Path(tempfile.mkdtemp(prefix="leadscore-bench-"))
     raw, lake = work / "raw", work / "lake"
 
-    gen_cmd = [sys.executable, "-m", "leadscore.cli", "data", "generate", "--rows", str(args.rows),
-               "--seed", str(args.seed), "--out", str(raw), "--json"]
+    gen_cmd = [
+        sys.executable,
+        "-m",
+        "leadscore.cli",
+        "data",
+        "generate",
+        "--rows",
+        str(args.rows),
+        "--seed",
+        str(args.seed),
+        "--out",
+        str(raw),
+        "--json",
+    ]
     gen_cmd = [sys.executable, "-c", "from leadscore.cli import main; main()", *gen_cmd[3:]]
     print("$ leadscore " + shlex.join(gen_cmd[3:]), file=sys.stderr, flush=True)
     t0 = time.monotonic()
@@ -74,13 +92,21 @@ def main() -> int:
     lines = report["counts"]["bronze/crm_leads"]["in"]
     events = report["counts"].get("bronze/web_events", {}).get("in", 0)
     result = {
-        "rows": args.rows, "lead_lines": lines, "event_lines": events,
-        "generate_s": gen_s, "pipeline_s": report["seconds"], "wall_s_incl_spark_start": round(wall, 1),
+        "rows": args.rows,
+        "lead_lines": lines,
+        "event_lines": events,
+        "generate_s": gen_s,
+        "pipeline_s": report["seconds"],
+        "wall_s_incl_spark_start": round(wall, 1),
         "lead_rows_per_s": round(lines / report["seconds"]),
         "all_rows_per_s": round((lines + events) / report["seconds"]),
-        "gold_rows": report["counts"]["gold/lead_features"]["out"], "versions": report["versions"],
-        "timings": report["timings"], "base_rate": manifest["base_rate"],
-        "load_avg": os.getloadavg(), "cpus": os.cpu_count(), "driver_memory": args.driver_memory,
+        "gold_rows": report["counts"]["gold/lead_features"]["out"],
+        "versions": report["versions"],
+        "timings": report["timings"],
+        "base_rate": manifest["base_rate"],
+        "load_avg": os.getloadavg(),
+        "cpus": os.cpu_count(),
+        "driver_memory": args.driver_memory,
     }
     print(json.dumps(result, indent=2))
     return 0

@@ -41,9 +41,7 @@ from typing import Any
 import httpx
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests" / "serving"))
 
-from tiny_model import make_artifact, sample_lead  # noqa: E402
 from wrk_run import RESULT_LUA, run_wrk  # noqa: E402
 
 from leadscore.local.serve import (  # noqa: E402
@@ -54,15 +52,19 @@ from leadscore.local.serve import (  # noqa: E402
     stop_group,
     wait_ready,
 )
+from leadscore_core.testkit import make_artifact, sample_lead  # noqa: E402
 
 SERVER_CPU = "0"
 CLIENT_CPU = "1"
 NO_LIMIT = {"PREDICTOR_RATE_LIMIT": "1000000/second", "TRANSFORMER_RATE_LIMIT": "1000000/second"}
-LUA = """
+LUA = (
+    """
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 local f = io.open(os.getenv("BODY"), "rb"); wrk.body = f:read("*a"); f:close()
-""" + RESULT_LUA
+"""
+    + RESULT_LUA
+)
 
 
 @dataclass
@@ -138,8 +140,12 @@ def start_stock(venv: Path, booster: Path, workdir: Path, tuned: bool, log: Path
     with log.open("ab") as out:
         popen = subprocess.Popen(
             ["taskset", "-c", SERVER_CPU, str(venv / "bin" / "mlserver"), "start", str(repo)],
-            env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, cwd=repo,
-        )  # fmt: skip
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            cwd=repo,
+        )
     base = f"http://127.0.0.1:{port}"
     return Proc("stock", popen, log, f"{base}/v2/models/lead-xgb/ready"), base
 
@@ -179,7 +185,7 @@ def main() -> None:
         "v2": {
             "inputs": [{"name": "features", "shape": list(x.shape), "datatype": "FP32", "data": data}],
             "parameters": {"explain": True},
-        },  # fmt: skip
+        },
         "stock": {
             "inputs": [{"name": "input-0", "shape": list(x.shape), "datatype": "FP32", "data": data}],
         },  # default output "predict" = the probability (a raw Booster loads as XGBRegressor)
@@ -214,9 +220,12 @@ def main() -> None:
                 r = wrk(url, body, c, args.duration, lua, [os.getpgid(p.pid) for p in procs])
                 r.setup = name
                 results.append(r)
-                print(f"{name:14s} c={c:<3d} {r.rps:8.0f} rps  p50 {r.p50_ms:6.1f}  p95 {r.p95_ms:6.1f}  "
-                      f"p99 {r.p99_ms:6.1f} ms  non2xx {r.non_2xx} sockerr {r.socket_errors}  "
-                      f"server cpu {r.server_cpu:.2f}  rps/cpu-s {r.rps_per_server_cpu:.0f}", flush=True)  # fmt: skip
+                print(
+                    f"{name:14s} c={c:<3d} {r.rps:8.0f} rps  p50 {r.p50_ms:6.1f}  p95 {r.p95_ms:6.1f}  "
+                    f"p99 {r.p99_ms:6.1f} ms  non2xx {r.non_2xx} sockerr {r.socket_errors}  "
+                    f"server cpu {r.server_cpu:.2f}  rps/cpu-s {r.rps_per_server_cpu:.0f}",
+                    flush=True,
+                )
         finally:
             for p in reversed(procs):
                 stop_group(p.pid)

@@ -70,10 +70,17 @@ def main() -> None:
 
     t1 = time.perf_counter()
     result = tune.run_study(
-        x[ts.train], y[ts.train], folds, n_trials=args.trials, seed=settings.seed, n_jobs=settings.n_jobs,
-        max_rounds=settings.max_rounds, early_stopping_rounds=settings.early_stopping_rounds, console=console,
+        x[ts.train],
+        y[ts.train],
+        folds,
+        n_trials=args.trials,
+        seed=settings.seed,
+        n_jobs=settings.n_jobs,
+        max_rounds=settings.max_rounds,
+        early_stopping_rounds=settings.early_stopping_rounds,
+        console=console,
         timeout=args.max_seconds,
-    )  # fmt: skip
+    )
     study_s = time.perf_counter() - t1
     t2 = time.perf_counter()
     tune.fit_final(x[ts.fit], y[ts.fit], result.params, result.n_rounds)

@@ -40,8 +40,20 @@ def run_wrk(
     url: str, lua: Path, *, concurrency: int, seconds: int, cpu: str, env: dict[str, str] | None = None
 ) -> WrkResult:
     """``wrk -t1`` pinned to ``cpu`` with ``concurrency`` keep-alive connections for ``seconds``."""
-    cmd = ["taskset", "-c", cpu, "wrk", "-t1", f"-c{concurrency}", f"-d{int(seconds)}s", "--timeout", "10s",
-           "-s", str(lua), url]  # fmt: skip
+    cmd = [
+        "taskset",
+        "-c",
+        cpu,
+        "wrk",
+        "-t1",
+        f"-c{concurrency}",
+        f"-d{int(seconds)}s",
+        "--timeout",
+        "10s",
+        "-s",
+        str(lua),
+        url,
+    ]
     out = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, **(env or {})}, check=True)
     line = next((x for x in out.stdout.splitlines() if x.startswith("RESULT ")), None)
     if line is None:

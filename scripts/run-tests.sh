@@ -4,7 +4,7 @@
 #   root      .venv/bin/python -m pytest tests   (minus tests/manifests and every image project's tests/<p>)
 #   manifests .venv/bin/python -m pytest tests/manifests   (render + ../shared/tools/validate_k8s.py)
 #   <p>       <p>/.venv/bin/python -m pytest tests/<p>      for each image project p that exists
-#   lint      .venv/bin/ruff check .
+#   lint      .venv/bin/ruff check . && .venv/bin/ruff format --check .
 #   typecheck .venv/bin/mypy over every package (config: root pyproject.toml, pydantic plugin)
 # Stops at the first failing step, then prints a summary and a closing
 # "make-test: N passed, N failed, N skipped" line.
@@ -135,7 +135,7 @@ for p in "${PROJECTS[@]}"; do
 done
 
 # 4. lint (ruff config: root pyproject.toml, or a project's own [tool.ruff])
-plain_step lint .venv/bin/ruff check .
+plain_step lint bash -c ".venv/bin/ruff check . && .venv/bin/ruff format --check ."
 [[ -z "$FAILED_STEP" ]] || finish
 
 # 5. typecheck: every package from the root env (image-only dependencies resolve to Any there)

@@ -12,6 +12,7 @@ import xgboost as xgb
 from leadscore_core.artifact import Calibrator, Manifest
 from leadscore_core.contract import FeatureSpec
 from leadscore_core.encoding import FeatureEncoder
+from leadscore_core.reasons import Attribution
 from leadscore_core.reference import build_drift_reference, reference_sample, save_artifact
 
 
@@ -30,6 +31,7 @@ def build_artifact(
     metrics: dict[str, float],
     sample_size: int,
     seed: int,
+    attribution: Attribution = "approx",
 ) -> Path:
     """Write the artifact directory; the drift reference covers the training part and its calibrated scores."""
     manifest = Manifest(
@@ -40,6 +42,7 @@ def build_artifact(
         calibrator=calibrator,
         tier_cutoffs=cutoffs,
         top_k_reasons=spec.scoring.top_k_reasons,
+        attribution=attribution,
         provenance=provenance,
         metrics={k: float(v) for k, v in metrics.items()},
     )

@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from leadscore_core.contract import FeatureSpec, load_spec
+from leadscore_core.contract import FeatureSpec, find_spec, load_spec
+from leadscore_core.lake import GOLD_FEATURES, GOLD_TRUTH, SpecMismatch, SpecRecord, check_spec, spec_record
 from training.errors import TrainingError
 
-DEFAULT_TABLE = "gold/lead_features"
-GROUND_TRUTH_TABLE = "gold/ground_truth"
-DEFAULT_SPEC = "crm_freezone"
-SPEC_KEYS = ("leadscore.spec", "leadscore.spec_name", "spec", "spec_name")
-"""Delta table-configuration / ``_runs`` keys the pipeline may use to record the spec it built gold from."""
-FINGERPRINT_KEYS = ("leadscore.spec_fingerprint", "spec_fingerprint")
+DEFAULT_TABLE = GOLD_FEATURES
 BASE_COLUMNS = ("lead_id", "event_ts", "label")
 
 
@@ -30,7 +25,9 @@ class GoldData:
     table_path: str
     version: int
     spec_source: str
-    """Where the spec name came from (``--spec``, table configuration, ``_runs``, or the default)."""
+    """Where the spec came from: the gold commit's record, or a ``--spec`` checked against it."""
+    spec_fingerprint: str
+    """The fingerprint gold was built with (== ``spec.fingerprint()``)."""
 
 
 def _open(path: Path, version: int | None):  # -> deltalake.DeltaTable
@@ -49,76 +46,52 @@ def _open(path: Path, version: int | None):  # -> deltalake.DeltaTable
         raise TrainingError(f"{path} is not a readable Delta table: {msg}") from exc
 
 
-def _recorded_spec(table, lake: Path) -> tuple[str | None, str | None, str]:
-    """(spec name, fingerprint, source) recorded by the pipeline, if any."""
-    meta = table.metadata()
-    config = dict(meta.configuration or {})
-    for blob in (meta.description,):
-        if blob:
-            try:
-                parsed = json.loads(blob)
-                if isinstance(parsed, dict):
-                    config.update({k: str(v) for k, v in parsed.items()})
-            except ValueError:
-                pass
-    fingerprint = next((config[k] for k in FINGERPRINT_KEYS if config.get(k)), None)
-    for key in SPEC_KEYS:
-        if config.get(key):
-            return config[key], fingerprint, f"table configuration {key!r}"
-    try:
-        history = table.history()
-    except Exception:  # an unreadable log entry only loses this hint
-        history = []
+def recorded_spec(table, path: Path, where: str) -> SpecRecord:  # table: deltalake.DeltaTable
+    """The spec record of the commit that made the pinned version (:func:`leadscore_core.lake.spec_record`).
+
+    Raises:
+        TrainingError: that commit records no spec (not written by ``leadscore pipeline run``).
+    """
+    from deltalake import DeltaTable
+
     pinned = table.version()
-    for commit in sorted(history, key=lambda c: c.get("version", -1), reverse=True):
-        if commit.get("version", -1) > pinned:
-            continue
-        batch = commit.get("batch_id")
-        run_record = lake / "_runs" / f"{batch}.json"
-        if isinstance(batch, str) and run_record.exists():
-            found = _spec_in_run_record(run_record, fingerprint)
-            if found:
-                return found
-        for key in SPEC_KEYS:
-            if isinstance(commit.get(key), str) and commit[key]:
-                fp = next((str(commit[k]) for k in FINGERPRINT_KEYS if commit.get(k)), fingerprint)
-                return commit[key], fp, f"commit metadata {key!r} of version {commit.get('version')}"
-    runs = sorted((lake / "_runs").glob("*.json"), key=lambda p: p.stat().st_mtime, reverse=True)
-    for run in runs:
-        found = _spec_in_run_record(run, fingerprint)
-        if found:
-            return found
-    return None, fingerprint, "default"
-
-
-def _spec_in_run_record(run: Path, fingerprint: str | None) -> tuple[str, str | None, str] | None:
-    """The spec named in a pipeline ``_runs/<batch_id>.json`` record, if any."""
     try:
-        doc = json.loads(run.read_text())
-    except (OSError, ValueError):
-        return None
-    if not isinstance(doc, dict):
-        return None
-    for key in SPEC_KEYS:
-        value = doc.get(key)
-        if isinstance(value, dict):
-            value = value.get("name")
-        if isinstance(value, str) and value:
-            fp = next((str(doc[k]) for k in FINGERPRINT_KEYS if doc.get(k)), fingerprint)
-            return value, fp, f"pipeline run record _runs/{run.name}"
-    return None
-
-
-def resolve_spec(spec_arg: str | None, recorded: str | None) -> FeatureSpec:
-    name = spec_arg or recorded or DEFAULT_SPEC
+        # the history of the latest table: delta-rs numbers a time-travelled table's history wrongly
+        history = DeltaTable(str(path)).history()
+    except Exception as exc:  # delta-rs: an unreadable log
+        raise TrainingError(f"{where}: cannot read the table history: {exc}") from exc
+    commit = next((c for c in history if c.get("version") == pinned), None)
+    if commit is None:  # history is newest first and may be truncated by log cleanup
+        raise TrainingError(f"{where}: the commit of version {pinned} is no longer in the log; rebuild gold")
     try:
-        return load_spec(name)
+        return spec_record(commit, where)
+    except SpecMismatch as exc:
+        raise TrainingError(str(exc)) from exc
+
+
+def resolve_spec(spec_arg: str | None, record: SpecRecord, where: str) -> tuple[FeatureSpec, str]:
+    """The spec to train with and where it came from.
+
+    Without ``spec_arg`` the spec of that name as installed now (found by its ``name``) when there is one,
+    else the recorded content; either way it must match the fingerprint gold was built with.
+
+    Raises:
+        TrainingError: the spec cannot be loaded, or differs from the one gold was built with.
+    """
+    try:
+        if spec_arg:
+            spec, source = load_spec(spec_arg), "--spec"
+        else:
+            try:
+                spec, source = find_spec(record.name), f"spec {record.name!r} recorded by {where}"
+            except FileNotFoundError:
+                spec, source = record.spec, f"spec content recorded by {where}"
+        check_spec(record, spec, where)
     except FileNotFoundError as exc:
-        raise TrainingError(
-            f"feature spec {name!r} not found: pass --spec with a spec file or a built-in name"
-        ) from exc
-    except ValueError as exc:
-        raise TrainingError(f"feature spec {name!r} is invalid: {exc}") from exc
+        raise TrainingError(f"{exc}; or drop --spec: gold records the spec it was built with") from exc
+    except ValueError as exc:  # SpecMismatch or an invalid spec file
+        raise TrainingError(str(exc)) from exc
+    return spec, source
 
 
 def check_columns(frame: pd.DataFrame, spec: FeatureSpec, table_path: str) -> None:
@@ -134,26 +107,17 @@ def check_columns(frame: pd.DataFrame, spec: FeatureSpec, table_path: str) -> No
 def read_gold(
     lake: Path, table: str = DEFAULT_TABLE, version: int | None = None, spec_name: str | None = None
 ) -> GoldData:
-    """Read gold at ``version`` (default latest) and the spec it was built from.
+    """Read gold at ``version`` (default latest) and the spec it was built from (recorded in its commit).
 
     Raises:
-        TrainingError: the table is missing/unreadable, its labels are not 0/1, or it does not match the spec.
+        TrainingError: the table is missing/unreadable, records no spec, the spec changed since gold was
+            built (fingerprint), its labels are not 0/1, or it does not match the spec.
     """
     path = (lake / table).resolve()
     dt = _open(path, version)
-    recorded, fingerprint, source = _recorded_spec(dt, lake)
-    spec = resolve_spec(spec_name, recorded)
-    if spec_name:
-        source = "--spec"
-    if spec_name and recorded and Path(spec_name).stem != Path(recorded).stem:
-        raise TrainingError(
-            f"--spec {spec_name!r} does not match the spec {recorded!r} gold was built from ({source}); drop --spec"
-        )
-    if fingerprint and fingerprint != spec.fingerprint():
-        raise TrainingError(
-            f"gold was built from spec {spec.name!r} with fingerprint {fingerprint}, the installed spec has "
-            f"{spec.fingerprint()}: rebuild gold with `leadscore pipeline run` or train with the matching spec file"
-        )
+    where = f"gold {path} version {dt.version()}"
+    record = recorded_spec(dt, path, where)
+    spec, source = resolve_spec(spec_name, record, where)
     frame = dt.to_pandas()
     check_columns(frame, spec, str(path))
     if frame["label"].isna().any():
@@ -164,12 +128,19 @@ def read_gold(
     frame["label"] = labels
     frame["event_ts"] = pd.to_datetime(frame["event_ts"], utc=True)
     frame = frame.sort_values(["event_ts", "lead_id"], kind="mergesort").reset_index(drop=True)
-    return GoldData(frame=frame, spec=spec, table_path=str(path), version=int(dt.version()), spec_source=source)
+    return GoldData(
+        frame=frame,
+        spec=spec,
+        table_path=str(path),
+        version=int(dt.version()),
+        spec_source=source,
+        spec_fingerprint=record.fingerprint,
+    )
 
 
 def read_ground_truth(lake: Path) -> pd.DataFrame | None:
     """``lead_id, true_probability`` from ``gold/ground_truth`` (synthetic data only), or None."""
-    path = lake / GROUND_TRUTH_TABLE
+    path = lake / GOLD_TRUTH
     if not (path / "_delta_log").exists():
         return None
     from deltalake import DeltaTable

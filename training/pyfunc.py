@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from leadscore_core.artifact import LeadScorer
+from leadscore_core.reasons import reasons
 from leadscore_core.validation import check_record
 
 ARTIFACT_KEY = "leadscore"
@@ -27,7 +28,8 @@ class LeadScoringModel(mlflow.pyfunc.PythonModel):  # type: ignore[name-defined]
     Values are validated with the feature contract (unknown categories, missing-value markers and
     ranges follow the spec); rows that break it get a NaN probability and the issues in ``issues``.
     Output columns: ``lead_id`` (when given), ``probability``, ``score``, ``tier``, ``margin``,
-    ``reasons`` (JSON list of the top-k reason codes) and ``issues``.
+    ``reasons`` (JSON list of the top-k reason codes of :func:`leadscore_core.reasons.reasons`, with the
+    manifest's attribution: the same as the endpoint's) and ``issues``.
     """
 
     def __init__(self) -> None:
@@ -39,7 +41,7 @@ class LeadScoringModel(mlflow.pyfunc.PythonModel):  # type: ignore[name-defined]
     def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
         if self.scorer is None:
             self.load_context(context)
-        assert self.scorer is not None and self.scorer.encoder is not None
+        assert self.scorer is not None and self.scorer.encoder is not None and self.scorer.manifest is not None
         frame = pd.DataFrame(model_input)
         spec = self.scorer.spec
         absent = [n for n in spec.feature_names if n not in frame.columns]
@@ -51,6 +53,10 @@ class LeadScoringModel(mlflow.pyfunc.PythonModel):  # type: ignore[name-defined]
         explain = bool((params or {}).get("explain", True))
         batch = self.scorer.score(x, explain=explain)
         bad = np.array([not c.ok for c in checked], dtype=bool)
+        lead_reasons: list[list[dict[str, Any]]] = [[] for _ in checked]
+        if explain and batch.contributions is not None:
+            values = [c.values for c in checked]
+            lead_reasons = reasons(batch.contributions, spec.feature_names, values, self.scorer.manifest.top_k_reasons)
         prob = np.where(bad, np.nan, batch.probability)
         out = pd.DataFrame(
             {
@@ -58,10 +64,7 @@ class LeadScoringModel(mlflow.pyfunc.PythonModel):  # type: ignore[name-defined]
                 "score": np.where(bad, -1, batch.score),
                 "tier": [None if b else t for b, t in zip(bad, batch.tier, strict=True)],
                 "margin": np.where(bad, np.nan, batch.margin),
-                "reasons": [
-                    "[]" if bad[i] or not explain else json.dumps(self.scorer.reasons(batch, i, checked[i].values))
-                    for i in range(len(checked))
-                ],
+                "reasons": ["[]" if bad[i] or not explain else json.dumps(r) for i, r in enumerate(lead_reasons)],
                 "issues": ["; ".join(str(s) for s in c.issues) for c in checked],
             }
         )

@@ -9,10 +9,8 @@ from pathlib import Path
 
 import httpx
 
-from leadscore_core.settings import HomeSettings
+from leadscore_core.settings import HomeSettings, SourceSettings
 from training.errors import RegistryError
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def tracking_uri(home: HomeSettings | None = None) -> str:
@@ -78,14 +76,26 @@ def ensure_experiment(name: str, home: HomeSettings | None = None) -> str:
     return client.create_experiment(name, artifact_location=location)
 
 
+def _checkout() -> Path | None:
+    return SourceSettings().checkout(Path(__file__))
+
+
 def git_sha() -> str:
+    """The code's commit: ``LEADSCORE_GIT_SHA`` (an image build sets it), else git in the source checkout
+    (``-dirty`` when training or core have local changes), else ``unknown``."""
+    settings = SourceSettings()
+    if settings.git_sha:
+        return settings.git_sha
+    repo = settings.checkout(Path(__file__))
+    if repo is None:
+        return "unknown"
     try:
         out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=10, check=True
+            ["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True, timeout=10, check=True
         )
         dirty = subprocess.run(
             ["git", "status", "--porcelain", "--", "training", "core"],
-            cwd=REPO_ROOT,
+            cwd=repo,
             capture_output=True,
             text=True,
             timeout=10,
@@ -96,6 +106,7 @@ def git_sha() -> str:
 
 
 def lock_hash() -> str:
-    """sha256 of the root ``uv.lock`` (the exact training environment)."""
-    lock = REPO_ROOT / "uv.lock"
-    return hashlib.sha256(lock.read_bytes()).hexdigest() if lock.exists() else "unknown"
+    """sha256 of the checkout's root ``uv.lock`` (the exact training environment), else ``unknown``."""
+    repo = _checkout()
+    lock = repo / "uv.lock" if repo is not None else None
+    return hashlib.sha256(lock.read_bytes()).hexdigest() if lock is not None and lock.exists() else "unknown"

@@ -13,6 +13,7 @@ import xgboost as xgb
 from rich.console import Console
 
 from leadscore.registry.registry import Registry
+from leadscore_core.artifact import Calibrator
 from leadscore_core.encoding import FeatureEncoder
 from leadscore_core.settings import HomeSettings
 from training import calibrate, gate, gold, plots, split, tune
@@ -21,6 +22,7 @@ from training.errors import RegistryError
 from training.evaluate import evaluate
 from training.features import encode_frame, feature_columns
 from training.logging_model import log_pyfunc
+from training.provenance import Provenance
 from training.settings import TrainingSettings
 from training.tracking import ensure_experiment, git_sha, lock_hash
 
@@ -58,41 +60,51 @@ def _log_plots(
     plots.shap_summary_plot(contributions, names, values, directory / "shap_summary.png")
 
 
-def train(
-    request: TrainRequest,
-    settings: TrainingSettings | None = None,
-    home: HomeSettings | None = None,
-    console: Console | None = None,
-) -> dict[str, Any]:
-    """Train, evaluate, log and register one model; returns the summary printed by ``--json``.
+@dataclass
+class Fitted:
+    """A tuned, calibrated booster and what it was fitted on (:func:`fit`)."""
 
-    Raises:
-        TrainingError: the gold data cannot be trained on (the message says what to fix).
-        RegistryError: the registry is unreachable or refused the registration (nothing half-registered).
-    """
-    import mlflow
+    data: gold.GoldData
+    encoder: FeatureEncoder
+    x: np.ndarray
+    y: np.ndarray
+    ts: split.TimeSplit
+    study: tune.StudyResult
+    booster: xgb.Booster
+    calibrator: Calibrator
+    slice_auc: float
+    prob: np.ndarray
+    """Calibrated probability of every gold row."""
+    cutoffs: dict[str, float]
+    seed: int
+    trials: int
+    holdout_share: float
 
-    settings = settings or TrainingSettings()
-    home = home or HomeSettings()
-    console = console or Console(stderr=True)
+
+@dataclass
+class Evaluation:
+    """Holdout metrics of a :class:`Fitted` model and the gate's decision."""
+
+    metrics: dict[str, float]
+    oracle: np.ndarray | None
+    holdout: Any
+    y_hold: np.ndarray
+    decision: gate.GateDecision
+
+
+def fit(request: TrainRequest, settings: TrainingSettings, console: Console) -> Fitted:
+    """Read the pinned gold version, split by time, tune, fit, calibrate and (by default) refit."""
     trials = request.trials or settings.trials
     holdout_share = request.holdout if request.holdout is not None else settings.holdout
     seed = settings.seed if request.seed is None else request.seed
-    started = time.monotonic()
-
-    registry = Registry(home=home)  # fails fast when the registry is down
     data = gold.read_gold(request.lake, request.table, request.version, request.spec)
     spec, frame = data.spec, data.frame
     console.print(f"gold {data.table_path} v{data.version}: {len(frame)} leads, spec {spec.name} ({data.spec_source})")
     y = frame["label"].to_numpy(dtype=np.int64)
     ts = split.time_split(len(frame), holdout_share, settings.calibration_fraction)
-    folds = (
-        split.cv_folds(ts.train_end, settings.cv_folds, settings.cv_scheme)
-        if ts.train_end > settings.cv_folds + 1
-        else []
-    )
+    enough = ts.train_end > settings.cv_folds + 1
+    folds = split.cv_folds(ts.train_end, settings.cv_folds, settings.cv_scheme) if enough else []
     split.check_target(y, ts, folds, settings.min_rows, settings.min_positives)
-
     encoder = FeatureEncoder(spec)
     x = encode_frame(encoder, frame)
     study = tune.run_study(
@@ -115,144 +127,191 @@ def train(
     slice_auc = float(gate.auc(y[ts.calibration], calibrator(raw_slice)))
     if settings.refit:
         booster = tune.fit_final(x[ts.train], y[ts.train], study.params, study.n_rounds)
-    margin = booster.predict(xgb.DMatrix(x), output_margin=True)
-    raw = calibrate.sigmoid(margin)
-    prob = calibrator(raw)
+    prob = calibrator(calibrate.sigmoid(booster.predict(xgb.DMatrix(x), output_margin=True)))
     cutoffs = calibrate.tier_cutoffs(spec, prob[ts.train])
+    return Fitted(
+        data, encoder, x, y, ts, study, booster, calibrator, slice_auc, prob, cutoffs, seed, trials, holdout_share
+    )
 
-    holdout = frame.iloc[ts.holdout]
-    y_hold = y[ts.holdout]
-    truth = gold.read_ground_truth(request.lake)
+
+def evaluate_model(
+    fitted: Fitted, lake: Path, registry: Registry, settings: TrainingSettings, console: Console
+) -> Evaluation:
+    """Holdout metrics (with the oracle AUC on synthetic data) and the promotion gate vs the champion."""
+    ts, data = fitted.ts, fitted.data
+    holdout = data.frame.iloc[ts.holdout]
+    y_hold = fitted.y[ts.holdout]
+    truth = gold.read_ground_truth(lake)
     oracle = None
     if truth is not None:
         joined = holdout[["lead_id"]].merge(truth, on="lead_id", how="left")["true_probability"]
         oracle = joined.to_numpy(dtype=np.float64) if joined.notna().all() else None
-    metrics = evaluate(prob[ts.holdout], y_hold, cutoffs, settings.operating_tier, oracle)
-    metrics["cv_auc"] = study.cv_auc
-    metrics["calibration_slice_auc"] = slice_auc
+    metrics = evaluate(fitted.prob[ts.holdout], y_hold, fitted.cutoffs, settings.operating_tier, oracle)
+    metrics["cv_auc"] = fitted.study.cv_auc
+    metrics["calibration_slice_auc"] = fitted.slice_auc
     data_ref = f"gold v{data.version} holdout ({len(holdout)} leads from {holdout['event_ts'].min():%Y-%m-%d %H:%M})"
     console.print(
         f"holdout AUC {metrics['auc']:.4f}"
         + (f" (oracle {metrics['oracle_auc']:.4f}, ratio {metrics['auc_to_oracle']:.3f})" if oracle is not None else "")
         + f", PR-AUC {metrics['pr_auc']:.4f}, top-decile lift {metrics['top_decile_lift']:.2f}"
     )
-
     decision = _gate(registry, metrics["auc"], holdout, y_hold, data_ref, settings)
     console.print(f"gate: {decision.reason}")
+    return Evaluation(metrics, oracle, holdout, y_hold, decision)
 
+
+def provenance_of(fitted: Fitted, evaluation: Evaluation, run_id: str, settings: TrainingSettings) -> Provenance:
+    """The run's one :class:`~training.provenance.Provenance` record."""
+    ts, data = fitted.ts, fitted.data
+    return Provenance(
+        gold_table=data.table_path,
+        gold_version=data.version,
+        spec=data.spec.name,
+        spec_fingerprint=data.spec_fingerprint,
+        spec_source=data.spec_source,
+        git_sha=git_sha(),
+        lock_hash=lock_hash(),
+        run_id=run_id,
+        trained_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        n_fit=ts.train_end if settings.refit else ts.fit_end,
+        n_calibration=ts.train_end - ts.fit_end,
+        n_holdout=ts.n_rows - ts.train_end,
+        holdout_start=str(evaluation.holdout["event_ts"].min()),
+        n_rounds=fitted.study.n_rounds,
+        seed=fitted.seed,
+        attribution=settings.attribution,
+    )
+
+
+def log_run(
+    fitted: Fitted, evaluation: Evaluation, prov: Provenance, model_name: str, settings: TrainingSettings, tmp: Path
+) -> tuple[str, str | None]:
+    """Log tags, params, metrics, plots and the pyfunc model (with its artifact) into the active run."""
+    import mlflow
+
+    study, metrics, ts = fitted.study, evaluation.metrics, fitted.ts
+    mlflow.set_tags({**prov.run_tags(), "gate_decision": evaluation.decision.decision})
+    mlflow.log_params(
+        {
+            **{f"xgb_{k}": v for k, v in study.params.items()},
+            "n_rounds": study.n_rounds,
+            "trials": fitted.trials,
+            "trials_pruned": study.n_pruned,
+            "holdout": fitted.holdout_share,
+            "cv_folds": settings.cv_folds,
+            "cv_scheme": settings.cv_scheme,
+            "calibration_fraction": settings.calibration_fraction,
+            "refit": settings.refit,
+            "n_rows": len(fitted.data.frame),
+            **prov.run_params(),
+        }
+    )
+    mlflow.log_metrics({f"holdout_{k}": v for k, v in metrics.items()} | {"cv_auc": study.cv_auc})
+    mlflow.log_dict(dict(metrics), "holdout_metrics.json")
+    if settings.plots:
+        _plots(fitted, evaluation, tmp / "plots")
+        mlflow.log_artifacts(str(tmp / "plots"), "plots")
+    spec, frame = fitted.data.spec, fitted.data.frame
+    artifact = build_artifact(
+        tmp / "leadscore",
+        model_name=model_name,
+        spec=spec,
+        encoder=fitted.encoder,
+        booster=fitted.booster,
+        calibrator=fitted.calibrator,
+        cutoffs=fitted.cutoffs,
+        reference_columns=feature_columns(frame.iloc[ts.train], spec),
+        reference_scores=fitted.prob[ts.train],
+        provenance=prov.manifest(),
+        metrics={k: v for k, v in metrics.items() if np.isfinite(v)},
+        sample_size=settings.reference_sample_size,
+        seed=fitted.seed,
+        attribution=settings.attribution,
+    )
+    return log_pyfunc(artifact)
+
+
+def _plots(fitted: Fitted, evaluation: Evaluation, directory: Path) -> None:
+    ts, encoder = fitted.ts, fitted.encoder
+    sample = np.arange(ts.train_end, ts.n_rows)[:3000]
+    contribs = fitted.booster.predict(xgb.DMatrix(fitted.x[sample]), pred_contribs=True)[:, :-1]
+    _log_plots(
+        directory,
+        evaluation.y_hold,
+        fitted.prob[ts.holdout],
+        evaluation.metrics,
+        evaluation.oracle,
+        per_feature_importance(fitted.booster, encoder),
+        encoder.per_feature(np.asarray(contribs, dtype=np.float64)),
+        encoder.feature_names,
+        feature_columns(fitted.data.frame.iloc[sample], fitted.data.spec),
+    )
+
+
+def register(registry: Registry, model_uri: str, model_id: str | None, evaluation: Evaluation, prov: Provenance) -> int:
+    """Register the logged model at the gate's stage, tagged with the gate and the provenance."""
+    decision = evaluation.decision
+    tags = {
+        "gate_decision": decision.decision,
+        "gate_reason": decision.reason[:4900],
+        "holdout_auc": f"{evaluation.metrics['auc']:.6f}",
+        **prov.version_tags(),
+    }
+    if decision.champion_version is not None:
+        tags["gate_champion_version"] = str(decision.champion_version)
+    if decision.champion_auc is not None:
+        tags["gate_champion_auc"] = f"{decision.champion_auc:.6f}"
+    return int(registry.register(model_uri, prov.run_id, decision.stage, tags, decision.reason, model_id=model_id))
+
+
+def train(
+    request: TrainRequest,
+    settings: TrainingSettings | None = None,
+    home: HomeSettings | None = None,
+    console: Console | None = None,
+) -> dict[str, Any]:
+    """Fit, evaluate, log and register one model; returns the summary printed by ``--json``.
+
+    Raises:
+        TrainingError: the gold data cannot be trained on (the message says what to fix).
+        RegistryError: the registry is unreachable or refused the registration (nothing half-registered).
+    """
+    import mlflow
+
+    settings = settings or TrainingSettings()
+    home = home or HomeSettings()
+    console = console or Console(stderr=True)
+    started = time.monotonic()
+    registry = Registry(home=home)  # fails fast when the registry is down
+    fitted = fit(request, settings, console)
+    evaluation = evaluate_model(fitted, request.lake, registry, settings, console)
+    data = fitted.data
     experiment_id = ensure_experiment(settings.experiment, home)
     with (
         tempfile.TemporaryDirectory(prefix="leadscore-train-") as tmp,
-        mlflow.start_run(experiment_id=experiment_id, run_name=f"{spec.name}-gold-v{data.version}") as run,
+        mlflow.start_run(experiment_id=experiment_id, run_name=f"{data.spec.name}-gold-v{data.version}") as run,
     ):
-        run_id = run.info.run_id
-        sha, lock = git_sha(), lock_hash()
-        provenance = {
-            "gold_table": data.table_path,
-            "gold_version": data.version,
-            "spec": spec.name,
-            "spec_fingerprint": spec.fingerprint(),
-            "git_sha": sha,
-            "lock_hash": lock,
-            "run_id": run_id,
-            "trained_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "n_fit": ts.train_end if settings.refit else ts.fit_end,
-            "n_calibration": ts.train_end - ts.fit_end,
-            "n_holdout": ts.n_rows - ts.train_end,
-            "holdout_start": str(holdout["event_ts"].min()),
-            "n_rounds": study.n_rounds,
-            "seed": seed,
-        }
-        mlflow.set_tags(
-            {
-                "gold_table": data.table_path,
-                "gold_version": str(data.version),
-                "spec": spec.name,
-                "git_sha": sha,
-                "lock_hash": lock,
-                "gate_decision": decision.decision,
-            }
-        )
-        mlflow.log_params(
-            {
-                **{f"xgb_{k}": v for k, v in study.params.items()},
-                "n_rounds": study.n_rounds,
-                "trials": trials,
-                "trials_pruned": study.n_pruned,
-                "holdout": holdout_share,
-                "cv_folds": settings.cv_folds,
-                "cv_scheme": settings.cv_scheme,
-                "calibration_fraction": settings.calibration_fraction,
-                "refit": settings.refit,
-                "seed": seed,
-                "gold_table": data.table_path,
-                "gold_version": data.version,
-                "spec": spec.name,
-                "spec_fingerprint": spec.fingerprint(),
-                "n_rows": len(frame),
-                "spec_source": data.spec_source,
-            }
-        )
-        mlflow.log_metrics({f"holdout_{k}": v for k, v in metrics.items()} | {"cv_auc": study.cv_auc})
-        mlflow.log_dict({k: v for k, v in metrics.items()}, "holdout_metrics.json")
-        if settings.plots:
-            sample = np.arange(ts.train_end, ts.n_rows)[:3000]
-            contribs = booster.predict(xgb.DMatrix(x[sample]), pred_contribs=True)[:, :-1]
-            cols = feature_columns(frame.iloc[sample], spec)
-            _log_plots(
-                Path(tmp) / "plots",
-                y_hold,
-                prob[ts.holdout],
-                metrics,
-                oracle,
-                per_feature_importance(booster, encoder),
-                encoder.per_feature(np.asarray(contribs, dtype=np.float64)),
-                encoder.feature_names,
-                cols,
-            )
-            mlflow.log_artifacts(str(Path(tmp) / "plots"), "plots")
-        artifact = build_artifact(
-            Path(tmp) / "leadscore",
-            model_name=registry.name,
-            spec=spec,
-            encoder=encoder,
-            booster=booster,
-            calibrator=calibrator,
-            cutoffs=cutoffs,
-            reference_columns=feature_columns(frame.iloc[ts.train], spec),
-            reference_scores=prob[ts.train],
-            provenance=provenance,
-            metrics={k: v for k, v in metrics.items() if np.isfinite(v)},
-            sample_size=settings.reference_sample_size,
-            seed=seed,
-        )
-        model_uri, model_id = log_pyfunc(artifact)
-        tags = {
-            "gate_decision": decision.decision,
-            "gate_reason": decision.reason[:4900],
-            "holdout_auc": f"{metrics['auc']:.6f}",
-            "gold_table": data.table_path,
-            "gold_version": str(data.version),
-            "spec": spec.name,
-            "spec_fingerprint": spec.fingerprint(),
-            "git_sha": sha,
-            "run_id": run_id,
-        }
-        if decision.champion_version is not None:
-            tags["gate_champion_version"] = str(decision.champion_version)
-        if decision.champion_auc is not None:
-            tags["gate_champion_auc"] = f"{decision.champion_auc:.6f}"
-        version = registry.register(model_uri, run_id, decision.stage, tags, decision.reason, model_id=model_id)
+        prov = provenance_of(fitted, evaluation, run.info.run_id, settings)
+        model_uri, model_id = log_run(fitted, evaluation, prov, registry.name, settings, Path(tmp))
+        version = register(registry, model_uri, model_id, evaluation, prov)
         mlflow.set_tag("registered_version", str(version))
+    decision = evaluation.decision
     console.print(f"registered {registry.name} v{version} as {decision.stage} ({time.monotonic() - started:.0f}s)")
+    return _summary(fitted, evaluation, prov, registry, version, time.monotonic() - started)
+
+
+def _summary(
+    fitted: Fitted, evaluation: Evaluation, prov: Provenance, registry: Registry, version: int, seconds: float
+) -> dict[str, Any]:
+    metrics, decision, study = evaluation.metrics, evaluation.decision, fitted.study
     return {
-        "run_id": run_id,
+        "run_id": prov.run_id,
         "model_name": registry.name,
         "version": version,
         "lifecycle": decision.stage,
-        "gold_table": data.table_path,
-        "gold_version": data.version,
-        "spec": spec.name,
+        "gold_table": prov.gold_table,
+        "gold_version": prov.gold_version,
+        "spec": prov.spec,
         "metrics": {k: metrics[k] for k in HEADLINE if k in metrics},
         "holdout": {k: v for k, v in metrics.items() if k not in HEADLINE},
         "cv_auc": study.cv_auc,
@@ -266,7 +325,7 @@ def train(
             "champion_auc": decision.champion_auc,
         },
         "tracking_uri": registry.uri,
-        "seconds": round(time.monotonic() - started, 1),
+        "seconds": round(seconds, 1),
     }
 
 

@@ -28,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 from leadscore_core.contract import FeatureSpec
 from leadscore_core.encoding import FeatureEncoder
 from leadscore_core.forest import TreeEnsemble, UnsupportedModel
+from leadscore_core.reasons import Attribution, reasons
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +72,9 @@ class Manifest(BaseModel):
     tier_cutoffs: dict[str, float]
     """Tier -> minimum calibrated probability, best tier first; below all cut-offs: ``D``."""
     top_k_reasons: int = 3
+    attribution: Attribution = "approx"
+    """How reason contributions are computed on every path (:mod:`leadscore_core.reasons`); manifests
+    written before this field existed were served with ``approx``."""
     provenance: dict[str, Any] = Field(default_factory=dict)
     """gold table path + Delta version, git sha, lock hash, run id, trained_at."""
     metrics: dict[str, float] = Field(default_factory=dict)
@@ -198,10 +202,13 @@ class LeadScorer:
         assert self.manifest is not None, "call load() first"
         return self.manifest.spec
 
-    def score(self, x: np.ndarray, explain: bool = False, approx: bool = False) -> ScoreBatch:
+    def score(self, x: np.ndarray, explain: bool = False, approx: bool | None = None) -> ScoreBatch:
         """Score encoded rows; with ``explain`` also per-feature contributions (exact TreeSHAP, or the
-        cheaper path-based ``approx`` attribution); both sum with the base value to the margin."""
+        cheaper path-based ``approx`` attribution; None: the manifest's ``attribution``); both sum with the
+        base value to the margin."""
         assert self.manifest is not None and self.encoder is not None, "call load() first"
+        if approx is None:
+            approx = self.manifest.attribution == "approx"
         contribs = None
         compiled = self._compiled if len(x) <= COMPILED_MAX_ROWS else None
         if explain and approx and compiled is not None:
@@ -233,23 +240,10 @@ class LeadScorer:
     def reasons(
         self, batch: ScoreBatch, row: int, values: dict[str, Any], k: int | None = None
     ) -> list[dict[str, Any]]:
-        """Top-k reason codes of one lead: business feature, its value, margin contribution, direction."""
+        """Top-k reason codes of one lead (:func:`leadscore_core.reasons.reasons` on one row)."""
         assert batch.contributions is not None and self.encoder is not None and self.manifest is not None
         k = self.manifest.top_k_reasons if k is None else k
-        c = batch.contributions[row]
-        order = np.argsort(-np.abs(c))[:k]
-        out = []
-        for j in order:
-            name = self.encoder.feature_names[j]
-            out.append(
-                {
-                    "feature": name,
-                    "value": values.get(name),
-                    "contribution": round(float(c[j]), 6),
-                    "direction": "increases" if c[j] >= 0 else "decreases",
-                }
-            )
-        return out
+        return reasons(batch.contributions[row : row + 1], self.encoder.feature_names, [values], k)[0]
 
 
 def _probe_rows(ens: TreeEnsemble, n: int, seed: int = 0) -> np.ndarray:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from importlib import resources
 from pathlib import Path
 from typing import Literal
@@ -234,24 +235,63 @@ class FeatureSpec(_Strict):
         return s in {p.lower() for p in self.target.positive}
 
 
+SPEC_PATH_ENV = "LEADSCORE_SPEC_PATH"
+"""Extra directories (``os.pathsep``-separated) searched for spec files by :func:`find_spec`."""
+
+
 def builtin_spec_path(name: str) -> Path:
     """Path of a spec shipped with the package (``crm_freezone``, ``bank_marketing``)."""
     ref = resources.files("leadscore_core") / "specs" / f"{name}.yaml"
     return Path(str(ref))
 
 
-def load_spec(path_or_name: str | Path) -> FeatureSpec:
-    """Load a spec from a YAML file, or a built-in one by name."""
-    p = Path(path_or_name)
-    if not p.exists():
-        candidate = builtin_spec_path(str(path_or_name))
-        if not candidate.exists():
-            raise FileNotFoundError(f"feature spec {path_or_name!r}: no such file or built-in spec")
-        p = candidate
+def spec_dirs() -> list[Path]:
+    """Where :func:`find_spec` looks: ``$LEADSCORE_SPEC_PATH`` directories first, then the built-in specs."""
+    extra = [Path(d) for d in os.environ.get(SPEC_PATH_ENV, "").split(os.pathsep) if d]
+    return [*extra, Path(str(resources.files("leadscore_core") / "specs"))]
+
+
+def _read_spec(p: Path) -> FeatureSpec:
     data = yaml.safe_load(p.read_text())
     if not isinstance(data, dict):
         raise ValueError(f"feature spec {p}: expected a mapping at the top level")
     return FeatureSpec.model_validate(data)
+
+
+def find_spec(name: str, dirs: list[Path] | None = None) -> FeatureSpec:
+    """The spec whose ``name`` is ``name``, whatever its file is called (``*.yaml``/``*.yml`` in ``dirs``,
+    default :func:`spec_dirs`). The first directory holding it wins.
+
+    Raises:
+        FileNotFoundError: no spec of that name (the message lists the directories searched).
+        ValueError: two files in one directory declare that name.
+    """
+    searched = dirs if dirs is not None else spec_dirs()
+    for d in searched:
+        found: list[tuple[Path, FeatureSpec]] = []
+        for p in sorted([*d.glob("*.yaml"), *d.glob("*.yml")]):
+            try:
+                head = yaml.safe_load(p.read_text())
+            except (OSError, yaml.YAMLError):
+                continue
+            if isinstance(head, dict) and head.get("name") == name:
+                found.append((p, _read_spec(p)))
+        if len(found) > 1:
+            raise ValueError(f"feature spec {name!r} is declared by {[str(p) for p, _ in found]}: keep one")
+        if found:
+            return found[0][1]
+    raise FileNotFoundError(
+        f"feature spec {name!r}: no file declares that name in {[str(d) for d in searched]} "
+        f"(add a directory with ${SPEC_PATH_ENV} or pass the YAML path)"
+    )
+
+
+def load_spec(path_or_name: str | Path) -> FeatureSpec:
+    """Load a spec from a YAML file, or find one by its ``name`` (:func:`find_spec`)."""
+    p = Path(path_or_name)
+    if p.is_file():
+        return _read_spec(p)
+    return find_spec(str(path_or_name))
 
 
 def spec_from_json(blob: str | bytes) -> FeatureSpec:

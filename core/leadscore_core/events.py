@@ -1,9 +1,8 @@
-"""Event schemas shared by the serving logger, the Knative consumers and the workflows.
+"""The events the monitors emit (drift, retrain, outcome) and the salted lead key.
 
-The KServe payload logger sends binary-mode CloudEvents 1.0: ``ce-id`` is shared by a request and its
-response (the join key), ``ce-source`` is the agent URL, and the extensions ``inferenceservicename``,
-``namespace``, ``component`` and ``endpoint`` (default/canary) say where it came from; the body is the
-V2 (or V1) JSON.
+The logger's own events (request/response CloudEvents) and the V2 bodies they carry live in
+:mod:`leadscore_core.wire`; ``REQUEST_TYPE``, ``RESPONSE_TYPE`` and ``LOGGER_EXTENSIONS`` are importable
+from here too for existing callers.
 """
 
 from __future__ import annotations
@@ -11,51 +10,32 @@ from __future__ import annotations
 import hashlib
 import hmac
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-REQUEST_TYPE = "org.kubeflow.serving.inference.request"
-RESPONSE_TYPE = "org.kubeflow.serving.inference.response"
+from leadscore_core.wire import LOGGER_EXTENSIONS, REQUEST_TYPE, RESPONSE_TYPE
+
+__all__ = [
+    "DRIFT_TYPE",
+    "LOGGER_EXTENSIONS",
+    "OUTCOME_TYPE",
+    "REQUEST_TYPE",
+    "RESPONSE_TYPE",
+    "RETRAIN_TYPE",
+    "DriftEvent",
+    "RetrainRequest",
+    "lead_key",
+]
+
 DRIFT_TYPE = "org.kubeflow.serving.inference.drift"
 OUTCOME_TYPE = "ai.leadscore.outcome"
 RETRAIN_TYPE = "ai.leadscore.retrain.requested"
-LOGGER_EXTENSIONS = ("inferenceservicename", "namespace", "component", "endpoint")
-
-# V2 tensor names the predictor understands and answers with
-V2_INPUT = "features"
-V2_OUTPUTS = ("probability", "margin", "tier", "contributions")
 
 
 def lead_key(lead_id: str, salt: str) -> str:
     """Salted hash of a lead id: the only lead identifier that leaves the serving pod."""
     return hmac.new(salt.encode(), str(lead_id).encode(), hashlib.sha256).hexdigest()[:32]
-
-
-class V2Tensor(BaseModel):
-    model_config = ConfigDict(extra="allow")
-    name: str
-    shape: list[int]
-    datatype: str
-    data: list[Any]
-    parameters: dict[str, Any] | None = None
-
-
-class V2Request(BaseModel):
-    model_config = ConfigDict(extra="allow")
-    id: str | None = None
-    inputs: list[V2Tensor]
-    parameters: dict[str, Any] | None = None
-    outputs: list[dict[str, Any]] | None = None
-
-
-class V2Response(BaseModel):
-    model_config = ConfigDict(extra="allow", protected_namespaces=())
-    id: str | None = None
-    model_name: str
-    model_version: str | None = None
-    outputs: list[V2Tensor]
-    parameters: dict[str, Any] | None = None
 
 
 class DriftEvent(BaseModel):

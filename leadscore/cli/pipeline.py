@@ -8,6 +8,8 @@ from typing import Annotated
 
 import typer
 
+from leadscore_core.lake import GOLD_FEATURES
+
 
 def register(app: typer.Typer) -> None:
     """Attach the ``pipeline`` command group to the ``leadscore`` app."""
@@ -50,7 +52,7 @@ def register(app: typer.Typer) -> None:
 
     @pipeline.command("history")
     def history_cmd(
-        table: Annotated[str, typer.Argument(help="Table, e.g. gold/lead_features.")] = "gold/lead_features",
+        table: Annotated[str, typer.Argument(help="Table, e.g. gold/lead_features.")] = GOLD_FEATURES,
         lake: Annotated[Path | None, typer.Option(help="Lake root (default $LEADSCORE_HOME/lake).")] = None,
     ) -> None:
         """Delta history (versions) of one lake table."""

@@ -12,14 +12,18 @@ from typing import Annotated
 import typer
 
 from leadscore.cli._errors import friendly_errors
+from leadscore_core.lake import GOLD_FEATURES
 
 
 def train_command(
     lake: Annotated[Path, typer.Option("--lake", help="Lake root (default $LEADSCORE_HOME/lake).")] = None,  # type: ignore[assignment]
-    table: Annotated[str, typer.Option(help="Gold table path inside the lake.")] = "gold/lead_features",
+    table: Annotated[str, typer.Option(help="Gold table path inside the lake.")] = GOLD_FEATURES,
     version: Annotated[int | None, typer.Option("--version", help="Delta version to pin (default: latest).")] = None,
     spec: Annotated[
-        str | None, typer.Option(help="Feature spec (name or YAML); default: the one gold records, else crm_freezone.")
+        str | None,
+        typer.Option(
+            help="Feature spec (name or YAML) to check against the one gold records (default: the recorded one)."
+        ),
     ] = None,
     trials: Annotated[int | None, typer.Option(help="Optuna trials (default 50, TRAINING_TRIALS).")] = None,
     holdout: Annotated[float | None, typer.Option(help="Share of latest leads held out (default 0.2).")] = None,

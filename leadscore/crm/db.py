@@ -23,20 +23,9 @@ import psycopg
 import pyarrow as pa
 import pyarrow.csv as pacsv
 from psycopg import sql
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from leadscore_core.contract import FeatureSpec
-
-
-class CrmSettings(BaseSettings):
-    """Where the CRM lives (``LEADSCORE_`` env prefix)."""
-
-    model_config = SettingsConfigDict(env_prefix="LEADSCORE_", extra="ignore")
-
-    crm_dsn: str = "postgresql://postgres@127.0.0.1:5432/postgres"
-    """libpq connection string of the CRM database (``LEADSCORE_CRM_DSN``)."""
-    crm_connect_timeout: int = 5
-    """Seconds to wait for the CRM before giving up (``LEADSCORE_CRM_CONNECT_TIMEOUT``)."""
+from leadscore_core.settings import CrmSettings
 
 
 class CrmUnavailable(RuntimeError):

@@ -150,8 +150,13 @@ def event_lines(spark: SparkSession, events: pa.Table | TextLines) -> tuple[Data
         offsets.append((int(row["_block"]), int(row["first"]), before))
         before += int(row["n"])
     n_lines = sum(int(row["k"]) for row in blocks)
-    schema = T.StructType([T.StructField("_block", T.LongType()), T.StructField("first", T.LongType()),
-                           T.StructField("before", T.LongType())])  # fmt: skip
+    schema = T.StructType(
+        [
+            T.StructField("_block", T.LongType()),
+            T.StructField("first", T.LongType()),
+            T.StructField("before", T.LongType()),
+        ]
+    )
     splits = F.broadcast(spark.createDataFrame(offsets, schema))
     lines = (
         text.join(splits, "_block")

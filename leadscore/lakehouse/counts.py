@@ -14,6 +14,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from leadscore_core.lake import BRONZE_LEADS, RUNS_DIR, SILVER_LEADS
+
 
 @dataclass
 class LayerCounts:
@@ -70,7 +72,7 @@ class RunReport:
     def reconciled(self) -> bool:
         """Every layer reconciles, and leads reconcile end to end (bronze in = silver out + rejects)."""
         ok = all(c.reconciles for c in self.counts.values())
-        bronze, silver = self.counts.get("bronze/crm_leads"), self.counts.get("silver/leads")
+        bronze, silver = self.counts.get(BRONZE_LEADS), self.counts.get(SILVER_LEADS)
         if bronze and silver:
             ok = ok and bronze.rows_in == silver.rows_out + bronze.quarantined + silver.duplicates
         return ok
@@ -84,7 +86,7 @@ class RunReport:
 
     def save(self, lake: Path) -> Path:
         """Write ``<lake>/_runs/<batch_id>.json``."""
-        path = lake / "_runs" / f"{self.batch_id}.json"
+        path = lake / RUNS_DIR / f"{self.batch_id}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(self.to_json(), indent=2, default=str) + "\n")
         return path

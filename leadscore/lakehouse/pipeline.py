@@ -22,11 +22,17 @@ from leadscore.lakehouse.counts import LayerCounts, RunReport
 from leadscore.lakehouse.delta_io import DeltaIO, Mode
 from leadscore.lakehouse.sources import RawBatch, TextLines
 from leadscore_core.contract import FeatureSpec
-
-BRONZE_LEADS, BRONZE_EVENTS, QUARANTINE = "bronze/crm_leads", "bronze/web_events", "bronze/quarantine"
-SILVER_LEADS, SILVER_EVENTS = "silver/leads", "silver/web_events"
-GOLD, GOLD_TRUTH = "gold/lead_features", "gold/ground_truth"
-TABLES = (BRONZE_LEADS, BRONZE_EVENTS, QUARANTINE, SILVER_LEADS, SILVER_EVENTS, GOLD, GOLD_TRUTH)
+from leadscore_core.lake import (
+    BRONZE_EVENTS,
+    BRONZE_LEADS,
+    GOLD_FEATURES,
+    GOLD_TRUTH,
+    QUARANTINE,
+    SILVER_EVENTS,
+    SILVER_LEADS,
+    TABLES,
+    commit_metadata,
+)
 
 Step = Callable[[str], None]
 
@@ -146,7 +152,7 @@ def run_pipeline(
             writes.insert(1, (QUARANTINE, q_all, "append"))
         changed = (upsert is not None and (upsert.new_kept or not io.exists(SILVER_LEADS))) or new_events > 0
         have_leads = upsert is not None or io.exists(SILVER_LEADS)
-        if have_leads and (changed or (n_leads and not io.exists(GOLD))):
+        if have_leads and (changed or (n_leads and not io.exists(GOLD_FEATURES))):
             say("gold: point-in-time event aggregates")
             leads_df = silver_leads if upsert is not None else io.read(SILVER_LEADS)
             events_df = _all_events(io, fresh if new_events else None)
@@ -154,10 +160,10 @@ def run_pipeline(
             cleanup.callback(gold_df.unpersist)
             gold_rows = gold_df.count()
             silver_rows = leads_df.count()
-            report.counts[GOLD] = LayerCounts(silver_rows, gold_rows, 0, 0)
+            report.counts[GOLD_FEATURES] = LayerCounts(silver_rows, gold_rows, 0, 0)
             gates += quality.table_gates(gold_df, spec, "gold", spec.feature_names)
             gates += quality.gold_gates(gold_df, spec, gold_rows)
-            writes.append((GOLD, gold_df, "overwrite"))
+            writes.append((GOLD_FEATURES, gold_df, "overwrite"))
             truth = _truth(spark, io, batch)
             if truth is not None:
                 writes.append((GOLD_TRUTH, gold.gold_ground_truth(truth, gold_df), "overwrite"))
@@ -165,12 +171,7 @@ def run_pipeline(
         quality.enforce(gates)
         for table, df, mode in writes:
             say(f"writing {table} ({mode})")
-            v = io.write(
-                df,
-                table,
-                mode,
-                metadata={"batch_id": meta.batch_id, "source": batch.source, "leadscore.spec": spec.name},
-            )
+            v = io.write(df, table, mode, metadata=commit_metadata(spec, meta.batch_id, batch.source))
             report.written.append(table)
             report.versions[table] = v.version
     batch.commit()

@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from leadscore_core.settings import HomeSettings
 
 
-class PipelineSettings(BaseSettings):
-    """How the medallion job runs locally; on a cluster ``spark-submit`` decides master and resources."""
+class PipelineSettings(HomeSettings):
+    """How the medallion job runs locally; on a cluster ``spark-submit`` decides master and resources.
+    ``home`` and ``lake`` are :class:`~leadscore_core.settings.HomeSettings`' (``LEADSCORE_HOME``)."""
 
-    model_config = SettingsConfigDict(env_prefix="LEADSCORE_", extra="ignore")
-
-    home: Path = Path(".leadscore")
-    """Root of local state (``LEADSCORE_HOME``); the lake defaults to ``$LEADSCORE_HOME/lake``."""
     spark_master: str = "local[*]"
     """Master used when not launched by spark-submit (``LEADSCORE_SPARK_MASTER``)."""
     spark_shuffle_partitions: int = Field(4, gt=0)
@@ -22,8 +18,3 @@ class PipelineSettings(BaseSettings):
     spark_driver_memory: str = "auto"
     """Driver (= executor, locally) heap (``LEADSCORE_SPARK_DRIVER_MEMORY``, e.g. ``6g``). ``auto``: a third
     of the machine's memory, between 2g and 8g (1M generated leads need more than 3g; docs/benchmarks.md)."""
-
-    @property
-    def lake(self) -> Path:
-        """Default lake root."""
-        return self.home / "lake"

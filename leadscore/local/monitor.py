@@ -14,37 +14,28 @@ from typing import Annotated
 
 import typer
 
-REPO = Path(__file__).resolve().parents[2]
-MONITORS_PY = REPO / "monitors" / ".venv" / "bin" / "python"
+from leadscore.local.envs import EnvironmentMissing, env_python
+from leadscore.local.serve import resolve_model
 
 
 def _monitors_python() -> Path:
-    override = os.environ.get("LEADSCORE_MONITORS_PYTHON")
-    py = Path(override) if override else MONITORS_PY
-    if not py.exists():
-        typer.echo(f"monitors env missing ({py}); create it with `make envs` (or `cd monitors && uv sync`)", err=True)
-        raise typer.Exit(2)
-    return py
+    try:
+        return env_python("monitors")
+    except EnvironmentMissing as exc:
+        typer.echo(f"{exc}; create it with `make envs`", err=True)
+        raise typer.Exit(2) from None
 
 
 def _artifact(model_dir: Path | None, alias: str) -> Path:
-    if model_dir is not None:
-        if not (model_dir / "manifest.json").exists():
-            typer.echo(f"{model_dir}: not a leadscore model artifact (no manifest.json)", err=True)
-            raise typer.Exit(2)
-        return model_dir
-    from leadscore.registry.registry import fetch_artifact
-    from training.errors import RegistryError
-
+    """The artifact directory: ``--model-dir`` or the registry ``alias`` (:mod:`leadscore.local.serve`)."""
     try:
-        return Path(fetch_artifact(alias))
-    except RegistryError as exc:
+        return resolve_model(model_dir, alias)[0]
+    except typer.BadParameter as exc:
         typer.echo(
-            f"no {alias!r} model to take the drift reference from: {exc}; train one "
-            f"(`leadscore train`) or pass --model-dir",
+            f"no model to take the drift reference from: {exc.message}; train one (`leadscore train`)",
             err=True,
         )
-        raise typer.Exit(3) from exc
+        raise typer.Exit(2 if model_dir is not None else 3) from None
 
 
 def _run(args: list[str]) -> None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import re
 import signal
 import socket
 import subprocess
@@ -24,9 +23,8 @@ from typing import Annotated, Any
 
 import typer
 
-REPO = Path(__file__).resolve().parents[2]
-PREDICTOR_DIR = REPO / "model_server" / "predictor"
-TRANSFORMER_DIR = REPO / "model_server" / "transformer"
+from leadscore.local.envs import EnvironmentMissing, env_python
+
 RUN_STATE = "serve.json"
 
 
@@ -49,14 +47,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def venv_python(project: Path) -> Path:
-    """The interpreter of an image project's ``.venv`` (``uv sync`` inside the project creates it)."""
-    py = project / ".venv" / "bin" / "python"
-    if not py.exists():
-        raise FileNotFoundError(f"{py} missing: run `uv sync` in {project}")
-    return py
 
 
 def _spawn(name: str, argv: list[str], env: dict[str, str], log: Path, ready_url: str, cpu: str | None) -> Proc:
@@ -92,7 +82,7 @@ def start_predictor(
         **(extra_env or {}),
     }
     url = f"http://{host}:{port}/v2/models/{env.get('PREDICTOR_MODEL_NAME', 'lead-scoring')}/ready"
-    return _spawn("predictor", [str(venv_python(PREDICTOR_DIR)), "-m", "leadscore_predictor"], env, log, url, cpu)
+    return _spawn("predictor", [str(env_python("predictor")), "-m", "leadscore_predictor"], env, log, url, cpu)
 
 
 def start_transformer(
@@ -112,7 +102,7 @@ def start_transformer(
         **(extra_env or {}),
     }
     url = f"http://{host}:{port}/v2/health/ready"
-    return _spawn("transformer", [str(venv_python(TRANSFORMER_DIR)), "-m", "leadscore_transformer"], env, log, url, cpu)
+    return _spawn("transformer", [str(env_python("transformer")), "-m", "leadscore_transformer"], env, log, url, cpu)
 
 
 def wait_ready(proc: Proc, timeout: float = 180.0) -> None:
@@ -187,24 +177,31 @@ def sample_lead(model_dir: Path) -> dict[str, Any]:
 
 
 def resolve_model(model_dir: Path | None, alias: str) -> tuple[Path, str]:
-    """The artifact directory and registry version: ``--model-dir`` as given, else the registry alias."""
-    if model_dir is not None:
-        from leadscore_core.artifact import MANIFEST
+    """The artifact directory and registry version (:func:`leadscore_core.resolve.resolve_artifact`):
+    ``--model-dir`` as given, else the registry alias or version through the registry download."""
+    from leadscore_core.resolve import ArtifactNotFound, resolve_artifact
 
-        for candidate in (model_dir, model_dir / "artifacts" / "leadscore"):
-            if (candidate / MANIFEST).is_file():
-                return candidate.resolve(), ""
-        raise typer.BadParameter(f"{model_dir}: no manifest.json (not a leadscore artifact)", param_hint="--model-dir")
+    if model_dir is not None:
+        try:
+            resolved = resolve_artifact(model_dir)
+        except ArtifactNotFound as exc:
+            raise typer.BadParameter(str(exc), param_hint="--model-dir") from None
+        return resolved.path, resolved.version
     try:
         from leadscore.registry.registry import fetch_artifact
-    except ImportError as exc:  # the registry lives in the training package
-        raise typer.BadParameter(f"registry unavailable ({exc}); pass --model-dir", param_hint="--alias") from None
-    try:
-        path = fetch_artifact(alias)
+
+        name = _model_name()
+        ref = f"models:/{name}/{alias}" if alias.isdigit() else f"models:/{name}@{alias}"
+        resolved = resolve_artifact(ref, fetch_artifact)
     except Exception as exc:  # RegistryError and friends: say what to do instead of a traceback
         raise typer.BadParameter(f"{exc} (or pass --model-dir)", param_hint="--alias") from None
-    m = next((re.search(r"-v(\d+)$", p.name) for p in [path, *path.parents] if re.search(r"-v(\d+)$", p.name)), None)
-    return path, m.group(1) if m else ""
+    return resolved.path, resolved.version
+
+
+def _model_name() -> str:
+    from leadscore_core.settings import HomeSettings
+
+    return HomeSettings().model_name
 
 
 def _home() -> Path:
@@ -269,6 +266,9 @@ def register(app: typer.Typer) -> None:
                 wait_ready(procs[0])
                 procs.append(start_transformer(pport, port, logs / "serve-transformer.log", host=host))
                 wait_ready(procs[1])
+        except EnvironmentMissing as exc:
+            typer.echo(f"cannot start the servers: {exc}", err=True)
+            raise typer.Exit(2) from None
         except BaseException:
             for p in procs:
                 stop_group(p.pid)

@@ -19,6 +19,7 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
+from leadscore_core.lake import INFERENCE_LOG
 from leadscore_core.settings import HomeSettings
 
 from leadscore_monitors import stats
@@ -144,7 +145,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--backend", choices=["alibi", "evidently"], default="alibi")
     a = p.parse_args(argv)
     home = HomeSettings()
-    uri = a.table_uri or str(home.lake / "bronze" / "inference_log")
+    uri = a.table_uri or str(home.lake / INFERENCE_LOG)
     reference = load_reference(a.model_dir)
     day = parse_day(a.date)
     reports = home.reports

@@ -21,7 +21,8 @@ import numpy as np
 import psycopg
 from leadscore_core.contract import FeatureSpec, load_spec
 from leadscore_core.events import RETRAIN_TYPE, RetrainRequest, lead_key
-from leadscore_core.settings import HomeSettings
+from leadscore_core.lake import INFERENCE_LOG
+from leadscore_core.settings import CrmSettings, HomeSettings
 from psycopg import sql
 from pydantic import BaseModel
 from scipy.stats import rankdata
@@ -109,17 +110,19 @@ def crm_outcomes(dsn: str, table: str, spec: FeatureSpec, salt: str) -> dict[str
 def main(argv: list[str] | None = None) -> None:
     s = OutcomeSettings()
     p = argparse.ArgumentParser(prog="leadscore_monitors outcome", description="CRM conversions vs logged scores")
-    p.add_argument("--dsn", default=s.crm_dsn)
+    p.add_argument("--dsn", default=None, help="CRM DSN (default: LEADSCORE_CRM_DSN, see CrmSettings)")
     p.add_argument("--crm-table", default=s.crm_table)
     p.add_argument("--table-uri", default=None)
     p.add_argument("--spec", default="crm_freezone")
     p.add_argument("--trigger-url", default=None, help="retrain trigger to notify on a business signal")
     a = p.parse_args(argv)
     home = HomeSettings()
-    uri = a.table_uri or str(home.lake / "bronze" / "inference_log")
+    uri = a.table_uri or str(home.lake / INFERENCE_LOG)
     spec = load_spec(a.spec)
     rows = read_log(uri, columns=["lead_key", "probability", "tier", "event_time"]).to_pylist()
-    report = compute(rows, crm_outcomes(a.dsn, a.crm_table, spec, home.pii_salt), s.drop_threshold)
+    report = compute(
+        rows, crm_outcomes(a.dsn or CrmSettings().crm_dsn, a.crm_table, spec, home.pii_salt), s.drop_threshold
+    )
     out = report.model_dump()
     if report.business_signal and a.trigger_url:
         now = datetime.now(UTC)

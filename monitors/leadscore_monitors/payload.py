@@ -24,8 +24,10 @@ from typing import Any
 import numpy as np
 from leadscore_core.contract import OTHER, FeatureSpec
 from leadscore_core.encoding import FeatureEncoder
-from leadscore_core.events import V2_INPUT, lead_key
+from leadscore_core.events import lead_key
+from leadscore_core.reasons import reasons
 from leadscore_core.validation import check_record
+from leadscore_core.wire import V2_INPUT, WireError, features_from_tensor, find_tensor, outputs_from_response
 
 from leadscore_monitors.cloudevent import BadEvent
 
@@ -112,23 +114,13 @@ class RequestDecoder:
         return out
 
     def _v2(self, body: dict[str, Any], metadata: Mapping[str, Any]) -> list[Lead]:
-        inputs = body.get("inputs")
-        if not isinstance(inputs, list):
-            raise _contract_error("inputs: expected a list of V2 tensors")
-        tensor = next((t for t in inputs if isinstance(t, dict) and t.get("name") == V2_INPUT), None)
-        if tensor is None:
-            raise _contract_error(f"inputs: no tensor named {V2_INPUT!r}")
         try:
-            x = np.asarray(tensor.get("data"), dtype=np.float64).reshape(tuple(tensor.get("shape") or (-1,)))
-        except (TypeError, ValueError) as exc:
-            raise _contract_error(f"inputs[{V2_INPUT}]: data does not match its shape: {exc}") from exc
-        if x.ndim != 2 or x.shape[1] != self.encoder.n_columns:
-            raise _contract_error(
-                f"inputs[{V2_INPUT}]: shape {list(x.shape)}, contract {self.spec.name!r} encodes "
-                f"[n, {self.encoder.n_columns}]"
+            tensor = find_tensor(body.get("inputs"), V2_INPUT)
+            x = features_from_tensor(
+                tensor.get("shape"), tensor.get("data"), self.encoder.n_columns, MAX_LEADS, np.float64
             )
-        if x.shape[0] > MAX_LEADS:
-            raise _contract_error(f"inputs[{V2_INPUT}]: {x.shape[0]} leads, at most {MAX_LEADS}")
+        except WireError as exc:
+            raise _contract_error(f"inputs: {exc} (contract {self.spec.name!r})") from exc
         keys = _lead_keys(body, metadata, x.shape[0])
         return [Lead(features=self._decode_row(row), lead_key=k) for row, k in zip(x, keys, strict=True)]
 
@@ -221,32 +213,23 @@ def _prob(v: Any, where: str) -> float:
 
 
 def _v2_response(body: dict[str, Any], feature_names: Sequence[str], top_k: int) -> list[Prediction]:
-    outputs = {t.get("name"): t for t in body.get("outputs") or [] if isinstance(t, dict)}
-    if "probability" not in outputs:
-        raise _contract_error("outputs: no tensor named 'probability'")
-    probs = [_prob(v, "outputs[probability]") for v in np.asarray(outputs["probability"]["data"]).ravel()]
-    tiers = list(outputs["tier"]["data"]) if "tier" in outputs else [None] * len(probs)
-    params = body.get("parameters") or {}
-    version = body.get("model_version") or (params.get("model_version") if isinstance(params, dict) else None)
-    contribs = None
-    if "contributions" in outputs:
-        c = np.asarray(outputs["contributions"]["data"], dtype=np.float64)
-        if c.size == len(probs) * (len(feature_names) + 1):
-            contribs = c.reshape(len(probs), len(feature_names) + 1)[:, :-1]
-    out = []
-    for i, p in enumerate(probs):
-        reasons: list[dict[str, Any]] = []
-        if contribs is not None:
-            for j in np.argsort(-np.abs(contribs[i]))[:top_k]:
-                reasons.append({"feature": feature_names[j], "contribution": round(float(contribs[i, j]), 6)})
-        out.append(
-            Prediction(
-                probability=p,
-                tier=str(tiers[i]) if i < len(tiers) and tiers[i] is not None else None,
-                score=int(round(p * 100)),
-                reasons=reasons,
-                model_name=body.get("model_name"),
-                model_version=str(version) if version is not None else None,
-            )
+    try:
+        out = outputs_from_response(body, default_version="")
+    except WireError as exc:
+        raise _contract_error(f"outputs: {exc}") from exc
+    probs = [_prob(v, "outputs[probability]") for v in out.probability]
+    contribs = out.contributions
+    if contribs is not None and contribs.shape[1] != len(feature_names):
+        contribs = None  # another contract's answer: keep the scores, not the reasons
+    lead_reasons = reasons(contribs, feature_names, None, top_k) if contribs is not None else [[] for _ in probs]
+    return [
+        Prediction(
+            probability=p,
+            tier=out.tier[i] if i < len(out.tier) else None,
+            score=int(round(p * 100)),
+            reasons=lead_reasons[i],
+            model_name=out.model_name or None,
+            model_version=out.model_version or None,
         )
-    return out
+        for i, p in enumerate(probs)
+    ]

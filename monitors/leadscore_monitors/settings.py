@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
+from leadscore_core.lake import INFERENCE_LOG
 from leadscore_core.settings import HomeSettings
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -83,7 +84,7 @@ class SinkSettings(ConsumerSettings):
     """A request without its response (or the reverse) older than this is written half-joined."""
 
     def resolved_table_uri(self) -> str:
-        return self.table_uri or str(HomeSettings().lake / "bronze" / "inference_log")
+        return self.table_uri or str(HomeSettings().lake / INFERENCE_LOG)
 
 
 class ShadowSettings(ConsumerSettings):
@@ -111,8 +112,6 @@ class OutcomeSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="MONITOR_", extra="ignore")
 
-    crm_dsn: str = "postgresql://postgres@127.0.0.1:5432/postgres"
-    """PostgreSQL CRM holding the ``leads`` table (``LEADSCORE_CRM_DSN`` in the data tools)."""
     crm_table: str = "leads"
     """Table with ``lead_id``, a converted flag and ``converted_at``."""
     drop_threshold: float = Field(0.10, gt=0, lt=1)

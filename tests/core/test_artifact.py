@@ -49,20 +49,32 @@ def artifact(tmp_path_factory):
     x = enc.encode_columns(cols, 800)
     y = ((np.asarray(cols["visas_requested"]) > 5) ^ (rng.random(800) < 0.1)).astype(int)
     booster = xgb.train({"objective": "binary:logistic", "max_depth": 3, "nthread": 1}, xgb.DMatrix(x, label=y), 30)
-    manifest = Manifest(model_name="lead-scoring", spec=spec, spec_fingerprint=spec.fingerprint(),
-                        columns=enc.columns, calibrator=Calibrator(x=[0.0, 0.5, 1.0], y=[0.0, 0.4, 1.0]),
-                        tier_cutoffs={"A": 0.8, "B": 0.5, "C": 0.2})
+    manifest = Manifest(
+        model_name="lead-scoring",
+        spec=spec,
+        spec_fingerprint=spec.fingerprint(),
+        columns=enc.columns,
+        calibrator=Calibrator(x=[0.0, 0.5, 1.0], y=[0.0, 0.4, 1.0]),
+        tier_cutoffs={"A": 0.8, "B": 0.5, "C": 0.2},
+    )
     path = tmp_path_factory.mktemp("art") / "model"
-    save_artifact(path, manifest, booster,
-                  build_drift_reference(spec, cols, booster.predict(xgb.DMatrix(x))), reference_sample(spec, cols, 200))
+    save_artifact(
+        path,
+        manifest,
+        booster,
+        build_drift_reference(spec, cols, booster.predict(xgb.DMatrix(x))),
+        reference_sample(spec, cols, 200),
+    )
     return path, cols
 
 
 def test_scores_explains_and_reasons_sum_to_margin(artifact):
     path, cols = artifact
     scorer = LeadScorer(path).load()
-    records = [check_record(scorer.spec, {k: (v[i] if isinstance(v, list) else float(v[i]))
-                                          for k, v in cols.items()}).values for i in range(5)]
+    records = [
+        check_record(scorer.spec, {k: (v[i] if isinstance(v, list) else float(v[i])) for k, v in cols.items()}).values
+        for i in range(5)
+    ]
     batch = scorer.score(scorer.encoder.encode_records(records), explain=True)
     assert batch.contributions.shape == (5, len(scorer.spec.features))
     np.testing.assert_allclose(batch.base_value + batch.contributions.sum(1), batch.margin, atol=1e-4)

@@ -75,8 +75,14 @@ def scorer(tmp_path_factory):
     x[rng.random(x.shape) < 0.05] = np.nan
     y = (rng.random(1500) < 1 / (1 + np.exp(-(np.nan_to_num(x[:, -1]) / 10 - 2 + x[:, 0])))).astype(int)
     booster = xgb.train({"objective": "binary:logistic", "max_depth": 5, "nthread": 1}, xgb.DMatrix(x, label=y), 40)
-    manifest = Manifest(model_name="m", spec=spec, spec_fingerprint=spec.fingerprint(), columns=enc.columns,
-                        calibrator=Calibrator(x=[0.0, 1.0], y=[0.0, 1.0]), tier_cutoffs={"A": 0.5})
+    manifest = Manifest(
+        model_name="m",
+        spec=spec,
+        spec_fingerprint=spec.fingerprint(),
+        columns=enc.columns,
+        calibrator=Calibrator(x=[0.0, 1.0], y=[0.0, 1.0]),
+        tier_cutoffs={"A": 0.5},
+    )
     path = tmp_path_factory.mktemp("forest") / "model"
     save_artifact(path, manifest, booster, DriftReference(n_reference=0), {})
     return LeadScorer(path).load(), x

@@ -15,8 +15,16 @@ def crm():
 
 
 def test_clean_record_is_typed(crm):
-    rec = check_record(crm, {"lead_source": "website", "visas_requested": "3", "has_existing_company": "yes",
-                             "license_type": "commercial", "company_size": "2-5"})
+    rec = check_record(
+        crm,
+        {
+            "lead_source": "website",
+            "visas_requested": "3",
+            "has_existing_company": "yes",
+            "license_type": "commercial",
+            "company_size": "2-5",
+        },
+    )
     assert rec.ok
     assert rec.values["visas_requested"] == 3.0
     assert rec.values["has_existing_company"] is True
@@ -60,8 +68,18 @@ def test_missing_policies(crm):
 
 def test_source_names_and_missing_values():
     bank = load_spec("bank_marketing")
-    rec = check_record(bank, {"emp.var.rate": "1.1", "pdays": "999", "job": "unknown", "contact": "cellular",
-                              "month": "may", "day_of_week": "mon"}, source_names=True)
+    rec = check_record(
+        bank,
+        {
+            "emp.var.rate": "1.1",
+            "pdays": "999",
+            "job": "unknown",
+            "contact": "cellular",
+            "month": "may",
+            "day_of_week": "mon",
+        },
+        source_names=True,
+    )
     assert rec.values["emp_var_rate"] == 1.1
     assert rec.values["pdays"] is None and rec.values["job"] is None
     assert rec.ok

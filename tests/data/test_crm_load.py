@@ -56,8 +56,9 @@ def test_incremental_read_by_watermark(raw_dir: Path, crm_dsn: str) -> None:
         assert wm.updated_at is not None and wm.updated_at.isoformat().startswith(last["updated_at"][:19])
         assert wm.leads_seq == int(last["_seq"])
         assert read_new_leads(conn, spec, wm).num_rows == 0
-        conn.execute("UPDATE leads SET updated_at = updated_at + interval '365 days' WHERE _seq = "
-                     "(SELECT min(_seq) FROM leads)")
+        conn.execute(
+            "UPDATE leads SET updated_at = updated_at + interval '365 days' WHERE _seq = (SELECT min(_seq) FROM leads)"
+        )
         changed = read_new_leads(conn, spec, wm)
         assert changed.num_rows == 1
         wm = advance(wm, changed, none, none, spec)

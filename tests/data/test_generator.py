@@ -24,8 +24,16 @@ def test_writes_the_contract_files(raw_dir: Path) -> None:
     assert sorted(p.name for p in raw_dir.iterdir()) == sorted(FILES)
     spec = load_spec("crm_freezone")
     header = (raw_dir / "leads.csv").read_text().splitlines()[0].split(",")
-    assert header[:8] == ["lead_id", "created_at", "updated_at", "converted", "converted_at",
-                          "full_name", "email", "phone"]
+    assert header[:8] == [
+        "lead_id",
+        "created_at",
+        "updated_at",
+        "converted",
+        "converted_at",
+        "full_name",
+        "email",
+        "phone",
+    ]
     assert set(header[8:]) == {f.source_column for f in spec.crm_features}
     gt = pd.read_csv(raw_dir / "ground_truth.csv")
     assert list(gt.columns) == ["lead_id", "true_probability"]
@@ -106,8 +114,9 @@ def test_drift_knobs(raw_dir: Path, tmp_path: Path, knob: str) -> None:
     if knob == "source_mix":
         share = lambda df: df.lead_source.isin(["social", "paid_search", "chatbot"]).mean()  # noqa: E731
         assert share(drifted) > share(base) + 0.15
-        assert (drifted.channel.value_counts(normalize=True) - base.channel.value_counts(normalize=True)).abs().max() \
-            > 0.03
+        assert (
+            drifted.channel.value_counts(normalize=True) - base.channel.value_counts(normalize=True)
+        ).abs().max() > 0.03
     elif knob == "engagement":
         assert drifted.web_visits.mean() > 1.5 * base.web_visits.mean()
         assert drifted.pages_per_visit.mean() > base.pages_per_visit.mean()

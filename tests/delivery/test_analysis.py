@@ -75,11 +75,18 @@ def test_healthy_candidate_is_promoted_then_watched(prometheus, patcher, kube_ap
     start = prometheus["starts"]["healthy"]
     assert outcome.status == "promoted", [e.detail for e in outcome.events]
     assert judged(outcome, start) == [
-        (10, 10, "pass"), (20, 10, "pass"), (30, 10, "passed"),
-        (40, 50, "pass"), (50, 50, "pass"), (60, 50, "passed"),
-        (70, 100, "pass"), (80, 100, "passed"),
-        (90, 100, "pass"), (100, 100, "pass"), (110, 100, "passed"),
-    ]  # fmt: skip
+        (10, 10, "pass"),
+        (20, 10, "pass"),
+        (30, 10, "passed"),
+        (40, 50, "pass"),
+        (50, 50, "pass"),
+        (60, 50, "passed"),
+        (70, 100, "pass"),
+        (80, 100, "passed"),
+        (90, 100, "pass"),
+        (100, 100, "pass"),
+        (110, 100, "passed"),
+    ]
     checked = {c["name"]: c["status"] for c in outcome.events[-1].verdict["checks"]}
     assert checked == {
         "success_rate": "pass",
@@ -126,8 +133,12 @@ def test_each_kind_of_unhealthy_rolls_back_at_the_first_failing_check(
     assert outcome.status == "rolled_back"
     # the fault starts at minute 45: every judgement before it passed, the first one after it failed
     assert judged(outcome, start) == [
-        (10, 10, "pass"), (20, 10, "pass"), (30, 10, "passed"), (40, 50, "pass"), (50, 50, "fail"),
-    ], [e.detail for e in outcome.events]  # fmt: skip
+        (10, 10, "pass"),
+        (20, 10, "pass"),
+        (30, 10, "passed"),
+        (40, 50, "pass"),
+        (50, 50, "fail"),
+    ], [e.detail for e in outcome.events]
     verdict = outcome.events[-2].verdict
     assert [c["name"] for c in verdict["checks"] if c["status"] == "fail"] == [failing]
     uri = Registry().resolve("2").tags["storage_uri"]
@@ -175,9 +186,13 @@ def test_prometheus_down_is_a_bounded_wait_not_a_verdict(patcher, kube_api, stor
         s.bind(("127.0.0.1", 0))
         dead = f"http://127.0.0.1:{s.getsockname()[1]}"
     analysis = Analysis(
-        Registry(), Prometheus(dead, timeout_s=1, retries=2, backoff_s=0.01), patcher, 2,
-        plan=plan((10,)), clock=SimClock(1_700_000_000),
-    )  # fmt: skip
+        Registry(),
+        Prometheus(dead, timeout_s=1, retries=2, backoff_s=0.01),
+        patcher,
+        2,
+        plan=plan((10,)),
+        clock=SimClock(1_700_000_000),
+    )
     outcome = analysis.run()
     assert outcome.status == "inconclusive"
     assert {c["name"] for e in outcome.events if e.verdict for c in e.verdict["checks"]} == {"prometheus"}

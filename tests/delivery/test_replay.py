@@ -24,12 +24,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def write_log(uri: Path, served_by: Path, n: int, seed: int, day: str, version: str = "1") -> None:
     """What the sink writes for scored leads: cleaned features + the served score, tier and version."""
-    import importlib.util
+    from leadscore_core import testkit as tiny
 
-    spec_ = importlib.util.spec_from_file_location("tiny_model_replay", ROOT / "tests" / "serving" / "tiny_model.py")
-    assert spec_ is not None and spec_.loader is not None
-    tiny = importlib.util.module_from_spec(spec_)
-    spec_.loader.exec_module(tiny)
     spec = load_spec("crm_freezone")
     records = [r.values for r in (check_record(spec, raw) for raw in tiny.random_leads(spec, n, seed)) if r.ok]
     scorer = LeadScorer(served_by).load()

@@ -51,13 +51,8 @@ def test_auc_matches_sklearn_with_ties(seed: int) -> None:
 
 
 def _logged(tiny_artifacts: list[Path], n: int, seed: int) -> tuple[dict, dict[str, bool], LeadScorer]:
-    import importlib.util
+    from leadscore_core import testkit as tiny
 
-    root = Path(__file__).resolve().parents[2]
-    spec_ = importlib.util.spec_from_file_location("tiny_model_shadow", root / "tests" / "serving" / "tiny_model.py")
-    assert spec_ is not None and spec_.loader is not None
-    tiny = importlib.util.module_from_spec(spec_)
-    spec_.loader.exec_module(tiny)
     spec = load_spec("crm_freezone")
     records = [r.values for r in (check_record(spec, raw) for raw in tiny.random_leads(spec, n, seed)) if r.ok]
     champion, shadow = LeadScorer(tiny_artifacts[0]).load(), LeadScorer(tiny_artifacts[1]).load()

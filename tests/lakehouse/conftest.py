@@ -16,8 +16,7 @@ from leadscore.lakehouse.spark import get_spark
 @pytest.fixture(scope="session")
 def spark() -> Iterator[SparkSession]:
     """The one session of the test run (local[2], 2 shuffle partitions)."""
-    session = get_spark(PipelineSettings(spark_master="local[2]", spark_shuffle_partitions=2,
-                                         spark_driver_memory="1g"))
+    session = get_spark(PipelineSettings(spark_master="local[2]", spark_shuffle_partitions=2, spark_driver_memory="1g"))
     yield session
     session.stop()
 

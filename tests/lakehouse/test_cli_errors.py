@@ -19,8 +19,9 @@ def test_unreachable_crm(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
 
 
 def test_missing_input_directory(tmp_path: Path) -> None:
-    result = CliRunner().invoke(build_app(), ["pipeline", "run", "--source", "files", str(tmp_path / "nope"),
-                                              "--lake", str(tmp_path / "lake")])
+    result = CliRunner().invoke(
+        build_app(), ["pipeline", "run", "--source", "files", str(tmp_path / "nope"), "--lake", str(tmp_path / "lake")]
+    )
     assert result.exit_code == 1 and "leads.csv: no such file" in result.output
 
 
@@ -32,7 +33,9 @@ def test_source_needs_a_path(tmp_path: Path) -> None:
 def test_csv_lacking_contract_columns_is_named(tmp_path: Path) -> None:
     src = tmp_path / "x.csv"
     src.write_text("age;job\n30;admin.\n")
-    result = CliRunner().invoke(build_app(), ["pipeline", "run", "--spec", "bank_marketing", "--source", "csv",
-                                              str(src), "--lake", str(tmp_path / "lake")])
+    result = CliRunner().invoke(
+        build_app(),
+        ["pipeline", "run", "--spec", "bank_marketing", "--source", "csv", str(src), "--lake", str(tmp_path / "lake")],
+    )
     assert result.exit_code == 1
     assert "bronze.schema: source lacks column(s)" in result.output and "marital" in result.output

@@ -18,8 +18,9 @@ def test_versions_history_and_time_travel(spark: SparkSession, tmp_path: Path) -
     assert io.engine == "delta-rs" and not io.exists("gold/t")
     first = spark.createDataFrame([("a", 1.0), ("b", 2.0)], "lead_id string, x double")
     v0 = io.write(first, "gold/t", "overwrite", metadata={"batch_id": "b0"})
-    v1 = io.write(spark.createDataFrame([("c", 3.0)], "lead_id string, x double"), "gold/t", "append",
-                  metadata={"batch_id": "b1"})
+    v1 = io.write(
+        spark.createDataFrame([("c", 3.0)], "lead_id string, x double"), "gold/t", "append", metadata={"batch_id": "b1"}
+    )
     assert (v0.version, v1.version) == (0, 1)
     assert io.read("gold/t").count() == 3
     assert sorted(r.lead_id for r in io.read("gold/t", version=0).collect()) == ["a", "b"]

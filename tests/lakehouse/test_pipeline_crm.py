@@ -22,8 +22,9 @@ pytestmark = [pytest.mark.spark, pytest.mark.postgres, pytest.mark.slow, pytest.
 
 
 @pytest.fixture(scope="module")
-def runs(spark: SparkSession, lake_raw: Path, lake_crm_dsn: str, tmp_path_factory: pytest.TempPathFactory
-         ) -> Iterator[dict[str, Any]]:
+def runs(
+    spark: SparkSession, lake_raw: Path, lake_crm_dsn: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, Any]]:
     """Load the CRM, run twice, then load 300 more leads and run a third time."""
     lake = tmp_path_factory.mktemp("lake")
     spec = load_spec("crm_freezone")
@@ -40,9 +41,14 @@ def runs(spark: SparkSession, lake_raw: Path, lake_crm_dsn: str, tmp_path_factor
         with connect(settings) as conn:
             load_dir(conn, spec, more)
         third = run("crm_freezone", "crm", None, lake)
-    yield {"lake": lake, "first": first, "second": second, "third": third,
-           "manifest": json.loads((lake_raw / "manifest.json").read_text()),
-           "more": json.loads((more / "manifest.json").read_text())}
+    yield {
+        "lake": lake,
+        "first": first,
+        "second": second,
+        "third": third,
+        "manifest": json.loads((lake_raw / "manifest.json").read_text()),
+        "more": json.loads((more / "manifest.json").read_text()),
+    }
 
 
 def test_first_run_counts_match_the_injected_dirt(runs: dict[str, Any]) -> None:
@@ -55,8 +61,13 @@ def test_first_run_counts_match_the_injected_dirt(runs: dict[str, Any]) -> None:
     assert c["gold/lead_features"].rows_out == m["expected"]["gold_rows"]
     assert c["bronze/web_events"].quarantined == sum(m["malformed_events"].values())
     assert c["silver/web_events"].duplicates >= m["replayed_events"] - 10
-    assert set(r.written) >= {"bronze/crm_leads", "bronze/quarantine", "silver/leads", "gold/lead_features",
-                              "gold/ground_truth"}
+    assert set(r.written) >= {
+        "bronze/crm_leads",
+        "bronze/quarantine",
+        "silver/leads",
+        "gold/lead_features",
+        "gold/ground_truth",
+    }
     assert all(v == 0 for v in r.versions.values())
 
 
@@ -71,13 +82,17 @@ def test_second_run_ingests_nothing(runs: dict[str, Any]) -> None:
 def test_incremental_run_adds_only_the_new_leads_and_keeps_history(runs: dict[str, Any]) -> None:
     r, more = runs["third"], runs["more"]
     assert r.counts["bronze/crm_leads"].rows_in == more["lead_lines"]
-    assert r.counts["gold/lead_features"].rows_out == runs["manifest"]["expected"]["gold_rows"] + \
-        more["expected"]["gold_rows"]
+    assert (
+        r.counts["gold/lead_features"].rows_out
+        == runs["manifest"]["expected"]["gold_rows"] + more["expected"]["gold_rows"]
+    )
     assert r.versions["gold/lead_features"] == 1
     gold = DeltaTable(str(runs["lake"] / "gold/lead_features"))
     assert [h["version"] for h in gold.history()] == [1, 0]
-    assert DeltaTable(str(runs["lake"] / "gold/lead_features"), version=0).to_pyarrow_table().num_rows == \
-        runs["manifest"]["expected"]["gold_rows"]
+    assert (
+        DeltaTable(str(runs["lake"] / "gold/lead_features"), version=0).to_pyarrow_table().num_rows
+        == runs["manifest"]["expected"]["gold_rows"]
+    )
     stored = json.loads((runs["lake"] / "_runs" / f"{r.batch_id}.json").read_text())
     assert stored["versions"]["gold/lead_features"] == 1 and stored["reconciled"] is True
 
@@ -86,11 +101,20 @@ def test_quarantine_names_field_and_reason(runs: dict[str, Any]) -> None:
     q = DeltaTable(str(runs["lake"] / "bronze/quarantine"), version=0).to_pyarrow_table()
     assert set(q.column_names) >= {"_source", "_batch_id", "_ingested_at", "raw", "field", "reason"}
     reasons = "\n".join(q.column("reason").to_pylist())
-    for needle in ("malformed CSV line: expected 24 fields", "visas_requested: expected a number",
-                   "visas_requested: -2 is below the minimum 0", "license_type: unknown category 'offshore'",
-                   "lead_id: is required", "created_at: not a timestamp", "has_existing_company: expected a boolean",
-                   "_raw: not a JSON object", "event_type: unknown event type video_play", "ts: not a timestamp",
-                   "duration_sec: not a non-negative number", "lead_id: is required"):
+    for needle in (
+        "malformed CSV line: expected 24 fields",
+        "visas_requested: expected a number",
+        "visas_requested: -2 is below the minimum 0",
+        "license_type: unknown category 'offshore'",
+        "lead_id: is required",
+        "created_at: not a timestamp",
+        "has_existing_company: expected a boolean",
+        "_raw: not a JSON object",
+        "event_type: unknown event type video_play",
+        "ts: not a timestamp",
+        "duration_sec: not a non-negative number",
+        "lead_id: is required",
+    ):
         assert needle in reasons, needle
     assert all(json.loads(raw) for raw in q.column("raw").to_pylist())
 

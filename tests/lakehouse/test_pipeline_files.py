@@ -17,6 +17,8 @@ from leadscore.datagen.generate import GenerateConfig, generate
 from leadscore.lakehouse.job import run
 from leadscore.lakehouse.quality import GateError
 from leadscore_core.contract import load_spec
+from leadscore_core.lake import GOLD_FEATURES, spec_record
+from training.gold import read_gold
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow, pytest.mark.timeout(1800)]
 
@@ -26,8 +28,19 @@ def _iso(ts: datetime) -> str:
 
 
 def _event(lead: str, ts: datetime, etype: str, n: int) -> str:
-    return json.dumps({"event_id": f"T-{n}", "lead_id": lead, "ts": _iso(ts), "event_type": etype,
-                       "duration_sec": 10, "page": "pricing"}) + "\n"
+    return (
+        json.dumps(
+            {
+                "event_id": f"T-{n}",
+                "lead_id": lead,
+                "ts": _iso(ts),
+                "event_type": etype,
+                "duration_sec": 10,
+                "page": "pricing",
+            }
+        )
+        + "\n"
+    )
 
 
 def test_point_in_time_cutoff_and_json_output(spark: SparkSession, tmp_path: Path) -> None:
@@ -39,20 +52,32 @@ def test_point_in_time_cutoff_and_json_output(spark: SparkSession, tmp_path: Pat
     for r in rows:
         if r["lead_id"] and r["lead_id"] not in latest or r["updated_at"] > latest[r["lead_id"]]["updated_at"]:
             latest[r["lead_id"]] = r
-    conv = next(r for r in latest.values() if r["converted"] == "true" and r["license_type"] != "offshore"
-                and r["visas_requested"] not in ("three", "-2") and r["has_existing_company"] != "maybe")
-    open_ = next(r for r in latest.values() if r["converted"] == "false" and r["license_type"] != "offshore"
-                 and r["visas_requested"] not in ("three", "-2") and r["has_existing_company"] != "maybe")
+    conv = next(
+        r
+        for r in latest.values()
+        if r["converted"] == "true"
+        and r["license_type"] != "offshore"
+        and r["visas_requested"] not in ("three", "-2")
+        and r["has_existing_company"] != "maybe"
+    )
+    open_ = next(
+        r
+        for r in latest.values()
+        if r["converted"] == "false"
+        and r["license_type"] != "offshore"
+        and r["visas_requested"] not in ("three", "-2")
+        and r["has_existing_company"] != "maybe"
+    )
     req = {json.loads(ln)["lead_id"]: json.loads(ln) for ln in (raw / "score_requests.jsonl").read_text().splitlines()}
     t_conv = datetime.fromisoformat(conv["converted_at"].replace("Z", "+00:00"))
     window_end = datetime.fromisoformat(open_["created_at"].replace("Z", "+00:00")) + timedelta(days=30)
     with open(raw / "web_events.jsonl", "a") as fh:
-        fh.write(_event(conv["lead_id"], t_conv - timedelta(seconds=1), "pricing_view", 1))   # counted
-        fh.write(_event(conv["lead_id"], t_conv, "pricing_view", 2))                          # at conversion: no
-        fh.write(_event(conv["lead_id"], t_conv + timedelta(hours=1), "payment_portal", 3))   # after: no
-        fh.write(_event(conv["lead_id"], t_conv + timedelta(days=1), "pricing_view", 4))      # after: no
+        fh.write(_event(conv["lead_id"], t_conv - timedelta(seconds=1), "pricing_view", 1))  # counted
+        fh.write(_event(conv["lead_id"], t_conv, "pricing_view", 2))  # at conversion: no
+        fh.write(_event(conv["lead_id"], t_conv + timedelta(hours=1), "payment_portal", 3))  # after: no
+        fh.write(_event(conv["lead_id"], t_conv + timedelta(days=1), "pricing_view", 4))  # after: no
         fh.write(_event(open_["lead_id"], window_end - timedelta(seconds=1), "page_view", 5))  # counted
-        fh.write(_event(open_["lead_id"], window_end, "page_view", 6))                        # window end: no
+        fh.write(_event(open_["lead_id"], window_end, "page_view", 6))  # window end: no
 
     app = build_app()
     result = CliRunner().invoke(app, ["pipeline", "run", "--source", "files", str(raw), "--lake", str(lake), "--json"])
@@ -67,6 +92,10 @@ def test_point_in_time_cutoff_and_json_output(spark: SparkSession, tmp_path: Pat
     assert gold[conv["lead_id"]]["pricing_views"] == req[conv["lead_id"]]["pricing_views"] + 1
     assert gold[open_["lead_id"]]["web_visits"] == req[open_["lead_id"]]["web_visits"] + 1
     assert gold[conv["lead_id"]]["label"] == 1 and gold[open_["lead_id"]]["label"] == 0
+    # every medallion commit records the spec it was built with: training reads it back (and nothing else)
+    record = spec_record(DeltaTable(str(lake / GOLD_FEATURES)).history()[0], "gold")
+    assert record.spec == load_spec("crm_freezone") and record.fingerprint == record.spec.fingerprint()
+    assert read_gold(lake).spec_fingerprint == record.fingerprint
 
     again = CliRunner().invoke(app, ["pipeline", "run", "--source", "files", str(raw), "--lake", str(lake), "--json"])
     assert again.exit_code == 0, again.output

@@ -9,13 +9,30 @@ from leadscore_core.contract import load_spec
 from leadscore_core.validation import check_record
 
 GOOD = {
-    "lead_id": "L1", "created_at": "2026-01-02T03:04:05Z", "updated_at": "2026-01-05T00:00:00Z",
-    "converted": "true", "converted_at": "2026-01-04T00:00:00Z", "full_name": "A B", "email": "a@b.c",
-    "phone": "+971500000000", "lead_source": "website", "channel": "web_form", "campaign": "",
-    "nationality": "IN", "country_of_residence": "AE", "business_activity": "trading",
-    "license_type": "commercial", "company_size": "2-5", "office_type": "flexi_desk", "budget_band": "<10k",
-    "visas_requested": "2", "has_existing_company": "false", "pages_per_visit": "3.5", "email_opens": "4",
-    "email_clicks": "1", "days_since_first_contact": "3",
+    "lead_id": "L1",
+    "created_at": "2026-01-02T03:04:05Z",
+    "updated_at": "2026-01-05T00:00:00Z",
+    "converted": "true",
+    "converted_at": "2026-01-04T00:00:00Z",
+    "full_name": "A B",
+    "email": "a@b.c",
+    "phone": "+971500000000",
+    "lead_source": "website",
+    "channel": "web_form",
+    "campaign": "",
+    "nationality": "IN",
+    "country_of_residence": "AE",
+    "business_activity": "trading",
+    "license_type": "commercial",
+    "company_size": "2-5",
+    "office_type": "flexi_desk",
+    "budget_band": "<10k",
+    "visas_requested": "2",
+    "has_existing_company": "false",
+    "pages_per_visit": "3.5",
+    "email_opens": "4",
+    "email_clicks": "1",
+    "days_since_first_contact": "3",
 }
 
 
@@ -43,8 +60,14 @@ def test_bad_rows_name_field_and_reason() -> None:
         {**GOOD, "has_existing_company": "maybe"},
     ]
     out = _run(rows)
-    assert list(out["_field"]) == ["visas_requested", "visas_requested", "license_type", "lead_id", "created_at",
-                                   "has_existing_company"]
+    assert list(out["_field"]) == [
+        "visas_requested",
+        "visas_requested",
+        "license_type",
+        "lead_id",
+        "created_at",
+        "has_existing_company",
+    ]
     assert "expected a number" in out["_reason"][0]
     assert "below the minimum" in out["_reason"][1]
     assert "unknown category 'offshore'" in out["_reason"][2]
@@ -71,8 +94,35 @@ def test_column_rule_equals_the_row_rule_for_every_feature() -> None:
     from leadscore.lakehouse.validate import check_column
     from leadscore_core.validation import CheckedRecord, check_feature
 
-    raw = [None, "", "  ", "null", "N/A", "nan", "unknown", "999", "3", " 3 ", "3.5", "-1", "1e9", "inf", "1_000",
-           "abc", "true", "No", "Y", "website", " website ", "Website", "trading", "<10k", "2-5", "AE", "x" * 60]
+    raw = [
+        None,
+        "",
+        "  ",
+        "null",
+        "N/A",
+        "nan",
+        "unknown",
+        "999",
+        "3",
+        " 3 ",
+        "3.5",
+        "-1",
+        "1e9",
+        "inf",
+        "1_000",
+        "abc",
+        "true",
+        "No",
+        "Y",
+        "website",
+        " website ",
+        "Website",
+        "trading",
+        "<10k",
+        "2-5",
+        "AE",
+        "x" * 60,
+    ]
     for spec_name in ("crm_freezone", "bank_marketing"):
         spec = load_spec(spec_name)
         for f in spec.crm_features:

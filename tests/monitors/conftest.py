@@ -10,7 +10,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -19,15 +18,13 @@ from typing import Any
 
 import httpx
 import pytest
+from synth import make_artifact, make_records
+
+from leadscore_monitors.cloudevent import logger_event
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
 ROOT = HERE.parents[1]
 PYTHON = ROOT / "monitors" / ".venv" / "bin" / "python"
-
-from synth import make_artifact, make_records  # noqa: E402
-
-from leadscore_monitors.cloudevent import logger_event  # noqa: E402
 
 
 @pytest.fixture(scope="session")

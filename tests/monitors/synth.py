@@ -10,12 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import xgboost as xgb
 
-from leadscore_core.artifact import Manifest
 from leadscore_core.contract import FeatureSpec, load_spec
-from leadscore_core.encoding import FeatureEncoder
-from leadscore_core.reference import build_drift_reference, reference_sample, save_artifact
+from leadscore_core.testkit import build_artifact
 
 SOURCE_MIX = {
     "website": 0.3,
@@ -94,26 +91,8 @@ def labels(records: list[dict[str, Any]], seed: int) -> np.ndarray:
 
 
 def make_artifact(path: Path, seed: int = 0, n: int = 3000, version: str = "1") -> Path:
-    """Train a tiny real booster on synthetic leads and save a complete artifact directory."""
-    s = spec()
+    """A tiny real booster on synthetic leads (:func:`leadscore_core.testkit.build_artifact`)."""
     records = make_records(n, seed)
-    y = labels(records, seed)
-    enc = FeatureEncoder(s)
-    x = enc.encode_records(records)
-    booster = xgb.train(
-        {"objective": "binary:logistic", "max_depth": 3, "eta": 0.3, "nthread": 1, "seed": seed},
-        xgb.DMatrix(x, label=y),
-        num_boost_round=20 + seed,
+    return build_artifact(
+        path, spec(), records, labels(records, seed), version=version, seed=seed, rounds=20 + seed, sample_size=5000
     )
-    margin = booster.predict(xgb.DMatrix(x), output_margin=True)
-    prob = 1 / (1 + np.exp(-margin))
-    cols = {f.name: [r[f.name] for r in records] for f in s.features}
-    manifest = Manifest(
-        model_name="lead-scoring",
-        spec=s,
-        spec_fingerprint=s.fingerprint(),
-        columns=enc.columns,
-        tier_cutoffs={t: float(np.quantile(prob, q)) for t, q in s.scoring.tiers.items()},
-        provenance={"model_version": version},
-    )
-    return save_artifact(path, manifest, booster, build_drift_reference(s, cols, prob), reference_sample(s, cols))

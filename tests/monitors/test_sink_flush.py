@@ -12,16 +12,25 @@ from leadscore_monitors.settings import SinkSettings
 from leadscore_monitors.sink import SinkConsumer as Sink
 from leadscore_monitors.store import connect
 
-META = {"event_time": 1_780_000_000.0, "inference_service": "lead-scoring", "namespace": "leadscore",
-        "component": "predictor", "endpoint": "default"}  # fmt: skip
+META = {
+    "event_time": 1_780_000_000.0,
+    "inference_service": "lead-scoring",
+    "namespace": "leadscore",
+    "component": "predictor",
+    "endpoint": "default",
+}
 
 
 def _stage(sink: Sink, conn, n: int, start: int) -> None:
     conn.execute("BEGIN IMMEDIATE")
     for i in range(start, start + n):
         req = {"meta": META, "leads": [{"lead_key": f"k{i}", "features": {"web_visits": float(i)}}]}
-        resp = {"meta": META, "preds": [{"model_name": "m", "model_version": "1", "probability": 0.5, "score": 50,
-                                         "tier": "B", "reasons": []}]}  # fmt: skip
+        resp = {
+            "meta": META,
+            "preds": [
+                {"model_name": "m", "model_version": "1", "probability": 0.5, "score": 50, "tier": "B", "reasons": []}
+            ],
+        }
         sink._stage(conn, f"ev-{i}", req, resp)
     conn.execute("COMMIT")
 

@@ -6,7 +6,6 @@ Loaded by tests/registry/conftest.py and tests/delivery/conftest.py (by file pat
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,18 +16,11 @@ from leadscore_core.settings import HomeSettings
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _tiny_model():  # type: ignore[no-untyped-def]
-    spec = importlib.util.spec_from_file_location("leadscore_tiny_model", ROOT / "tests" / "serving" / "tiny_model.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="session")
 def tiny_artifacts(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     """Two different small real artifacts (different boosting rounds)."""
-    tiny = _tiny_model()
+    from leadscore_core import testkit as tiny
+
     root = tmp_path_factory.mktemp("artifacts")
     # MLflow keeps a logged directory under its own name: training logs a directory named ``leadscore``
     return [tiny.make_artifact(root / f"a{i}" / "leadscore", n=600, rounds=5 + 10 * i) for i in range(2)]

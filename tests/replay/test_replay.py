@@ -11,16 +11,14 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from build_artifact import build
 
 ROOT = Path(__file__).resolve().parents[2]
 LEADSCORE = ROOT / ".venv" / "bin" / "leadscore"
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from build_artifact import build  # noqa: E402
 
 pytestmark = pytest.mark.slow
 SERVING_ENVS = all(
@@ -106,8 +104,11 @@ def test_drifted_replay_names_the_source_feature(world: dict[str, object]) -> No
     assert r["events"]["recorded"] == 2 * pairs and r["events"]["rejected"] == 0
     # what SREs look at after the consumers stopped: their last /metrics and a PSI chart
     drift_metrics = Path(r["artifacts"]["drift_metrics"]).read_text()
-    psi_line = next(x for x in drift_metrics.splitlines() if x.startswith("leadscore_drift_feature_psi{") and
-                    'feature="lead_source"' in x)
+    psi_line = next(
+        x
+        for x in drift_metrics.splitlines()
+        if x.startswith("leadscore_drift_feature_psi{") and 'feature="lead_source"' in x
+    )
     assert 'model_version="1"' in psi_line
     assert float(psi_line.rsplit(" ", 1)[1]) == pytest.approx(r["features"]["lead_source"]["psi"], abs=1e-5)
     assert "leadscore_monitor_events_total" in Path(r["artifacts"]["sink_metrics"]).read_text()

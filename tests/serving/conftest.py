@@ -9,22 +9,17 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import json
-import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-HERE = Path(__file__).resolve().parent
 if importlib.util.find_spec("training") is None or importlib.util.find_spec("xgboost") is None:
     collect_ignore_glob = ["test_*.py"]  # not the root env
 else:
-    sys.path.insert(0, str(HERE))
-
-    from tiny_model import make_artifact
-
     from leadscore.local.serve import Proc, free_port, start_predictor, start_transformer, stop_group, wait_ready
+    from leadscore_core.testkit import make_artifact
 
     @pytest.fixture(scope="session")
     def artifact(tmp_path_factory: pytest.TempPathFactory) -> Path:

@@ -11,7 +11,8 @@ import time
 
 import httpx
 import pytest
-from tiny_model import sample_lead
+
+from leadscore_core.testkit import sample_lead
 
 JWT_SECRET = "jwt-test-secret-of-sufficient-length-32b"
 

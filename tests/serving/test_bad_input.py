@@ -6,7 +6,8 @@ from typing import Any
 
 import httpx
 import pytest
-from tiny_model import sample_lead
+
+from leadscore_core.testkit import sample_lead
 
 
 def _lead(**changes: Any) -> dict[str, Any]:

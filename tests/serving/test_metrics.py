@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 
 import httpx
-from tiny_model import sample_lead
+
+from leadscore_core.testkit import sample_lead
 
 
 def _value(text: str, name: str, **labels: str) -> float:

@@ -22,10 +22,25 @@ def test_openapi_document_describes_score_lead(transformer: tuple[str, object]) 
 def test_schemathesis_finds_no_server_errors(crm_url: str, tmp_path: Path) -> None:
     base = crm_url
     cmd = [
-        sys.executable, "-m", "schemathesis.cli", "run", f"{base}/score-lead/openapi.json",
-        "--url", base, "--checks", "not_a_server_error", "--max-examples", "60", "--seed", "4",
-        "--phases", "examples,coverage,fuzzing", "--request-timeout", "10", "--no-shrink",
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "schemathesis.cli",
+        "run",
+        f"{base}/score-lead/openapi.json",
+        "--url",
+        base,
+        "--checks",
+        "not_a_server_error",
+        "--max-examples",
+        "60",
+        "--seed",
+        "4",
+        "--phases",
+        "examples,coverage,fuzzing",
+        "--request-timeout",
+        "10",
+        "--no-shrink",
+    ]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=tmp_path)
     out = done.stdout + done.stderr
     assert done.returncode == 0, out[-4000:]

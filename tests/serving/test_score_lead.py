@@ -7,9 +7,9 @@ from pathlib import Path
 import httpx
 import numpy as np
 import xgboost as xgb
-from tiny_model import sample_lead
 
 from leadscore_core.artifact import LeadScorer
+from leadscore_core.testkit import sample_lead
 from leadscore_core.validation import check_record
 
 FIELDS = {

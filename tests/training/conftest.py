@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
+from training_helpers import Trained, fast_settings, make_gold, write_gold
 
 from leadscore_core.settings import HomeSettings
-
-sys.path.insert(0, str(Path(__file__).parent))
-
-from training_helpers import Trained, fast_settings, make_gold, write_gold  # noqa: E402
 
 
 @pytest.fixture

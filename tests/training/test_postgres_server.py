@@ -40,11 +40,21 @@ def mlflow_server(postgres_dsn: str, tmp_path: Path, free_port: int) -> Iterator
         conn.execute(f'CREATE DATABASE "{db}"')
     env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
     cmd = [
-        sys.executable, "-m", "mlflow", "server",
-        "--backend-store-uri", _with_db(postgres_dsn, db, "postgresql+psycopg"),
-        "--artifacts-destination", str(tmp_path / "artifacts"),
-        "--host", "127.0.0.1", "--port", str(free_port), "--workers", "1",
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "mlflow",
+        "server",
+        "--backend-store-uri",
+        _with_db(postgres_dsn, db, "postgresql+psycopg"),
+        "--artifacts-destination",
+        str(tmp_path / "artifacts"),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(free_port),
+        "--workers",
+        "1",
+    ]
     log = open(tmp_path / "server.log", "w")  # noqa: SIM115
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     url = f"http://127.0.0.1:{free_port}"

@@ -12,6 +12,7 @@ import pandas as pd
 from deltalake import write_deltalake
 
 from leadscore_core.contract import FeatureSpec, load_spec
+from leadscore_core.lake import GOLD_FEATURES, GOLD_TRUTH, commit_metadata
 from leadscore_core.settings import HomeSettings
 from training.settings import TrainingSettings
 
@@ -54,14 +55,25 @@ def make_gold(
     return frame, pd.DataFrame({"lead_id": frame["lead_id"], "true_probability": p})
 
 
-def write_gold(lake: Path, frame: pd.DataFrame, truth: pd.DataFrame | None = None, mode: str = "overwrite") -> int:
-    """Write ``gold/lead_features`` (and ``gold/ground_truth``); returns the new Delta version."""
-    from deltalake import DeltaTable
+def write_gold(
+    lake: Path,
+    frame: pd.DataFrame,
+    truth: pd.DataFrame | None = None,
+    mode: str = "overwrite",
+    spec: FeatureSpec | None = None,
+) -> int:
+    """Write ``gold/lead_features`` (and ``gold/ground_truth``) with the commit metadata the pipeline
+    writes (:func:`leadscore_core.lake.commit_metadata`); returns the new Delta version."""
+    from deltalake import CommitProperties, DeltaTable
 
-    path = lake / "gold" / "lead_features"
-    write_deltalake(str(path), frame, mode=mode)
+    path = lake / GOLD_FEATURES
+    meta = commit_metadata(spec or load_spec("crm_freezone"), "test-batch", "test")
+    schema_mode = "overwrite" if mode == "overwrite" else None  # as the pipeline overwrites gold
+    write_deltalake(
+        str(path), frame, mode=mode, schema_mode=schema_mode, commit_properties=CommitProperties(custom_metadata=meta)
+    )
     if truth is not None:
-        write_deltalake(str(lake / "gold" / "ground_truth"), truth, mode="overwrite")
+        write_deltalake(str(lake / GOLD_TRUTH), truth, mode="overwrite")
     return int(DeltaTable(str(path)).version())
 
 

@@ -17,14 +17,15 @@ from pydantic import BaseModel, ValidationError
 from leadscore_core.contract import FeatureSpec
 from leadscore_core.encoding import FeatureEncoder
 from leadscore_core.events import lead_key
+from leadscore_core.reasons import reasons
 from leadscore_core.validation import check_record
+from leadscore_core.wire import ScoreOutputs
 from leadscore_front.api import build_lead_model
 from leadscore_front.auth import Authenticator
 from leadscore_front.errors import FieldIssue, PredictorUnavailable, RequestError
 from leadscore_front.metrics import FrontMetrics
 from leadscore_front.ratelimit import RateLimiter
 from leadscore_front.settings import FrontSettings
-from leadscore_front.wire import ScoreOutputs
 
 log = logging.getLogger(__name__)
 JSON = "application/json"
@@ -192,36 +193,24 @@ class ScoringFront:
         return x
 
     def respond(self, parsed: ParsedLeads, out: ScoreOutputs) -> list[dict[str, Any]]:
-        """CRM results of a scored batch (reasons = top-k contributions), and the score metrics."""
+        """CRM results of a scored batch (:func:`leadscore_core.reasons.reasons`), and the score metrics."""
         t = time.perf_counter()
         now = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
         names = self._names
-        k = min(self.top_k, len(names))
         scores = np.rint(out.probability * 100).astype(np.int64).tolist()
         probs = out.probability.tolist()
-        contribs = out.contributions
-        order = np.argsort(-np.abs(contribs), axis=1, kind="stable")[:, :k]
+        if out.contributions is None:
+            raise PredictorUnavailable("predictor answered without contributions (explain was requested)")
+        lead_reasons = reasons(out.contributions, names, parsed.values, self.top_k)
         results = []
         for i, lead_id in enumerate(parsed.lead_ids):
-            vals = parsed.values[i]
-            reasons = []
-            for j in order[i].tolist():
-                c = float(contribs[i, j])
-                reasons.append(
-                    {
-                        "feature": names[j],
-                        "value": vals.get(names[j]),
-                        "contribution": round(c, 6),
-                        "direction": "increases" if c >= 0 else "decreases",
-                    }
-                )
             results.append(
                 {
                     "lead_id": lead_id,
                     "score": scores[i],
                     "probability": round(probs[i], 6),
                     "tier": out.tier[i],
-                    "reasons": reasons,
+                    "reasons": lead_reasons[i],
                     "model_name": out.model_name,
                     "model_version": out.model_version,
                     "request_id": parsed.request_id,

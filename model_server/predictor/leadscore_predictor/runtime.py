@@ -12,17 +12,35 @@ from fastapi import Request, Response
 from mlserver import MLModel
 from mlserver.errors import InferenceError, ModelNotReady
 from mlserver.handlers import custom_handler
-from mlserver.types import InferenceRequest, InferenceResponse, MetadataModelResponse, Parameters, ResponseOutput
+from mlserver.types import (
+    InferenceRequest,
+    InferenceResponse,
+    MetadataModelResponse,
+    MetadataTensor,
+    Parameters,
+    ResponseOutput,
+)
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
-from leadscore_core.artifact import LeadScorer, artifact_version
-from leadscore_core.events import V2_INPUT
-from leadscore_front.errors import FieldIssue, RequestError
-from leadscore_front.front import JSON, ParsedLeads, Reply, ScoringFront, read_limited
+from leadscore_core.artifact import LeadScorer
+from leadscore_core.resolve import resolve_artifact
+from leadscore_core.wire import (
+    EXPLAIN,
+    MANIFEST_SPEC,
+    MODEL_VERSION,
+    TOP_K,
+    V2_INPUT,
+    ScoreOutputs,
+    WireError,
+    features_from_tensor,
+    input_metadata,
+    output_metadata,
+    response_tensors,
+)
+from leadscore_front.front import JSON, ParsedLeads, Reply, ScoringFront
 from leadscore_front.metrics import FrontMetrics
 from leadscore_front.openapi import openapi_document
-from leadscore_front.wire import EXPLAIN, MANIFEST_SPEC, MODEL_VERSION, TOP_K, ScoreOutputs
-from leadscore_predictor.artifact_dir import resolve_artifact_dir
+from leadscore_front.route import score_lead as handle_score_lead
 from leadscore_predictor.settings import PredictorSettings
 
 log = logging.getLogger("leadscore.predictor")
@@ -36,10 +54,6 @@ def to_response(reply: Reply) -> Response:
     return Response(content=reply.body, status_code=reply.status, media_type=JSON, headers=reply.headers)
 
 
-def error_response(exc: RequestError) -> Response:
-    return Response(content=orjson.dumps(exc.body()), status_code=exc.status, media_type=JSON, headers=exc.headers)
-
-
 class LeadScoringRuntime(MLModel):
     """Loads a leadscore artifact; ready only after a successful load (a failure is logged, stays not ready)."""
 
@@ -48,7 +62,7 @@ class LeadScoringRuntime(MLModel):
     _config: PredictorSettings | None = None
     _version: str = "unversioned"
     _openapi: bytes = b"{}"
-    _approx: bool = False
+    _approx: bool | None = None
 
     async def load(self) -> bool:
         settings = PredictorSettings()
@@ -56,14 +70,16 @@ class LeadScoringRuntime(MLModel):
         params = self.settings.parameters
         uri = (params.uri if params and params.uri else None) or settings.model_uri
         try:
-            path = resolve_artifact_dir(uri)
+            resolved = resolve_artifact(uri)
+            path = resolved.path
             scorer = LeadScorer(path).load(nthread=settings.nthread)
             manifest = scorer.manifest
             assert manifest is not None
             version = (
                 settings.model_version
                 or (params.version if params and params.version else "")
-                or artifact_version(path, manifest, default="unversioned")
+                or resolved.version
+                or "unversioned"
             )
             metrics = FrontMetrics.shared(REGISTRY, settings.revision)
             front = ScoringFront(manifest.spec, settings, metrics, top_k=manifest.top_k_reasons)
@@ -72,17 +88,21 @@ class LeadScoringRuntime(MLModel):
             log.error("model %r NOT loaded from %s: %s: %s", self.name, uri, type(exc).__name__, exc)
             return False
         self._scorer, self._front, self._version = scorer, front, version
-        self._approx = settings.reasons == "approx"
+        self._approx = None if settings.reasons is None else settings.reasons == "approx"
         metrics.set_model(manifest.model_name, version, manifest.spec.name, manifest.spec_fingerprint)
         log.info("model %r version %s loaded from %s (spec %s)", self.name, version, path, manifest.spec.name)
         return True
 
     # -- V2 ---------------------------------------------------------------------------------------
     async def metadata(self) -> MetadataModelResponse:
-        """V2 model metadata plus the feature contract, so a transformer needs no copy of the artifact."""
+        """V2 model metadata (:mod:`leadscore_core.wire`): the input and output tensors, the version, plus
+        the feature contract, so a stock V2 client and the transformer need no copy of the artifact."""
         meta = await super().metadata()
         scorer = self._scorer
-        if scorer is not None and scorer.manifest is not None:
+        if scorer is not None and scorer.manifest is not None and scorer.encoder is not None:
+            meta.versions = [self._version]
+            meta.inputs = [MetadataTensor(**t) for t in input_metadata(scorer.encoder.n_columns)]
+            meta.outputs = [MetadataTensor(**t) for t in output_metadata(len(scorer.encoder.feature_names))]
             extra = {
                 MANIFEST_SPEC: scorer.manifest.spec.model_dump_json(),
                 TOP_K: scorer.manifest.top_k_reasons,
@@ -96,45 +116,36 @@ class LeadScoringRuntime(MLModel):
         scorer = self._scorer
         if scorer is None or scorer.encoder is None:
             raise ModelNotReady(self.name)
-        x = self._decode(payload, scorer.encoder.n_columns)
+        inp = next((i for i in payload.inputs if i.name == V2_INPUT), None)
+        if inp is None:
+            raise InferenceError(f"input {V2_INPUT!r} is required (FP32 [n, {scorer.encoder.n_columns}])")
+        data = inp.data.root if hasattr(inp.data, "root") else inp.data
+        try:
+            x = features_from_tensor(inp.shape, data, scorer.encoder.n_columns)
+        except WireError as exc:
+            raise InferenceError(str(exc)) from None
         explain = _truthy((payload.parameters.model_extra or {}).get(EXPLAIN)) if payload.parameters else False
-        batch = scorer.score(x, explain=explain, approx=self._approx)
-        n = x.shape[0]
-        outputs = [
-            ResponseOutput(name="probability", shape=[n], datatype="FP64", data=batch.probability.tolist()),
-            ResponseOutput(name="margin", shape=[n], datatype="FP64", data=batch.margin.tolist()),
-            ResponseOutput(name="tier", shape=[n], datatype="BYTES", data=batch.tier),
-        ]
-        if explain and batch.contributions is not None:
-            full = np.hstack([batch.contributions, np.full((n, 1), batch.base_value)])
-            outputs.append(
-                ResponseOutput(
-                    name="contributions", shape=list(full.shape), datatype="FP64", data=full.ravel().tolist()
-                )
-            )
+        out = self._outputs(scorer, x, explain)
         return InferenceResponse(
             id=payload.id,
             model_name=self.name,
             model_version=self._version,
-            outputs=outputs,
+            outputs=[ResponseOutput(**t) for t in response_tensors(out)],
             parameters=Parameters(**{MODEL_VERSION: self._version}),
         )
 
-    @staticmethod
-    def _decode(payload: InferenceRequest, n_columns: int) -> np.ndarray:
-        inp = next((i for i in payload.inputs if i.name == V2_INPUT), None)
-        if inp is None:
-            raise InferenceError(f"input {V2_INPUT!r} is required (FP32 [n, {n_columns}])")
-        if len(inp.shape) != 2 or inp.shape[1] != n_columns:
-            raise InferenceError(f"input {V2_INPUT!r}: shape {inp.shape}, expected [n, {n_columns}]")
-        data = inp.data.root if hasattr(inp.data, "root") else inp.data
-        try:
-            x = np.asarray(data, dtype=np.float32).reshape(inp.shape)
-        except (TypeError, ValueError) as exc:
-            raise InferenceError(f"input {V2_INPUT!r}: {exc}") from None
-        if np.isinf(x).any():
-            raise InferenceError(f"input {V2_INPUT!r}: infinite values (missing is null/NaN)")
-        return x
+    def _outputs(self, scorer: LeadScorer, x: np.ndarray, explain: bool) -> ScoreOutputs:
+        batch = scorer.score(x, explain=explain, approx=self._approx)
+        explained = explain and batch.contributions is not None
+        return ScoreOutputs(
+            probability=batch.probability,
+            margin=batch.margin,
+            tier=batch.tier,
+            contributions=batch.contributions if explained else None,
+            base_value=np.full(len(batch.margin), batch.base_value) if explained else None,
+            model_name=self.name,
+            model_version=self._version,
+        )
 
     # -- CRM front (custom handlers on the V2 HTTP port) -------------------------------------------
     async def _score_in_process(self, parsed: ParsedLeads) -> list[dict[str, Any]]:
@@ -142,37 +153,18 @@ class LeadScoringRuntime(MLModel):
         assert scorer is not None and front is not None
         x = front.encode(parsed)
         t = time.perf_counter()
-        batch = scorer.score(x, explain=True, approx=self._approx)
+        out = self._outputs(scorer, x, explain=True)
         front.metrics.stage("predict", time.perf_counter() - t)
-        assert batch.contributions is not None
-        out = ScoreOutputs(
-            probability=batch.probability,
-            margin=batch.margin,
-            tier=batch.tier,
-            contributions=batch.contributions,
-            base_value=np.full(len(batch.margin), batch.base_value),
-            model_name=self.name,
-            model_version=self._version,
-        )
         return front.respond(parsed, out)
 
     @custom_handler(rest_path="/score-lead", rest_method="POST")
     async def score_lead(self, request: Request) -> Response:
-        """``POST /score-lead``: validate, encode, score in process, reason codes (see the OpenAPI)."""
-        front = self._front
-        if front is None or self._config is None or not self._config.crm_endpoint:
-            err = RequestError(503, "model not available", [FieldIssue("model", "not loaded")], {"retry-after": "1"})
-            return error_response(err)
-        try:
-            front.check_length(request.headers.get("content-length"))
-            body = await read_limited(request.stream(), front.settings.max_body_bytes)
-        except RequestError as exc:
-            return error_response(exc)
-        if body is None:
-            return error_response(front.too_large())
+        """``POST /score-lead`` (:func:`leadscore_front.route.score_lead`, scored in process)."""
+        front = self._front if self._config is not None and self._config.crm_endpoint else None
         peer = request.client.host if request.client else ""
-        reply = await front.handle(body, request.headers, peer, self._score_in_process)
-        return to_response(reply)
+        return to_response(
+            await handle_score_lead(front, request.headers, peer, request.stream(), self._score_in_process)
+        )
 
     @custom_handler(rest_path="/score-lead/openapi.json", rest_method="GET")
     async def score_lead_openapi(self, request: Request) -> Response:

@@ -24,11 +24,13 @@ class PredictorSettings(FrontSettings):
     artifact provenance, then ``unversioned``."""
     nthread: int = Field(default=1, ge=1)
     """XGBoost threads per prediction (1: one request per core scales better than intra-op threads)."""
-    reasons: Literal["exact", "approx"] = "approx"
-    """Reason-code attribution. ``approx``: path attributions (Saabas; the numbers of XGBoost's
-    ``approx_contribs``), computed for request-sized batches by the compiled numpy ensemble, ~60 us per
-    lead on 200 depth-6 trees. ``exact``: XGBoost's TreeSHAP, ~1.5 ms per lead on the same model
-    (docs/benchmarks.md). Both sum with the base value to the margin."""
+    reasons: Literal["exact", "approx"] | None = None
+    """Override of the reason-code attribution; unset (the default): the artifact manifest's
+    ``attribution``, which the pyfunc and batch scoring use too, so every path gives the same reasons.
+    ``approx``: path attributions (Saabas; the numbers of XGBoost's ``approx_contribs``), computed for
+    request-sized batches by the compiled numpy ensemble, ~60 us per lead on 200 depth-6 trees. ``exact``:
+    XGBoost's TreeSHAP, ~1.5 ms per lead on the same model (docs/benchmarks.md). Both sum with the base
+    value to the margin."""
     crm_endpoint: bool = True
     """Serve ``POST /score-lead`` (and ``/metrics``) on the MLServer HTTP port as custom handlers."""
     host: str = "127.0.0.1"

@@ -7,9 +7,9 @@ from typing import Any
 import orjson
 from fastapi import FastAPI, Request, Response
 
-from leadscore_front.errors import RequestError
-from leadscore_front.front import JSON, ParsedLeads, Reply, read_limited
+from leadscore_front.front import JSON, ParsedLeads, Reply
 from leadscore_front.openapi import OPENAPI_PATH, SCORE_PATH, openapi_document
+from leadscore_front.route import score_lead as handle_score_lead
 from leadscore_transformer.transformer import LeadTransformer
 
 
@@ -18,27 +18,21 @@ def _response(reply: Reply) -> Response:
 
 
 def add_crm_routes(app: FastAPI, model: LeadTransformer) -> None:
-    """Mount ``/score-lead`` and ``/score-lead/openapi.json`` (kserve already serves ``/metrics``)."""
+    """Mount ``/score-lead`` (:func:`leadscore_front.route.score_lead` over the V2 hop) and
+    ``/score-lead/openapi.json`` (kserve already serves ``/metrics``)."""
     front = model.front
     if front is None:
         raise RuntimeError("load the transformer before adding its routes")
     openapi = orjson.dumps(openapi_document(front))
 
     async def score_lead(request: Request) -> Response:
-        try:
-            front.check_length(request.headers.get("content-length"))
-            body = await read_limited(request.stream(), front.settings.max_body_bytes)
-        except RequestError as exc:
-            return Response(orjson.dumps(exc.body()), exc.status, exc.headers, JSON)
-        if body is None:
-            return Response(orjson.dumps(front.too_large().body()), 413, None, JSON)
         headers = dict(request.headers)
         peer = request.client.host if request.client else ""
 
         async def run(parsed: ParsedLeads) -> list[dict[str, Any]]:
             return await model.score(parsed, {**headers, "x-request-id": parsed.request_id})
 
-        return _response(await front.handle(body, headers, peer, run))
+        return _response(await handle_score_lead(front, headers, peer, request.stream(), run))
 
     async def score_lead_openapi() -> Response:
         return Response(content=openapi, media_type=JSON)

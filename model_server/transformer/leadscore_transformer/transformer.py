@@ -16,10 +16,10 @@ from kserve.model import append_forwardable_headers
 from prometheus_client import REGISTRY
 
 from leadscore_core.contract import spec_from_json
+from leadscore_core.wire import MANIFEST_SPEC, MODEL_VERSION, TOP_K, WireError, outputs_from_response, request_body
 from leadscore_front.errors import PredictorUnavailable, RequestError
 from leadscore_front.front import ParsedLeads, ScoringFront
 from leadscore_front.metrics import FrontMetrics
-from leadscore_front.wire import MANIFEST_SPEC, MODEL_VERSION, TOP_K, outputs_from_tensors, v2_request
 from leadscore_transformer.settings import TransformerSettings
 
 log = logging.getLogger("leadscore.transformer")
@@ -83,7 +83,7 @@ class LeadTransformer(kserve.Model):
                 raise InvalidInput("; ".join(f"{i.field}: {i.reason}" for i in exc.issues) or exc.message) from None
         _current.set(parsed)
         x = front.encode(parsed)
-        return v2_request(x, parsed.lead_keys, parsed.request_id)
+        return request_body(x, parsed.lead_keys, parsed.request_id)
 
     async def predict(
         self, payload: Any, headers: dict[str, str] | None = None, response_headers: Any = None
@@ -130,13 +130,9 @@ class LeadTransformer(kserve.Model):
         front = self.front
         assert front is not None and isinstance(result, dict)
         try:
-            tensors = {o["name"]: (o["data"], o["shape"]) for o in result["outputs"]}
-            params = result.get("parameters") or {}
-            version = str(params.get(MODEL_VERSION) or result.get("model_version") or self.model_version)
-            out = outputs_from_tensors(tensors, str(result.get("model_name") or self.name), version)
-        except (KeyError, TypeError, ValueError) as exc:
-            reason = f"predictor answer is not the V2 contract: {type(exc).__name__}: {exc}"
-            raise PredictorUnavailable(reason) from None
+            out = outputs_from_response(result, self.name, self.model_version)
+        except WireError as exc:
+            raise PredictorUnavailable(f"predictor answer is not the V2 contract: {exc}") from None
         return front.respond(_current.get(), out)
 
     async def score(self, parsed: ParsedLeads, headers: dict[str, str]) -> list[dict[str, Any]]:

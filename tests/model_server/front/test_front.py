@@ -10,11 +10,11 @@ from prometheus_client import CollectorRegistry
 
 from leadscore_core import load_spec
 from leadscore_core.events import lead_key
+from leadscore_core.wire import ScoreOutputs, outputs_from_response, request_body
 from leadscore_front.errors import RequestError
 from leadscore_front.front import ScoringFront
 from leadscore_front.metrics import FrontMetrics
 from leadscore_front.settings import FrontSettings
-from leadscore_front.wire import ScoreOutputs, outputs_from_tensors, v2_request
 
 LEAD = {
     "lead_id": "L-9",
@@ -87,7 +87,7 @@ def test_malformed_and_oversized(front: ScoringFront) -> None:
 def test_v2_request_carries_no_pii(front: ScoringFront) -> None:
     p = parse(front, [LEAD, {**LEAD, "lead_id": "L-10", "visas_requested": None}])
     x = front.encode(p)
-    body = v2_request(x, p.lead_keys, p.request_id)
+    body = request_body(x, p.lead_keys, p.request_id)
     text = json.dumps(body)
     for secret in ("someone@example.com", "Some One", "L-9", "L-10"):
         assert secret not in text
@@ -102,13 +102,17 @@ def test_respond_orders_reasons_by_absolute_contribution(front: ScoringFront) ->
     contrib = np.zeros((2, n_f + 1))
     contrib[0, 1], contrib[0, 5], contrib[0, 7] = 0.5, -2.0, 1.0
     contrib[:, -1] = -1.0
-    tensors = {
-        "probability": ([0.8, 0.1], [2]),
-        "margin": ([0.5, -1.0], [2]),
-        "tier": ([b"A", "D"], [2]),
-        "contributions": (contrib.ravel().tolist(), [2, n_f + 1]),
+    body = {
+        "model_name": "lead-scoring",
+        "outputs": [
+            {"name": "probability", "shape": [2], "datatype": "FP64", "data": [0.8, 0.1]},
+            {"name": "margin", "shape": [2], "datatype": "FP64", "data": [0.5, -1.0]},
+            {"name": "tier", "shape": [2], "datatype": "BYTES", "data": [b"A", "D"]},
+            {"name": "contributions", "shape": [2, n_f + 1], "datatype": "FP64", "data": contrib.ravel().tolist()},
+        ],
+        "parameters": {"model_version": "3"},
     }
-    out: ScoreOutputs = outputs_from_tensors(tensors, "lead-scoring", "3")
+    out: ScoreOutputs = outputs_from_response(body)
     res = front.respond(p, out)
     names = front.spec.feature_names
     assert [r["feature"] for r in res[0]["reasons"]] == [names[5], names[7], names[1]]

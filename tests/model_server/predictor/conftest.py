@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import importlib.util
-import sys
 from pathlib import Path
 
 import pytest
@@ -12,9 +11,7 @@ import pytest
 if importlib.util.find_spec("leadscore_predictor") is None:
     collect_ignore_glob = ["test_*.py"]  # another env
 else:
-    # tiny real artifacts (save_artifact), shared with the serving integration tests
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "serving"))
-    from tiny_model import make_artifact
+    from leadscore_core.testkit import make_artifact
 
     @pytest.fixture(scope="session")
     def artifact(tmp_path_factory: pytest.TempPathFactory) -> Path:

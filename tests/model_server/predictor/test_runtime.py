@@ -10,9 +10,9 @@ import pytest
 from mlserver.errors import InferenceError
 from mlserver.settings import ModelParameters, ModelSettings
 from mlserver.types import InferenceRequest, Parameters, RequestInput
-from tiny_model import sample_lead
 
 from leadscore_core.artifact import LeadScorer
+from leadscore_core.testkit import sample_lead
 from leadscore_core.validation import check_record
 from leadscore_predictor.runtime import LeadScoringRuntime
 
