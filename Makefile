@@ -27,7 +27,7 @@ ENV_PROJECTS := model_server/front model_server/predictor model_server/transform
 PRESENT_PROJECTS = $(patsubst %/pyproject.toml,%,$(wildcard $(addsuffix /pyproject.toml,$(ENV_PROJECTS))))
 
 .PHONY: help envs test test-root test-manifests test-envs lint format typecheck validate-manifests \
-        k8s-tools services up down clean-envs
+        manifests dashboards k8s-tools services up down clean-envs
 
 help: ## list the targets
 	@echo "leadscore: make up (run the whole stack locally) | make test (all tests + lint)"
@@ -67,6 +67,12 @@ typecheck: ## mypy on every package (also the last step of `make test`)
 
 validate-manifests: ## render + validate manifests without pytest (plain report)
 	@python3 $(ROOT)/scripts/manifests.py
+
+manifests: ## regenerate manifests/ (kustomize) from charts/leadscore: the chart is the source
+	@$(ROOT_PY) $(ROOT)/scripts/gen_manifests.py
+
+dashboards: ## regenerate charts/leadscore/dashboards/*.json from leadscore/observability/dashboards.py
+	@$(ROOT_PY) -m leadscore.observability.dashboards
 
 k8s-tools: ## kubectl 1.34.5 + helm 3.19.0 into .tools/bin
 	@python3 $(ROOT)/scripts/install_k8s_tools.py

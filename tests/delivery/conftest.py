@@ -121,7 +121,9 @@ class RecordingApi:
 
 @pytest.fixture
 def kube_api() -> Iterator[RecordingApi]:
-    base = yaml.safe_load((ROOT / "manifests" / "serving" / "inferenceservice.yaml").read_text())
+    from leadscore.delivery.render import load_base
+
+    base = load_base(ROOT / "manifests" / "serving" / "serving.yaml")
     api = RecordingApi(base)
     yield api
     api.close()

@@ -20,7 +20,7 @@ from leadscore.registry.registry import Registry
 from training.errors import RegistryError
 
 ROOT = Path(__file__).resolve().parents[2]
-BASE = ROOT / "manifests" / "serving" / "inferenceservice.yaml"
+BASE = ROOT / "manifests" / "serving" / "serving.yaml"
 
 
 def test_publish_writes_each_version_once_and_immutably(add_version: Callable[..., int], tmp_path: Path) -> None:
@@ -67,8 +67,7 @@ def test_version_uri_is_per_version(root: str) -> None:
 
 
 def test_the_base_manifest_has_no_mutable_champion_path() -> None:
-    text = BASE.read_text()
-    uri = yaml.safe_load(text)["spec"]["predictor"]["model"]["storageUri"]
+    uri = render.load_base(BASE)["spec"]["predictor"]["model"]["storageUri"]
     assert "champion" not in uri and uri.rsplit("/", 1)[-1].startswith("v")
 
 

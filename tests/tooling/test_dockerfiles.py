@@ -180,8 +180,8 @@ def test_skaffold_builds_every_image_from_the_repo_root():
     assert all(a.get("context", ".") == "." for a in artifacts)
     names = [a["image"] for a in artifacts]
     assert len(set(names)) == len(names)
-    for path in config["manifests"]["kustomize"]["paths"]:
-        assert (ROOT / path / "kustomization.yaml").is_file(), f"skaffold deploys {path}: no kustomization there"
+    for release in config["manifests"]["helm"]["releases"]:
+        assert (ROOT / release["chartPath"] / "Chart.yaml").is_file(), f"skaffold deploys {release['chartPath']}"
     allowed = {rule["groupKind"] for rule in config["resourceSelector"]["allow"]}
     assert "InferenceService.serving.kserve.io" in allowed
 

@@ -1,0 +1,1 @@
+"""Observability as code: Grafana dashboards (the alert rules live in charts/leadscore/files/rules)."""
