@@ -5,7 +5,7 @@ Run with the root env from the repo root:
     .venv/bin/python bench/training_study.py [--rows 100000] [--trials 50] [--max-seconds 1800] [--lake DIR] [--json]
 
 Gold comes from ``--lake`` (a real ``gold/lead_features`` built by ``leadscore pipeline run``) or, by
-default, a synthetic gold table following the gold column contract (``tests/training/training_helpers``).
+default, a synthetic gold table following the gold column contract (``training.testkit``).
 It measures exactly what ``leadscore train`` runs for tuning: time-sorted training part (80%), expanding
 -window CV (``TRAINING_CV_FOLDS``, default 3), ``hist`` XGBoost with early stopping, median pruning, on
 ``TRAINING_N_JOBS`` threads (default 2). ``--max-seconds`` bounds the study (the running trial finishes).
@@ -24,7 +24,6 @@ from pathlib import Path
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before xgboost loads libgomp (shared cores)
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "training")]
 
 import numpy as np  # noqa: E402
 from rich.console import Console  # noqa: E402
@@ -53,9 +52,8 @@ def main() -> None:
         data = gold.read_gold(args.lake)
         frame, spec, source = data.frame, data.spec, f"{data.table_path}@v{data.version}"
     else:
-        from training_helpers import make_gold
-
         from leadscore_core.contract import load_spec
+        from training.testkit import make_gold
 
         spec = load_spec("crm_freezone")
         frame, _ = make_gold(args.rows, seed=7, spec=spec)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,8 @@ class TrainRequest:
     trials: int | None = None
     holdout: float | None = None
     seed: int | None = None
+    run_tags: dict[str, str] = field(default_factory=dict)
+    """Extra MLflow run tags, e.g. ``retrain_reason`` / ``retrain_evidence`` from the retraining workflow."""
 
 
 def _log_plots(
@@ -293,6 +295,8 @@ def train(
     ):
         prov = provenance_of(fitted, evaluation, run.info.run_id, settings)
         model_uri, model_id = log_run(fitted, evaluation, prov, registry.name, settings, Path(tmp))
+        if request.run_tags:  # e.g. retrain_reason / retrain_evidence from the retraining workflow
+            mlflow.set_tags(request.run_tags)
         version = register(registry, model_uri, model_id, evaluation, prov)
         mlflow.set_tag("registered_version", str(version))
     decision = evaluation.decision

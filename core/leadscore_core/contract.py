@@ -21,6 +21,10 @@ MissingPolicy = Literal["allow", "impute", "reject"]
 """allow: keep as missing (the booster learns a default direction); impute: replace with ``impute``;
 reject: the row is quarantined."""
 UnknownPolicy = Literal["other", "missing", "reject"]
+Seasonality = Literal["none", "calendar", "rotating"]
+"""How a feature's distribution moves with time by design: ``calendar`` (follows the calendar, e.g. campaigns
+of the quarter) and ``rotating`` (values are replaced over time) features are reported by the drift monitor
+(PSI, new values) but never trigger retraining; ``none`` features are judged."""
 """What to do with a category not in ``categories``: map to ``__other__``, treat as missing, or quarantine."""
 
 OTHER = "__other__"
@@ -66,6 +70,11 @@ class FeatureDef(_Strict):
     """Raw values that mean missing (besides empty/null), e.g. ``unknown`` or ``999``."""
     from_events: EventAggregate | None = None
     """Set when gold computes this feature from web-form events rather than reading a CRM column."""
+    seasonality: Seasonality = "none"
+    """See :data:`Seasonality`."""
+    drift_psi: float | None = Field(None, gt=0)
+    """PSI floor of this feature's drift verdict; default: the feature type's in
+    :class:`leadscore_core.settings.DriftThresholds`."""
 
     @property
     def source_column(self) -> str:
@@ -150,6 +159,13 @@ class QualitySpec(_Strict):
     """Newest event time must be within this many days of now (None: not checked)."""
 
 
+class MonitoringSpec(_Strict):
+    """What the monitors watch beyond feature drift."""
+
+    sensitive_attributes: list[str] = Field(default_factory=list)
+    """Categorical features whose groups are compared for score and tier parity (bias drift)."""
+
+
 class ScoringSpec(_Strict):
     tiers: dict[str, float] = Field(default_factory=lambda: {"A": 0.9, "B": 0.7, "C": 0.4})
     """Tier -> score-rank quantile cut-off in the reference score distribution; below the last: ``D``."""
@@ -171,6 +187,7 @@ class FeatureSpec(_Strict):
     events: EventsSpec | None = None
     quality: QualitySpec = Field(default_factory=QualitySpec)
     scoring: ScoringSpec = Field(default_factory=ScoringSpec)
+    monitoring: MonitoringSpec = Field(default_factory=MonitoringSpec)
     drop_columns: list[str] = Field(default_factory=list)
     """Source columns deliberately ignored (e.g. ``duration`` in bank marketing: it leaks the label)."""
 
@@ -185,6 +202,10 @@ class FeatureSpec(_Strict):
         for f in self.features:
             if f.source_column in self.drop_columns:
                 raise ValueError(f"spec {self.name!r}: feature {f.name!r} reads dropped column")
+        kinds = {f.name: f.type for f in self.features}
+        for a in self.monitoring.sensitive_attributes:
+            if kinds.get(a) not in ("categorical", "boolean"):
+                raise ValueError(f"spec {self.name!r}: sensitive attribute {a!r} is not a categorical feature")
         return self
 
     # -- convenience views ------------------------------------------------------------------

@@ -27,6 +27,9 @@ GOLD_FEATURES = "gold/lead_features"
 """The training table: one row per lead, ``lead_id, event_ts, label, label_ts, <features>, _batch_id``."""
 GOLD_TRUTH = "gold/ground_truth"
 """``lead_id, true_probability`` (synthetic data only)."""
+GOLD_SCORES = "gold/lead_scores"
+"""Batch scores of the champion: ``lead_id, score, probability, tier, reasons, model_version, gold_version,
+scored_at`` (``leadscore batch score``; overwritten per run, one row per lead)."""
 INFERENCE_LOG = "bronze/inference_log"
 """The payload log the monitors' sink writes (one row per scored lead; joined request/response)."""
 TABLES = (BRONZE_LEADS, BRONZE_EVENTS, QUARANTINE, SILVER_LEADS, SILVER_EVENTS, GOLD_FEATURES, GOLD_TRUTH)

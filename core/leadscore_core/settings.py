@@ -5,6 +5,7 @@ holds only what they all agree on: where local state lives and the model registr
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -47,6 +48,54 @@ class HomeSettings(BaseSettings):
     @property
     def reports(self) -> Path:
         return self.home / "reports"
+
+
+class DriftThresholds(BaseSettings):
+    """Every threshold of the drift, bias and outcome verdicts (``LEADSCORE_DRIFT_`` prefix), in one place.
+
+    A feature drifts when its PSI on the reference bins reaches the floor of its type (or the spec's
+    ``drift_psi``) AND its test is significant after the multiple-testing correction across the window's
+    hypotheses (features, score, reason mix). The effect floor keeps a large window from flagging
+    negligible shifts; the corrected test keeps a small window from flagging noise. Error rates of these
+    defaults are measured by ``bench/drift_power.py`` (docs/monitoring.md)."""
+
+    model_config = SettingsConfigDict(env_prefix="LEADSCORE_DRIFT_", extra="ignore")
+
+    psi_numeric: float = Field(0.1, gt=0)
+    """PSI floor of numeric features (0.1 = the conventional "moderate shift" level)."""
+    psi_categorical: float = Field(0.1, gt=0)
+    """PSI floor of categorical features."""
+    psi_boolean: float = Field(0.1, gt=0)
+    """PSI floor of boolean features."""
+    psi_score: float = Field(0.1, gt=0)
+    """PSI floor of the calibrated-probability distribution."""
+    psi_reasons: float = Field(0.1, gt=0)
+    """PSI floor of the top-reason mix (which feature drives each lead's score)."""
+    psi_major: float = Field(0.25, gt=0)
+    """PSI from which a shift is reported as ``major`` (the alerting severity; not the verdict)."""
+    alpha: float = Field(0.05, gt=0, lt=1)
+    """Family-wise significance level of the window's tests after the correction."""
+    correction: Literal["holm", "bh"] = "holm"
+    """Multiple-testing correction across the window's hypotheses: Holm (family-wise) or Benjamini-Hochberg."""
+    new_value_min_share: float = Field(0.005, gt=0, lt=1)
+    """A category the reference never saw is reported ``new`` when it holds this share of the window..."""
+    new_value_min_count: int = Field(5, ge=1)
+    """...and at least this many leads."""
+    bias_min_group: int = Field(100, ge=1)
+    """Bias figures of a sensitive group are computed only with this many leads in the window."""
+    bias_ratio_min: float = Field(0.8, gt=0, le=1)
+    """Tier-A rate ratio (group vs the rest) relative to the reference below this (or above its inverse)
+    flags bias drift (the four-fifths rule of disparate impact)."""
+    bias_score_gap_max: float = Field(0.05, gt=0)
+    """Change of the mean-score gap (group minus the rest, probability units) vs the reference that flags."""
+    auc_drop_min: float = Field(0.03, gt=0)
+    """Outcome path: realised AUC this far below the reference AUC, and significantly so, flags concept drift."""
+    outcome_min_conversions: int = Field(100, ge=1)
+    """Outcome path: fewer conversions than this in the labelled window is too few to judge (no verdict)."""
+
+    def psi_for(self, feature_type: str) -> float:
+        """The PSI floor of a spec feature type."""
+        return {"numeric": self.psi_numeric, "boolean": self.psi_boolean}.get(feature_type, self.psi_categorical)
 
 
 class CrmSettings(BaseSettings):

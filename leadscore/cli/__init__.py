@@ -18,6 +18,9 @@ GROUPS = {
     "train": "leadscore.cli.train",
     "registry": "leadscore.cli.registry",
     "canary": "leadscore.cli.canary",
+    "workflows": "leadscore.cli.workflows",
+    "retrain": "leadscore.cli.retrain",
+    "batch": "leadscore.cli.batch",
     "serve": "leadscore.local.serve",
     "monitor": "leadscore.local.monitor",
 }

@@ -20,7 +20,7 @@ def friendly_errors(as_json: bool) -> Iterator[None]:
     try:
         yield
     except (TrainingError, RegistryError) as exc:
-        _fail(err, str(exc), as_json, 2 if isinstance(exc, TrainingError) else 3)
+        _fail(err, str(exc), as_json, _code(exc))
     except KeyboardInterrupt:
         _fail(err, "interrupted; nothing was registered", as_json, 130)
     except typer.Exit:
@@ -29,6 +29,16 @@ def friendly_errors(as_json: bool) -> Iterator[None]:
         if os.environ.get("LEADSCORE_DEBUG"):
             raise
         _fail(err, f"unexpected {type(exc).__name__}: {exc} (set LEADSCORE_DEBUG=1 for the traceback)", as_json, 1)
+
+
+def _code(exc: Exception) -> int:
+    """2 bad input, 3 registry refusal, TRANSIENT_EXIT_CODE (75) a dependency unreachable (workflows retry it)."""
+    from leadscore_core.workflows import TRANSIENT_EXIT_CODE
+    from training.errors import TrainingError
+
+    if isinstance(exc, TrainingError):
+        return 2
+    return TRANSIENT_EXIT_CODE if "not reachable" in str(exc) else 3
 
 
 def _fail(err: Console, message: str, as_json: bool, code: int) -> None:

@@ -20,7 +20,7 @@ def register(app: typer.Typer) -> None:
     @pipeline.command("run")
     def run_cmd(
         path: Annotated[Path | None, typer.Argument(help="Directory (--source files) or CSV (--source csv).")] = None,
-        source: Annotated[str, typer.Option(help="crm | files DIR | csv PATH.")] = "crm",
+        source: Annotated[str, typer.Option(help="crm | files DIR | csv PATH (or files:DIR / csv:PATH).")] = "crm",
         spec: Annotated[str, typer.Option(help="Feature spec name or YAML path.")] = "crm_freezone",
         lake: Annotated[Path | None, typer.Option(help="Lake root (default $LEADSCORE_HOME/lake).")] = None,
         as_json: Annotated[bool, typer.Option("--json", help="Print exactly one JSON object on stdout.")] = False,
@@ -36,13 +36,21 @@ def register(app: typer.Typer) -> None:
         from leadscore.lakehouse.quality import GateError
 
         err = Console(stderr=True, soft_wrap=True)
+        if path is None and source.partition(":")[0] in ("files", "csv") and ":" in source:
+            source, _, where = source.partition(":")  # one workflow parameter carries source and path
+            path = Path(where)
         try:
             with Progress(
                 SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err, transient=True
             ) as progress:
                 task = progress.add_task("pipeline", total=None)
                 report = run(spec, source, path, lake, step=lambda msg: progress.update(task, description=msg))
-        except (CrmUnavailable, GateError, SchemaError, FileNotFoundError, ValueError) as exc:
+        except CrmUnavailable as exc:  # transient: the workflows retry this exit code
+            from leadscore_core.workflows import TRANSIENT_EXIT_CODE
+
+            err.print(f"[red]error:[/red] {escape(str(exc))}")
+            raise typer.Exit(TRANSIENT_EXIT_CODE) from None
+        except (GateError, SchemaError, FileNotFoundError, ValueError) as exc:
             err.print(f"[red]error:[/red] {escape(str(exc))}")
             raise typer.Exit(1) from None
         if as_json:

@@ -138,6 +138,26 @@ def archive_command(
         _report(result, as_json, f"v{result['version']}: {result['from']} -> archived")
 
 
+@group.command("fetch")
+def fetch_command(
+    version: Annotated[str, typer.Argument(help="Version number or alias (e.g. champion).")],
+    out: Annotated[str | None, typer.Option("--out", help="Copy the artifact directory here.")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Download a version's leadscore artifact (manifest, booster, drift reference)."""
+    import shutil
+    from pathlib import Path
+
+    from leadscore.registry.registry import fetch_artifact
+
+    with friendly_errors(as_json):
+        path = fetch_artifact(version)
+        if out:
+            shutil.copytree(path, Path(out), dirs_exist_ok=True)
+            path = Path(out)
+        _report({"version": version, "path": str(path)}, as_json, f"{version}: {path}")
+
+
 def _report(result: dict, as_json: bool, text: str) -> None:
     if as_json:
         print(json.dumps(result))

@@ -28,6 +28,8 @@ def _serve(app: Any, host: str, port: int) -> None:
 
 
 def _drift() -> None:
+    from leadscore_core.settings import DriftThresholds
+
     from leadscore_monitors.consumer import build_app
     from leadscore_monitors.detectors.base import build_detector
     from leadscore_monitors.drift import DriftConsumer
@@ -35,7 +37,7 @@ def _drift() -> None:
     from leadscore_monitors.settings import DriftSettings
 
     s = DriftSettings()  # type: ignore[call-arg]
-    detector = build_detector(s.backend, load_reference(s.model_dir), s.psi_threshold, s.p_value, s.correction)
+    detector = build_detector(s.backend, load_reference(s.model_dir), DriftThresholds())
     consumer = DriftConsumer(s, detector)
     _serve(build_app(consumer, s.resolved_state_dir("drift"), s.sqlite_synchronous, s.max_body_bytes), s.host, s.port)
 

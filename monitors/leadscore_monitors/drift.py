@@ -26,6 +26,7 @@ from leadscore_monitors.consumer import Consumer
 from leadscore_monitors.detectors.base import DriftDetector, DriftResult, WindowData
 from leadscore_monitors.payload import RequestDecoder, decode_response
 from leadscore_monitors.settings import DriftSettings
+from leadscore_monitors.verdict_metrics import VerdictGauges
 
 OUTBOX_DONE = "DELETE FROM outbox WHERE id = ?"
 OUTBOX_RETRY = "UPDATE outbox SET attempts = attempts + 1 WHERE id = ?"
@@ -36,12 +37,25 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS window_rows (seq INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT NOT NULL,
     row INTEGER NOT NULL, ts REAL NOT NULL, x BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS window_scores (seq INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT NOT NULL,
-    row INTEGER NOT NULL, p REAL NOT NULL);
+    row INTEGER NOT NULL, p REAL NOT NULL, tier TEXT, reason TEXT);
 CREATE TABLE IF NOT EXISTS results (window INTEGER PRIMARY KEY, started REAL, ended REAL, n INTEGER,
     is_drift INTEGER, drifted TEXT, result TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS outbox (id TEXT PRIMARY KEY, headers TEXT NOT NULL, body BLOB NOT NULL,
     attempts INTEGER NOT NULL DEFAULT 0);
 """
+
+
+def _window(matrix: np.ndarray, rows: list[Any], score_rows: list[Any]) -> WindowData:
+    """The window's rows with each one's answer (probability, tier, top reason) joined by (ce-id, row)."""
+    answers = {(r[2], r[3]): r for r in score_rows}
+    joined = [answers.get((r[3], r[4])) for r in rows]
+    return WindowData(
+        matrix=matrix,
+        scores=[r[1] for r in score_rows],
+        row_scores=np.asarray([a[1] if a else np.nan for a in joined], dtype=np.float64),
+        row_tiers=[a[4] if a else None for a in joined],
+        row_reasons=[a[5] if a else None for a in joined],
+    )
 
 
 class DriftConsumer(Consumer):
@@ -101,6 +115,7 @@ class DriftConsumer(Consumer):
             ["model_version"],
             registry=r,
         )
+        self.verdict_gauges = VerdictGauges(r)
         self._open = 0
         """Leads in the open window (kept in memory: counting rows on every commit would be O(n))."""
         self._first: float | None = None
@@ -112,6 +127,10 @@ class DriftConsumer(Consumer):
     # -- state ------------------------------------------------------------------------------
     def setup(self, conn: sqlite3.Connection) -> None:
         conn.executescript(SCHEMA)
+        columns = {r[1] for r in conn.execute("PRAGMA table_info(window_scores)")}
+        for col in ("tier", "reason"):  # state written before the reason/bias figures
+            if col not in columns:
+                conn.execute(f"ALTER TABLE window_scores ADD COLUMN {col} TEXT")
         last = conn.execute("SELECT result FROM results ORDER BY window DESC LIMIT 1").fetchone()
         if last:
             self._publish(DriftResult.model_validate_json(last[0]))
@@ -125,7 +144,10 @@ class DriftConsumer(Consumer):
         if event.type == REQUEST_TYPE:
             leads = self.decoder.decode(event.body, event.metadata)
             return self.detector.encode([lead.features for lead in leads])
-        return [p.probability for p in decode_response(event.body, self.decoder.encoder.feature_names)]
+        return [
+            (p.probability, p.tier, str(p.reasons[0].get("feature")) if p.reasons else None)
+            for p in decode_response(event.body, self.decoder.encoder.feature_names)
+        ]
 
     def apply(self, conn: sqlite3.Connection, event: LoggedEvent, decoded: Any) -> None:
         now = datetime.now(UTC).timestamp()
@@ -140,8 +162,8 @@ class DriftConsumer(Consumer):
                 self._first = now
         else:
             conn.executemany(
-                "INSERT INTO window_scores (event_id, row, p) VALUES (?, ?, ?)",
-                [(event.id, i, float(p)) for i, p in enumerate(decoded)],
+                "INSERT INTO window_scores (event_id, row, p, tier, reason) VALUES (?, ?, ?, ?, ?)",
+                [(event.id, i, float(p), tier, reason) for i, (p, tier, reason) in enumerate(decoded)],
             )
 
     # -- windows ----------------------------------------------------------------------------
@@ -162,11 +184,15 @@ class DriftConsumer(Consumer):
         self.g_open.labels(self.version).set(self._open)
 
     def _close(self, conn: sqlite3.Connection, size: int) -> DriftResult:
-        rows = conn.execute("SELECT seq, ts, x FROM window_rows ORDER BY seq LIMIT ?", (size,)).fetchall()
+        rows = conn.execute(
+            "SELECT seq, ts, x, event_id, row FROM window_rows ORDER BY seq LIMIT ?", (size,)
+        ).fetchall()
         last_seq = rows[-1][0]
         matrix = np.vstack([np.frombuffer(r[2], dtype=np.float64) for r in rows])
-        score_rows = conn.execute("SELECT seq, p FROM window_scores ORDER BY seq").fetchall()
-        result = self.detector.predict(WindowData(matrix=matrix, scores=[r[1] for r in score_rows]))
+        score_rows = conn.execute(
+            "SELECT seq, p, event_id, row, tier, reason FROM window_scores ORDER BY seq"
+        ).fetchall()
+        result = self.detector.predict(_window(matrix, rows, score_rows))
         started, ended = rows[0][1], rows[-1][1]
         conn.execute("BEGIN IMMEDIATE")
         try:
@@ -224,6 +250,7 @@ class DriftConsumer(Consumer):
 
     def _publish(self, result: DriftResult) -> None:
         v = self.version
+        self.verdict_gauges.publish(v, result)
         for name, fd in result.features.items():
             self.g_psi.labels(v, name).set(fd.psi)
             self.g_kl.labels(v, name).set(fd.kl)

@@ -14,6 +14,7 @@ import argparse
 import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -22,10 +23,10 @@ import psycopg
 from leadscore_core.contract import FeatureSpec, load_spec
 from leadscore_core.events import RETRAIN_TYPE, RetrainRequest, lead_key
 from leadscore_core.lake import INFERENCE_LOG
-from leadscore_core.settings import CrmSettings, HomeSettings
+from leadscore_core.settings import CrmSettings, DriftThresholds, HomeSettings
 from psycopg import sql
 from pydantic import BaseModel
-from scipy.stats import rankdata
+from scipy.stats import chi2, norm, rankdata
 
 from leadscore_monitors.cloudevent import reply_event
 from leadscore_monitors.logtable import read_log
@@ -47,6 +48,12 @@ class OutcomeReport(BaseModel):
     conversion_drop: float | None
     """1 - later / earlier conversion rate (positive = fewer conversions)."""
     business_signal: bool
+    calibration_p_value: float | None = None
+    """:func:`calibration_p_value` of the joined leads."""
+    reference_auc: float | None = None
+    """Holdout AUC the serving model was trained with (``metrics.auc`` of its manifest, with --model-dir)."""
+    concept_drift: bool = False
+    """:func:`concept_drift`: the realised AUC fell significantly below the reference AUC."""
 
 
 def auc(y: Sequence[int], p: Sequence[float]) -> float | None:
@@ -58,6 +65,52 @@ def auc(y: Sequence[int], p: Sequence[float]) -> float | None:
         return None
     ranks = rankdata(p_arr)
     return float((ranks[y_arr == 1].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def auc_se(auc_value: float, n_pos: int, n_neg: int) -> float:
+    """Standard error of an AUC estimate (Hanley & McNeil 1982)."""
+    a = auc_value
+    q1, q2 = a / (2 - a), 2 * a * a / (1 + a)
+    var = (a * (1 - a) + (n_pos - 1) * (q1 - a * a) + (n_neg - 1) * (q2 - a * a)) / max(n_pos * n_neg, 1)
+    return float(np.sqrt(max(var, 0.0)))
+
+
+def calibration_p_value(probability: Sequence[float], converted: Sequence[int], bins: int = 10) -> float | None:
+    """Conversions by score decile against the model's expected conversions (Hosmer-Lemeshow, external
+    validation: ``bins`` degrees of freedom). Small when the realised conversion no longer follows the score."""
+    p, y = np.asarray(probability, dtype=np.float64), np.asarray(converted, dtype=np.float64)
+    if len(p) < 2 * bins:
+        return None
+    groups = np.searchsorted(np.quantile(p, np.linspace(0, 1, bins + 1)[1:-1]), p)
+    stat = 0.0
+    for k in range(bins):
+        m = groups == k
+        var = float((p[m] * (1 - p[m])).sum())
+        if m.any() and var > 0:
+            stat += float((y[m].sum() - p[m].sum()) ** 2 / var)
+    return float(chi2.sf(stat, bins))
+
+
+def concept_drift(
+    auc_value: float | None,
+    n_pos: int,
+    n_neg: int,
+    reference_auc: float,
+    t: DriftThresholds,
+    calibration_p: float | None = None,
+) -> bool:
+    """The outcome path's verdict; concept drift that moves no input is seen only here.
+
+    Judged only with at least ``outcome_min_conversions`` conversions (and as many non-conversions).
+    Either test at ``alpha / 2`` (Bonferroni over the two): the realised AUC fell at least
+    ``auc_drop_min`` below the reference AUC and significantly (one-sided, Hanley-McNeil), or the
+    conversions by score decile no longer match the probabilities (:func:`calibration_p_value`)."""
+    if auc_value is None or n_pos < t.outcome_min_conversions or n_neg < t.outcome_min_conversions:
+        return False  # too few labels to judge: the window is reported, not judged
+    drop = reference_auc - auc_value
+    se = auc_se(auc_value, n_pos, n_neg)
+    auc_fell = drop >= t.auc_drop_min and (se == 0 or float(norm.sf(drop / se)) < t.alpha / 2)
+    return auc_fell or (calibration_p is not None and calibration_p < t.alpha / 2)
 
 
 def compute(log_rows: list[dict[str, Any]], outcomes: dict[str, bool], drop_threshold: float = 0.10) -> OutcomeReport:
@@ -88,6 +141,7 @@ def compute(log_rows: list[dict[str, Any]], outcomes: dict[str, bool], drop_thre
         joined=len(joined),
         conversions=sum(y),
         auc=auc(y, [r["probability"] for r, _ in joined]) if joined else None,
+        calibration_p_value=calibration_p_value([r["probability"] for r, _ in joined], y),
         conversion_rate=float(np.mean(y)) if y else None,
         conversion_by_tier=dict(sorted(by_tier.items())),
         earlier_rate=early_rate,
@@ -115,6 +169,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--table-uri", default=None)
     p.add_argument("--spec", default="crm_freezone")
     p.add_argument("--trigger-url", default=None, help="retrain trigger to notify on a business signal")
+    p.add_argument("--model-dir", default=None, help="serving artifact: compare the realised AUC with its holdout AUC")
     a = p.parse_args(argv)
     home = HomeSettings()
     uri = a.table_uri or str(home.lake / INFERENCE_LOG)
@@ -123,6 +178,21 @@ def main(argv: list[str] | None = None) -> None:
     report = compute(
         rows, crm_outcomes(a.dsn or CrmSettings().crm_dsn, a.crm_table, spec, home.pii_salt), s.drop_threshold
     )
+    if a.model_dir:
+        from leadscore_core.artifact import MANIFEST, Manifest
+
+        manifest = Manifest.model_validate_json((Path(a.model_dir) / MANIFEST).read_text())
+        report.reference_auc = manifest.metrics.get("auc")
+        if report.reference_auc is not None:
+            n_pos = report.conversions
+            report.concept_drift = concept_drift(
+                report.auc,
+                n_pos,
+                report.joined - n_pos,
+                report.reference_auc,
+                DriftThresholds(),
+                report.calibration_p_value,
+            )
     out = report.model_dump()
     if report.business_signal and a.trigger_url:
         now = datetime.now(UTC)

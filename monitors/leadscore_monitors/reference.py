@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from leadscore_core.artifact import (
@@ -27,6 +29,27 @@ class Reference:
     drift: DriftReference
     sample: dict[str, np.ndarray]
     """Per feature: float64 with NaN (numeric) or str with ``""`` for missing (others)."""
+    model_dir: Path | None = None
+    """The artifact directory (scores the sample for the reason mix and the bias baseline)."""
+    tier_cutoffs: dict[str, float] | None = None
+    """Tier -> minimum calibrated probability, best tier first (the artifact's)."""
+
+    @cached_property
+    def outputs(self) -> SampleOutputs | None:
+        """The serving model's answers for the reference sample (None without a model artifact)."""
+        if self.model_dir is None:
+            return None
+        from leadscore_core.artifact import LeadScorer
+
+        scorer = LeadScorer(self.model_dir).load()
+        assert scorer.encoder is not None
+        n = len(next(iter(self.sample.values()))) if self.sample else 0
+        records = [{f.name: _clean(f.type, self.sample[f.name][i]) for f in self.spec.features} for i in range(n)]
+        batch = scorer.score(scorer.encoder.encode_records(records), explain=True, approx=True)
+        assert batch.contributions is not None
+        names = scorer.encoder.feature_names
+        top = [names[j] for j in np.argmax(np.abs(batch.contributions), axis=1)] if n else []
+        return SampleOutputs(probability=batch.probability, tier=list(batch.tier), top_reason=top, records=records)
 
     @property
     def numeric(self) -> list[str]:
@@ -39,6 +62,28 @@ class Reference:
     @property
     def features(self) -> list[str]:
         return [f.name for f in self.spec.features if f.name in self.drift.numeric or f.name in self.drift.categorical]
+
+
+@dataclass(frozen=True)
+class SampleOutputs:
+    """Probability, tier and top reason of each reference-sample lead, as the serving model answers."""
+
+    probability: np.ndarray
+    tier: list[str]
+    top_reason: list[str]
+    records: list[dict[str, Any]]
+
+
+def _clean(kind: str, value: Any) -> Any:
+    """A reference-sample value back to the clean value the encoder takes."""
+    if kind == "numeric":
+        return None if value != value else float(value)
+    s = str(value)
+    if s == "":
+        return None
+    if kind == "boolean":
+        return s.lower() in ("true", "1")
+    return s
 
 
 def load_reference(model_dir: str | Path) -> Reference:
@@ -61,4 +106,6 @@ def load_reference(model_dir: str | Path) -> Reference:
         spec=manifest.spec,
         drift=read_drift_reference(path),
         sample=read_reference_sample(path),
+        model_dir=path,
+        tier_cutoffs=dict(manifest.tier_cutoffs),
     )

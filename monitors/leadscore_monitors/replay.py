@@ -33,7 +33,7 @@ from typing import Any
 import httpx
 from leadscore_core.artifact import LeadScorer, artifact_version
 from leadscore_core.events import lead_key
-from leadscore_core.settings import HomeSettings
+from leadscore_core.settings import DriftThresholds, HomeSettings
 from leadscore_core.validation import check_record
 
 from leadscore_monitors.forwarder import LocalBroker, PayloadLogger, Subscription, redact
@@ -210,6 +210,9 @@ def summarize(
                 "kl": round(fd["kl"], 6),
                 "test": fd["test"],
                 "p_value": fd["p_value"],
+                "p_adjusted": fd.get("p_adjusted"),
+                "threshold": fd.get("threshold"),
+                "seasonality": fd.get("seasonality", "none"),
             }
     out: dict[str, Any] = {
         **meta,
@@ -223,12 +226,20 @@ def summarize(
                 "drifted_features": w["drifted_features"],
                 "score_psi": w["result"].get("score_psi"),
                 "multivariate_drift": w["result"].get("multivariate_drift"),
+                "seasonal_drift": w["result"].get("seasonal_drift", []),
+                "new_values": w["result"].get("new_values", {}),
+                "reason_drift": w["result"].get("reason_drift", False),
+                "bias_drift": w["result"].get("bias_drift", []),
             }
             for w in windows
         ],
         "features": features,
         "drifted_features": drifted,
         "score_psi": last.get("score_psi") if last else None,
+        "seasonal_drift": last.get("seasonal_drift", []) if last else [],
+        "new_values": last.get("new_values", {}) if last else {},
+        "reason_psi": (last.get("reasons") or {}).get("psi") if last else None,
+        "bias_drift": last.get("bias_drift", []) if last else [],
         "events": drift["counters"],
         "rejections": drift.get("rejections", {}),
         "consumers": {"drift-detector": drift["counters"]},
@@ -255,7 +266,6 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--in-process", action="store_true", help="score in-process even if a server is running")
     p.add_argument("--window", type=int, default=0, help="leads per drift window (default: all traffic in one)")
     p.add_argument("--backend", choices=["alibi", "evidently"], default="alibi")
-    p.add_argument("--psi-threshold", type=float, default=0.25)
     p.add_argument("--state-dir", type=Path, default=None, help="default: $LEADSCORE_HOME/monitor/replay-<time>")
     p.add_argument("--table-uri", default=None, help="inference log (default: $LEADSCORE_HOME/lake/bronze/...)")
     p.add_argument("--concurrency", type=int, default=8)
@@ -285,7 +295,6 @@ def main(argv: list[str] | None = None) -> None:
         "MONITOR_WINDOW_SIZE": str(window),
         "MONITOR_WINDOW_SECONDS": str(24 * 3600),
         "MONITOR_BACKEND": a.backend,
-        "MONITOR_PSI_THRESHOLD": str(a.psi_threshold),
     }
     sink_env = {**base_env, "MONITOR_STATE_DIR": str(state / "sink"), "MONITOR_SPEC": str(state / "spec.yaml")}
     import yaml
@@ -301,7 +310,7 @@ def main(argv: list[str] | None = None) -> None:
         "serving": serve_url or "in-process",
         "backend": a.backend,
         "window_size": window,
-        "psi_threshold": a.psi_threshold,
+        "thresholds": DriftThresholds().model_dump(),
         "state_dir": str(state),
         "unreadable_lines": unreadable,
     }
@@ -355,7 +364,12 @@ def main(argv: list[str] | None = None) -> None:
         files[f"{name}_metrics"] = str(artifacts / f"{name}.prom")
         (artifacts / f"{name}.prom").write_text(text)
     files["psi_chart"] = str(
-        psi_chart(report["features"], a.psi_threshold, artifacts / "psi.png", title=f"Feature drift: {a.src.name}")
+        psi_chart(
+            report["features"],
+            DriftThresholds().psi_categorical,
+            artifacts / "psi.png",
+            title=f"Feature drift: {a.src.name}",
+        )
     )
     report["artifacts"] = files
     (reports / f"replay-{stamp}.json").write_text(json.dumps(report, indent=2))

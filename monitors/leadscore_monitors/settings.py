@@ -11,7 +11,7 @@ from typing import Literal
 
 from leadscore_core.lake import INFERENCE_LOG
 from leadscore_core.settings import HomeSettings
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -45,7 +45,8 @@ class ConsumerSettings(BaseSettings):
 
 
 class DriftSettings(ConsumerSettings):
-    """The drift detector service."""
+    """The drift detector service. The verdict's thresholds are not here: they live in
+    :class:`leadscore_core.settings.DriftThresholds` (``LEADSCORE_DRIFT_*``), read by every job that judges."""
 
     model_dir: Path
     """Artifact directory of the serving model version (holds ``drift_reference.json`` and the sample)."""
@@ -57,12 +58,6 @@ class DriftSettings(ConsumerSettings):
     """...or after this many seconds since its first lead (whichever comes first)."""
     min_window: int = Field(50, gt=0)
     """A time-closed window with fewer leads is carried over rather than judged."""
-    psi_threshold: float = Field(0.25, gt=0)
-    """A feature drifts when its PSI on the reference bins exceeds this."""
-    p_value: float = Field(0.05, gt=0, lt=1)
-    """Significance of the KS / chi-square tests (corrected across features by TabularDrift)."""
-    correction: Literal["bonferroni", "fdr"] = "bonferroni"
-    """Multiple-testing correction of the multivariate verdict."""
     reply_url: str | None = None
     """Where the ``drift`` CloudEvent is posted (the broker ingress, or ``K_SINK`` of a SinkBinding)."""
     event_source: str = "/leadscore/monitors/drift-detector"
@@ -99,12 +94,41 @@ class ShadowSettings(ConsumerSettings):
 class TriggerSettings(ConsumerSettings):
     """The retraining trigger."""
 
-    command: str = "leadscore train --json"
-    """Command run (shell-split) when a retrain is accepted; Argo submission replaces it later."""
+    argo_server: str = ""
+    """Argo Server URL (``MONITOR_ARGO_SERVER``): an accepted retrain submits the ``retraining``
+    WorkflowTemplate there (``POST /api/v1/workflows/{namespace}``). The cluster setting."""
+    argo_namespace: str = "leadscore"
+    """Namespace the ``retraining`` workflow runs in (``MONITOR_ARGO_NAMESPACE``)."""
+    argo_token: str = ""
+    """Bearer token for the Argo Server (``MONITOR_ARGO_TOKEN``); ``argo_token_file`` wins when set."""
+    argo_token_file: Path | None = None
+    """File holding the token, re-read per submission (a projected service-account token rotates)."""
+    argo_parameters: dict[str, str] = Field(default_factory=dict)
+    """Extra ``retraining`` parameters as JSON (``MONITOR_ARGO_PARAMETERS``), e.g. ``{"trials": "50"}``."""
+    argo_attempts: int = Field(3, ge=1, le=10)
+    """Tries per submission (connection failures, 5xx); an unsubmitted retrain is tried again next tick."""
+    argo_timeout_seconds: float = Field(5.0, gt=0)
+    """Per-request timeout of a submission."""
+    command: str = ""
+    """Local dev stack only, when no Argo Server is set: command run (shell-split) for an accepted retrain,
+    e.g. ``leadscore workflows run-local retraining`` (it must exist in the image that runs the trigger)."""
     cooldown_seconds: float = Field(6 * 3600.0, ge=0)
     """Retrain requests within this time of the last accepted one are recorded as suppressed."""
     run_async: bool = True
     """Start the command in the background (the event is acknowledged once the decision is durable)."""
+
+    @model_validator(mode="after")
+    def _one_way_to_start(self) -> TriggerSettings:
+        if not self.argo_server and not self.command:
+            raise ValueError(
+                "set MONITOR_ARGO_SERVER (submit the retraining workflow) or, for the local stack, MONITOR_COMMAND"
+            )
+        return self
+
+    def token(self) -> str:
+        if self.argo_token_file is not None:
+            return self.argo_token_file.read_text().strip()
+        return self.argo_token
 
 
 class OutcomeSettings(BaseSettings):

@@ -137,3 +137,35 @@ def numeric_shares(ref: NumericReference, x: np.ndarray) -> np.ndarray:
 def code_shares(ref: CategoricalReference, codes: np.ndarray) -> np.ndarray:
     """Shares of category codes (see :func:`category_codes`), layout of ``ref.freq``."""
     return np.bincount(codes, minlength=len(ref.categories) + 1).astype(np.float64) / max(len(codes), 1)
+
+
+def chi2_shares(
+    ref_shares: Sequence[float] | np.ndarray, n_ref: int, shares: Sequence[float] | np.ndarray, n: int
+) -> float:
+    """p-value of the two-sample chi-square test of two share vectors on the same bins (counts = share * n).
+
+    Bins empty in both samples are dropped; with fewer than two bins left (or an empty sample) the
+    samples cannot differ and the p-value is 1.
+    """
+    from scipy.stats import chi2
+
+    a = np.asarray(ref_shares, dtype=np.float64) * n_ref
+    b = np.asarray(shares, dtype=np.float64) * n
+    keep = (a + b) > 0
+    a, b = a[keep], b[keep]
+    if len(a) < 2 or a.sum() <= 0 or b.sum() <= 0:
+        return 1.0
+    total = a + b
+    ea, eb = total * a.sum() / total.sum(), total * b.sum() / total.sum()
+    stat = float(np.sum((a - ea) ** 2 / ea) + np.sum((b - eb) ** 2 / eb))
+    return float(chi2.sf(stat, len(a) - 1))
+
+
+def mix_shares(labels: Sequence[str | None], vocab: Sequence[str]) -> np.ndarray:
+    """Shares of ``labels`` over ``vocab`` (labels outside it, or None, are not counted)."""
+    index = {c: i for i, c in enumerate(vocab)}
+    counts = np.zeros(len(vocab), dtype=np.float64)
+    for v in labels:
+        if v is not None and v in index:
+            counts[index[v]] += 1
+    return counts / max(counts.sum(), 1.0)

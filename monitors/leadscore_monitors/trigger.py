@@ -3,8 +3,11 @@
 Accepts ``drift`` events (body :class:`~leadscore_core.events.DriftEvent`, only those naming drifted
 features) and ``retrain.requested`` events (body :class:`~leadscore_core.events.RetrainRequest`). The
 decision (accepted, or suppressed by the cooldown) is committed with the event, so an event storm or
-a redelivery after a restart still means one retrain. Accepted requests are then started by the
-local runner (a command; Argo submission replaces it in the workflows issue).
+a redelivery after a restart still means one retrain. An accepted request is then started by submitting
+the ``retraining`` WorkflowTemplate to the Argo Server (the body from :mod:`leadscore_core.workflows`, the
+same code path as ``leadscore retrain``), with ``reason`` and the evidence as parameters. A submission that
+fails transiently is tried again on the next tick; a refusal is recorded and not retried. Without an Argo
+Server (the local stack) a configured command runs instead.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from leadscore_core.events import DRIFT_TYPE, RETRAIN_TYPE, DriftEvent, RetrainRequest
+from leadscore_core.workflows import SubmitError, post_workflow, retraining_request
 from prometheus_client import CollectorRegistry, Counter
 from pydantic import ValidationError
 
@@ -31,8 +35,11 @@ log = logging.getLogger(__name__)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS decisions (seq INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT NOT NULL, at REAL NOT NULL,
-    reason TEXT NOT NULL, detail TEXT, accepted INTEGER NOT NULL, started REAL, pid INTEGER, returncode INTEGER);
+    reason TEXT NOT NULL, detail TEXT, accepted INTEGER NOT NULL, started REAL, pid INTEGER, returncode INTEGER,
+    workflow TEXT, error TEXT);
 """
+NEW_COLUMNS = ("workflow TEXT", "error TEXT")
+"""Added after the first release: older state files get them on start."""
 
 
 class CooldownGate:
@@ -68,10 +75,20 @@ class TriggerConsumer(Consumer):
             ["reason", "decision"],
             registry=self.registry,
         )
+        self.c_submissions = Counter(
+            "leadscore_retrain_submissions",
+            "Retraining workflow submissions to the Argo Server by outcome.",
+            ["outcome"],
+            registry=self.registry,
+        )
         self._procs: dict[int, subprocess.Popen[bytes]] = {}
 
     def setup(self, conn: sqlite3.Connection) -> None:
         conn.executescript(SCHEMA)
+        have = {row[1] for row in conn.execute("PRAGMA table_info(decisions)")}
+        for column in NEW_COLUMNS:
+            if column.split()[0] not in have:
+                conn.execute(f"ALTER TABLE decisions ADD COLUMN {column}")
 
     def decode(self, event: LoggedEvent) -> Any:
         try:
@@ -79,9 +96,12 @@ class TriggerConsumer(Consumer):
                 drift = DriftEvent.model_validate(event.body)
                 if not drift.drifted_features and drift.score_psi is None:
                     raise BadEvent(422, "drift event names no drifted feature", "contract")
+                psi = ", ".join(f"{f} PSI {drift.psi.get(f, float('nan')):.3f}" for f in drift.drifted_features)
+                score = f"; score PSI {drift.score_psi:.3f}" if drift.score_psi is not None else ""
                 return RetrainRequest(
                     reason="drift",
-                    detail=f"{drift.model_name} v{drift.model_version}: drifted {', '.join(drift.drifted_features)}",
+                    detail=f"{drift.model_name} v{drift.model_version}: drifted {psi}{score} "
+                    f"(threshold {drift.threshold}, {drift.n_events} events up to {drift.window_end.isoformat()})",
                     requested_at=drift.window_end,
                     source_event_id=event.id,
                 )
@@ -98,6 +118,9 @@ class TriggerConsumer(Consumer):
             "SELECT seq, reason, detail FROM decisions WHERE accepted = 1 AND started IS NULL"
         ).fetchall()
         for seq, reason, detail in todo:
+            if self.settings.argo_server:
+                self._submit(conn, seq, reason, detail)
+                continue
             pid = self._start(seq, reason, detail)
             conn.execute("UPDATE decisions SET started = ?, pid = ? WHERE seq = ?", (time.time(), pid, seq))
         for seq_pid, proc in list(self._procs.items()):
@@ -105,6 +128,38 @@ class TriggerConsumer(Consumer):
             if code is not None:
                 conn.execute("UPDATE decisions SET returncode = ? WHERE pid = ?", (code, seq_pid))
                 del self._procs[seq_pid]
+
+    def _submit(self, conn: sqlite3.Connection, seq: int, reason: str, detail: str) -> None:
+        """Submit ``retraining``; a transient failure leaves the decision unstarted (next tick tries again)."""
+        s = self.settings
+        try:
+            body = retraining_request(reason, detail or "", namespace=s.argo_namespace, **s.argo_parameters)
+            created = post_workflow(
+                s.argo_server,
+                s.argo_namespace,
+                s.token(),
+                body,
+                attempts=s.argo_attempts,
+                timeout=s.argo_timeout_seconds,
+            )
+        except (SubmitError, OSError, ValueError) as exc:
+            transient = isinstance(exc, SubmitError) and exc.transient
+            self.c_submissions.labels("retrying" if transient else "refused").inc()
+            log.error("retrain #%d not submitted (%s): %s", seq, "will retry" if transient else "refused", exc)
+            if transient:
+                conn.execute("UPDATE decisions SET error = ? WHERE seq = ?", (str(exc)[:500], seq))
+            else:
+                conn.execute(
+                    "UPDATE decisions SET started = ?, returncode = -1, error = ? WHERE seq = ?",
+                    (time.time(), str(exc)[:500], seq),
+                )
+            return
+        name = str(created.get("metadata", {}).get("name", ""))
+        self.c_submissions.labels("submitted").inc()
+        conn.execute(
+            "UPDATE decisions SET started = ?, workflow = ?, error = NULL WHERE seq = ?", (time.time(), name, seq)
+        )
+        log.warning("retrain #%d submitted: workflow %s/%s (%s)", seq, s.argo_namespace, name, reason)
 
     def _start(self, seq: int, reason: str, detail: str) -> int:
         self.log_dir.mkdir(parents=True, exist_ok=True)
@@ -123,9 +178,22 @@ class TriggerConsumer(Consumer):
 
     def stats(self, conn: sqlite3.Connection) -> dict[str, Any]:
         rows = conn.execute(
-            "SELECT seq, event_id, at, reason, detail, accepted, started, pid, returncode FROM decisions ORDER BY seq"
+            "SELECT seq, event_id, at, reason, detail, accepted, started, pid, returncode, workflow, error"
+            " FROM decisions ORDER BY seq"
         ).fetchall()
-        keys = ("seq", "event_id", "at", "reason", "detail", "accepted", "started", "pid", "returncode")
+        keys = (
+            "seq",
+            "event_id",
+            "at",
+            "reason",
+            "detail",
+            "accepted",
+            "started",
+            "pid",
+            "returncode",
+            "workflow",
+            "error",
+        )
         decisions = [dict(zip(keys, r, strict=True)) for r in rows]
         return {
             "accepted": sum(1 for d in decisions if d["accepted"]),

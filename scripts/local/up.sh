@@ -5,7 +5,8 @@
 #   2. PostgreSQL reachable: `crm load` + `pipeline run --source crm`; else `pipeline run --source files`
 #   3. `train` (registers a champion; the gate explains a refusal on later runs)
 #   4. `serve --detach`, then a sample POST /score-lead with its answer
-#   5. drifted traffic through `monitor replay`, and where to look
+#   5. drifted traffic (source_mix at the default strength 0.5) through `monitor replay`, and where to look
+#   6. drift -> `workflows run-local retraining` (the Argo DAG run here) -> the new version's stage; timeline
 # A step whose command is not built yet is reported as "not available yet" and skipped.
 # Knobs: UP_ROWS (20000) UP_SEED (7) UP_TRIALS (20) UP_PORT (8080) UP_FORCE=1 (regenerate data).
 set -euo pipefail
@@ -15,7 +16,7 @@ export LEADSCORE_HOME="${LEADSCORE_HOME:-$ROOT/.leadscore}"
 mkdir -p "$LEADSCORE_HOME"
 LEADSCORE_HOME="$(cd "$LEADSCORE_HOME" && pwd)"
 ROWS="${UP_ROWS:-20000}" SEED="${UP_SEED:-7}" TRIALS="${UP_TRIALS:-20}" PORT="${UP_PORT:-8080}"
-RAW="$LEADSCORE_HOME/raw" DRIFTED="$LEADSCORE_HOME/raw-drift-source_mix"
+RAW="$LEADSCORE_HOME/raw" DRIFTED="$LEADSCORE_HOME/raw-drift-source_mix-0.5"
 LS="$ROOT/.venv/bin/leadscore"
 DONE=() SKIPPED=()
 started=$SECONDS
@@ -60,7 +61,7 @@ wait_http() {  # url seconds
 echo "leadscore up: LEADSCORE_HOME=$LEADSCORE_HOME"
 
 # 1 ---------------------------------------------------------------- data
-step "1/5 synthetic leads: $ROWS rows, seed $SEED -> $RAW"
+step "1/6 synthetic leads: $ROWS rows, seed $SEED -> $RAW"
 if ! has data generate; then
     unavailable data generate
 elif [[ -f "$RAW/manifest.json" && "${UP_FORCE:-0}" != 1 ]]; then
@@ -70,7 +71,7 @@ else
 fi
 
 # 2 ---------------------------------------------------------------- CRM + medallion
-step "2/5 CRM + bronze/silver/gold Delta tables -> $LEADSCORE_HOME/lake"
+step "2/6 CRM + bronze/silver/gold Delta tables -> $LEADSCORE_HOME/lake"
 "$ROOT/scripts/services.sh" start >/dev/null 2>&1 || true   # start local PostgreSQL if it is stopped
 if crm_reachable; then
     echo "    PostgreSQL reachable: loading the CRM, then reading it incrementally (updated_at watermark)"
@@ -83,7 +84,7 @@ else
 fi
 
 # 3 ---------------------------------------------------------------- model
-step "3/5 train + register (Optuna $TRIALS trials; MLflow store in $LEADSCORE_HOME/mlflow)"
+step "3/6 train + register (Optuna $TRIALS trials; MLflow store in $LEADSCORE_HOME/mlflow)"
 if ! has train; then
     unavailable train
 elif [[ ! -d "$LEADSCORE_HOME/lake/gold/lead_features/_delta_log" ]]; then
@@ -94,7 +95,7 @@ else
 fi
 
 # 4 ---------------------------------------------------------------- serving
-step "4/5 serve the champion on 127.0.0.1:$PORT"
+step "4/6 serve the champion on 127.0.0.1:$PORT"
 SERVING=0
 if ! has serve; then
     unavailable serve
@@ -122,7 +123,7 @@ else
 fi
 
 # 5 ---------------------------------------------------------------- monitoring
-step "5/5 drifted traffic (source_mix) through the local serving path and the monitors"
+step "5/6 drifted traffic (source_mix) through the local serving path and the monitors"
 if ! has monitor replay; then
     unavailable monitor replay
 elif [[ $SERVING != 1 ]]; then
@@ -130,11 +131,43 @@ elif [[ $SERVING != 1 ]]; then
     SKIPPED+=("leadscore monitor replay (no server)")
 else
     if [[ ! -f "$DRIFTED/manifest.json" || "${UP_FORCE:-0}" == 1 ]]; then
-        run data generate --rows 2000 --seed "$((SEED + 1))" --drift source_mix --drift-strength 1.0 --out "$DRIFTED"
+        # the generator's default strength (0.5): the shift a sales team would notice, not a caricature
+        run data generate --rows 2000 --seed "$((SEED + 1))" --drift source_mix --out "$DRIFTED"
     fi
     replay_args=(--from "$DRIFTED")
     mentions --serve-url monitor replay && replay_args+=(--serve-url "http://127.0.0.1:$PORT")
     run monitor replay "${replay_args[@]}"
+fi
+
+# 6 ---------------------------------------------------------------- drift -> retraining
+step "6/6 drift -> retraining workflow, run locally (leadscore workflows run-local retraining)"
+REPORT="$(ls -t "$LEADSCORE_HOME"/reports/replay-*.json 2>/dev/null | head -n 1 || true)"
+if ! has workflows run-local; then
+    unavailable workflows run-local
+elif [[ -z "$REPORT" ]]; then
+    echo "    skipped: no drift report (step 5 did not replay traffic)"
+    SKIPPED+=("retraining (no drift report)")
+elif ! EVIDENCE="$(python3 "$ROOT/scripts/local/timeline.py" evidence "$REPORT")"; then
+    echo "    the replay found no drift: nothing to retrain"
+else
+    echo "    drift: $EVIDENCE"
+    # the drifted leads reach the lake as they would in production (CRM, else the files), so the retrain sees them
+    if crm_reachable && has crm load; then
+        run crm load --from "$DRIFTED"
+        source_arg="crm"
+    else
+        source_arg="files:$DRIFTED"
+    fi
+    echo "    \$ leadscore workflows run-local retraining -p reason=drift -p evidence=... -p lake=$LEADSCORE_HOME/lake"
+    if "$LS" workflows run-local retraining -p reason=drift -p "evidence=$EVIDENCE" -p "lake=$LEADSCORE_HOME/lake" \
+            -p "source=$source_arg" -p "trials=$TRIALS" --json > "$LEADSCORE_HOME/reports/retraining-local.json"; then
+        DONE+=("workflows run-local retraining")
+    else
+        echo "    the retraining workflow failed (its step is named above)" >&2
+        SKIPPED+=("retraining (failed)")
+    fi
+    python3 "$ROOT/scripts/local/timeline.py" show "$REPORT" "$LEADSCORE_HOME/reports/retraining-local.json" \
+        "$("$LS" registry list --json 2>/dev/null || echo '{}')" || true
 fi
 
 echo

@@ -74,3 +74,28 @@ def test_new_schema_is_a_new_file(tmp_path: Path):
 def test_missing_spec_file_names_it():
     with pytest.raises(FileNotFoundError, match="no-such-spec"):
         load_spec("no-such-spec")
+
+
+def test_monitoring_fields_of_the_spec() -> None:
+    spec = load_spec("crm_freezone")
+    assert spec.feature("campaign").seasonality == "calendar"
+    assert spec.feature("lead_source").seasonality == "none"
+    assert spec.monitoring.sensitive_attributes == ["nationality"]
+    data = spec.model_dump(mode="json")
+    data["monitoring"] = {"sensitive_attributes": ["visas_requested"]}
+    with pytest.raises(ValueError, match="sensitive attribute 'visas_requested' is not a categorical feature"):
+        FeatureSpec.model_validate(data)
+
+
+def test_drift_thresholds_have_one_home(monkeypatch: pytest.MonkeyPatch) -> None:
+    from leadscore_core.settings import DriftThresholds
+
+    t = DriftThresholds()
+    assert (t.psi_for("numeric"), t.psi_for("categorical"), t.psi_for("boolean")) == (0.1, 0.1, 0.1)
+    monkeypatch.setenv("LEADSCORE_DRIFT_PSI_NUMERIC", "0.2")
+    monkeypatch.setenv("LEADSCORE_DRIFT_CORRECTION", "bh")
+    t = DriftThresholds()
+    assert t.psi_for("numeric") == 0.2 and t.psi_for("categorical") == 0.1 and t.correction == "bh"
+    monkeypatch.setenv("LEADSCORE_DRIFT_CORRECTION", "bonferroni")
+    with pytest.raises(ValueError, match="correction"):
+        DriftThresholds()

@@ -14,7 +14,7 @@ def test_unreachable_crm(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setenv("LEADSCORE_CRM_DSN", "postgresql://postgres@127.0.0.1:1/nowhere")
     monkeypatch.setenv("LEADSCORE_CRM_CONNECT_TIMEOUT", "2")
     result = CliRunner().invoke(build_app(), ["pipeline", "run", "--source", "crm", "--lake", str(tmp_path)])
-    assert result.exit_code == 1
+    assert result.exit_code == 75  # transient: the workflows retry it
     assert "CRM database unreachable" in result.output and "Traceback" not in result.output
 
 

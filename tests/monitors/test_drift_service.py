@@ -132,3 +132,63 @@ def test_drift_event_body_is_a_drift_event() -> None:
             "threshold": 0.25,
         }
     )
+
+
+def _shift(pairs: list[tuple[str, dict, dict]], records: list[dict], feature_index: int) -> None:
+    """Make the model favour nationality IN (probability 0.99, tier A) and make one feature every lead's top reason."""
+    for (_, _, resp), record in zip(pairs, records, strict=True):
+        out = {t["name"]: t for t in resp["outputs"]}
+        if record["nationality"] == "IN":
+            out["probability"]["data"] = [0.99]
+            out["tier"]["data"] = ["A"]
+        out["contributions"]["data"][feature_index] = 50.0
+
+
+def test_bias_and_reason_mix_gauges_move_when_shifted(server, artifact: Path, tmp_path: Path) -> None:
+    drift = server(
+        "drift",
+        MONITOR_MODEL_DIR=str(artifact),
+        MONITOR_STATE_DIR=str(tmp_path / "drift"),
+        MONITOR_WINDOW_SIZE="400",
+        LEADSCORE_DRIFT_BIAS_MIN_GROUP="15",
+    )
+    calm_records, shifted_records = make_records(400, 25), make_records(400, 26)
+    calm = scored_pairs(artifact, calm_records)
+    shifted = scored_pairs(artifact, shifted_records)
+    from leadscore_core.contract import load_spec
+
+    visas = load_spec("crm_freezone").feature_names.index("visas_requested")
+    _shift(shifted, shifted_records, visas)
+
+    def gauges(text: str, name: str) -> dict[str, float]:
+        out = {}
+        for line in text.splitlines():
+            if line.startswith(name + "{"):
+                labels, value = line.rsplit(" ", 1)
+                out[labels[len(name) :]] = float(value)
+        return out
+
+    with httpx.Client(timeout=60) as client:
+        send(client, drift.url, calm)
+        before = drift.metrics()
+        send(client, drift.url, shifted)
+        after = drift.metrics()
+    in_group = '{attribute="nationality",group="IN",model_version="1"}'
+    for m in (before, after):
+        assert in_group in gauges(m, "leadscore_bias_tier_a_ratio_change")
+        assert in_group in gauges(m, "leadscore_bias_group_leads")
+    assert 0.3 < gauges(before, "leadscore_bias_tier_a_ratio_change")[in_group] < 3
+    assert gauges(after, "leadscore_bias_tier_a_ratio_change")[in_group] > 3
+    assert gauges(after, "leadscore_bias_mean_score_gap_change")[in_group] > 0.3
+    assert gauges(before, "leadscore_bias_drifted")[in_group] == 0.0
+    assert gauges(after, "leadscore_bias_drifted")[in_group] == 1.0
+    reason = '{feature="visas_requested",model_version="1"}'
+    assert gauges(before, "leadscore_drift_reason_share").get(reason, 0.0) < 0.5
+    assert gauges(after, "leadscore_drift_reason_share")[reason] == 1.0
+    assert gauges(after, "leadscore_drift_reason_reference_share")[reason] < 0.5
+    assert gauges(before, "leadscore_drift_reason_drifted")['{model_version="1"}'] == 0.0
+    assert gauges(after, "leadscore_drift_reason_drifted")['{model_version="1"}'] == 1.0
+    assert gauges(after, "leadscore_drift_reason_psi")['{model_version="1"}'] > 1.0
+    windows = drift.stats()["windows"]
+    assert windows[1]["result"]["bias_drift"] == ["nationality=IN"] and windows[1]["result"]["reason_drift"]
+    assert windows[1]["is_drift"]  # a different feature drives the scores: the monitor says so

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
+import pytest
 
 from leadscore_core.events import DRIFT_TYPE, RETRAIN_TYPE, DriftEvent, RetrainRequest
 from leadscore_monitors.cloudevent import reply_event
@@ -57,3 +59,154 @@ def test_event_storm_means_one_retrain(server, tmp_path: Path) -> None:
     assert stats["accepted"] == 1 and stats["suppressed"] == 20
     assert marker.exists()
     assert stats["counters"] == {"received": 23, "recorded": 21, "duplicated": 1, "rejected": 1}
+
+
+class _ArgoRecorder:
+    """A real HTTP server on 127.0.0.1 standing in for the Argo Server: records each POST, answers ``status``."""
+
+    def __init__(self, status: int = 200) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.requests: list[tuple[str, dict[str, str], dict]] = []
+        self.status = status
+        recorder = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_POST(self) -> None:  # noqa: N802
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                recorder.requests.append((self.path, dict(self.headers), body))
+                created = body["workflow"] | {"metadata": {"name": "retraining-x7k2p"}}
+                data = json.dumps(created if recorder.status == 200 else {"message": "forbidden"}).encode()
+                self.send_response(recorder.status)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+
+    def wait(self, n: int, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while len(self.requests) < n and time.monotonic() < deadline:
+            time.sleep(0.1)
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+FIXED = datetime(2026, 11, 30, 4, 0, tzinfo=UTC)
+
+
+def _fixed_drift(ce_id: str, features: dict[str, float], score_psi: float | None) -> tuple[dict[str, str], bytes]:
+    body = DriftEvent(
+        model_name="lead-scoring",
+        model_version="4",
+        window_start=FIXED,
+        window_end=FIXED,
+        n_events=800,
+        drifted_features=list(features),
+        psi=features,
+        score_psi=score_psi,
+        threshold=0.25,
+    )
+    return reply_event(DRIFT_TYPE, ce_id, "/drift", body.model_dump(mode="json"))
+
+
+@pytest.mark.parametrize(
+    ("features", "score_psi", "evidence"),
+    [
+        (
+            {"lead_source": 0.9},
+            None,
+            "lead-scoring v4: drifted lead_source PSI 0.900 "
+            "(threshold 0.25, 800 events up to 2026-11-30T04:00:00+00:00)",
+        ),
+        (
+            {"country": 0.31, "company_size": 0.4},
+            0.27,
+            "lead-scoring v4: drifted country PSI 0.310, company_size PSI 0.400; score PSI 0.270 "
+            "(threshold 0.25, 800 events up to 2026-11-30T04:00:00+00:00)",
+        ),
+    ],
+)
+def test_drift_submits_the_retraining_workflow(server, tmp_path: Path, features, score_psi, evidence) -> None:
+    argo = _ArgoRecorder()
+    token = tmp_path / "token"
+    token.write_text("sa-token\n")
+    try:
+        env = {
+            "MONITOR_STATE_DIR": str(tmp_path / "trig"),
+            "MONITOR_COOLDOWN_SECONDS": "3600",
+            "MONITOR_ARGO_SERVER": argo.url,
+            "MONITOR_ARGO_NAMESPACE": "leadscore",
+            "MONITOR_ARGO_TOKEN_FILE": str(token),
+            "MONITOR_ARGO_PARAMETERS": '{"lake": "s3://leadscore-lake"}',
+        }
+        trig = server("trigger", **env)
+        with httpx.Client(timeout=30) as client:
+            for i in range(3):  # a storm: one submission
+                h, b = _fixed_drift(f"d-{i}", features, score_psi)
+                assert client.post(trig.url, headers=h, content=b).status_code == 200
+        argo.wait(1)
+        time.sleep(0.5)
+        assert len(argo.requests) == 1
+        path, headers, body = argo.requests[0]
+        assert path == "/api/v1/workflows/leadscore"
+        assert headers["Authorization"] == "Bearer sa-token"
+        assert body == {
+            "workflow": {
+                "apiVersion": "argoproj.io/v1alpha1",
+                "kind": "Workflow",
+                "metadata": {
+                    "generateName": "retraining-",
+                    "namespace": "leadscore",
+                    "labels": {
+                        "app.kubernetes.io/name": "leadscore",
+                        "leadscore/workflow": "retraining",
+                        "leadscore/retrain-reason": "drift",
+                    },
+                },
+                "spec": {
+                    "workflowTemplateRef": {"name": "retraining"},
+                    "arguments": {
+                        "parameters": [
+                            {"name": "evidence", "value": evidence},
+                            {"name": "lake", "value": "s3://leadscore-lake"},
+                            {"name": "reason", "value": "drift"},
+                        ]
+                    },
+                },
+            }
+        }
+        stats = trig.stats()
+        assert stats["accepted"] == 1 and stats["suppressed"] == 2
+        assert stats["decisions"][0]["workflow"] == "retraining-x7k2p"
+    finally:
+        argo.close()
+
+
+def test_a_refused_submission_is_recorded_not_retried(server, tmp_path: Path) -> None:
+    argo = _ArgoRecorder(status=403)
+    try:
+        trig = server(
+            "trigger",
+            MONITOR_STATE_DIR=str(tmp_path / "trig"),
+            MONITOR_ARGO_SERVER=argo.url,
+            MONITOR_ARGO_TOKEN="t",
+        )
+        with httpx.Client(timeout=30) as client:
+            h, b = _fixed_drift("d-1", {"lead_source": 0.5}, None)
+            assert client.post(trig.url, headers=h, content=b).status_code == 200
+        argo.wait(1)
+        time.sleep(1.0)
+        assert len(argo.requests) == 1
+        decision = trig.stats()["decisions"][0]
+        assert decision["returncode"] == -1 and "HTTP 403" in decision["error"]
+    finally:
+        argo.close()

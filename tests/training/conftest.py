@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from training_helpers import Trained, fast_settings, make_gold, write_gold
 
 from leadscore_core.settings import HomeSettings
+from training.testkit import Trained, fast_settings, make_gold, write_gold
 
 
 @pytest.fixture

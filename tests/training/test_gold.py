@@ -7,12 +7,12 @@ from pathlib import Path
 import pytest
 import yaml
 from deltalake import CommitProperties, write_deltalake
-from training_helpers import make_gold, write_gold
 
 from leadscore_core.contract import SPEC_PATH_ENV, FeatureSpec, load_spec
 from leadscore_core.lake import GOLD_FEATURES
 from training.errors import TrainingError
 from training.gold import read_gold, read_ground_truth
+from training.testkit import make_gold, write_gold
 
 
 def test_reads_the_pinned_version(tmp_path: Path) -> None:

@@ -16,12 +16,12 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 import psycopg
 import pytest
-from training_helpers import fast_settings, make_gold, write_gold
 from typer.testing import CliRunner
 
 from leadscore.cli import build_app
 from leadscore.registry.registry import fetch_artifact
 from leadscore_core.artifact import LeadScorer
+from training.testkit import fast_settings, make_gold, write_gold
 from training.train import TrainRequest, train
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]

@@ -12,7 +12,6 @@ from pathlib import Path
 import mlflow
 import numpy as np
 import pytest
-from training_helpers import Trained, fast_settings, make_gold, write_gold
 from typer.testing import CliRunner
 
 from leadscore.cli import build_app
@@ -21,6 +20,7 @@ from leadscore_core.artifact import LeadScorer, artifact_version
 from training.errors import RegistryError, TrainingError
 from training.features import encode_frame
 from training.gold import read_gold
+from training.testkit import Trained, fast_settings, make_gold, write_gold
 from training.train import TrainRequest, train
 
 runner = CliRunner()
@@ -211,9 +211,9 @@ def test_cli_errors_are_one_line_and_json(tmp_path: Path, home, monkeypatch: pyt
     assert "does not exist" in json.loads(res.stdout.strip().splitlines()[-1])["error"]
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:9")
     res = runner.invoke(build_app(), ["registry", "list"])
-    assert res.exit_code == 3 and "not reachable" in res.output and "Traceback" not in res.output
+    assert res.exit_code == 75 and "not reachable" in res.output and "Traceback" not in res.output
     frame, truth = make_gold(600, seed=3)
     write_gold(tmp_path / "lake", frame, truth)
     res = runner.invoke(build_app(), ["train", "--lake", str(tmp_path / "lake"), "--json"])
-    assert res.exit_code == 3 and "not reachable" in json.loads(res.stdout.strip().splitlines()[-1])["error"]
+    assert res.exit_code == 75 and "not reachable" in json.loads(res.stdout.strip().splitlines()[-1])["error"]
     assert not os.environ.get("LEADSCORE_DEBUG")

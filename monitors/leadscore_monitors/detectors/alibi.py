@@ -1,15 +1,16 @@
 """alibi-detect backend: KS per numeric feature, chi-square per categorical, TabularDrift with correction.
 
-PSI and KL come from :mod:`leadscore_monitors.stats` on the reference bins (alibi-detect has no PSI).
+PSI and KL come from :mod:`leadscore_monitors.stats` on the reference bins (the base class, both backends).
 alibi-detect >= 0.12 is BSL 1.1 licensed; :mod:`leadscore_monitors.detectors.evidently` stands in.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 from alibi_detect.cd import ChiSquareDrift, KSDrift, TabularDrift
+from leadscore_core.settings import DriftThresholds
 
 from leadscore_monitors import stats
 from leadscore_monitors.detectors.base import DriftDetector, FeatureDrift, WindowData
@@ -21,14 +22,9 @@ class AlibiDriftDetector(DriftDetector):
 
     backend = "alibi"
 
-    def __init__(
-        self,
-        reference: Reference,
-        psi_threshold: float = 0.25,
-        p_value: float = 0.05,
-        correction: Literal["bonferroni", "fdr"] = "bonferroni",
-    ) -> None:
-        super().__init__(reference, psi_threshold, p_value, correction)
+    def __init__(self, reference: Reference, thresholds: DriftThresholds | None = None) -> None:
+        super().__init__(reference, thresholds)
+        p_value = self.thresholds.alpha
         drift = reference.drift
         self._ks: dict[str, KSDrift] = {}
         self._chi: dict[str, ChiSquareDrift] = {}
@@ -57,7 +53,7 @@ class AlibiDriftDetector(DriftDetector):
             np.column_stack(columns).astype(np.float32),
             p_val=p_value,
             categories_per_feature=cats_per_feature,
-            correction=correction,
+            correction=self.test_correction,
         )
 
     def _matrix(self, prepared: dict[str, np.ndarray]) -> np.ndarray:
@@ -74,8 +70,7 @@ class AlibiDriftDetector(DriftDetector):
     ) -> tuple[dict[str, FeatureDrift], bool | None]:
         out: dict[str, FeatureDrift] = {}
         for name in self.reference.features:
-            expected, actual = self.bin_shares(name, prepared)
-            psi, kl = stats.psi(expected, actual), stats.kl(expected, actual)
+            psi = kl = 0.0  # set on the reference bins by the base class
             x = prepared[name]
             if name in self.reference.drift.numeric:
                 present = x[~np.isnan(x)]

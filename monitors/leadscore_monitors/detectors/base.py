@@ -1,8 +1,10 @@
 """The detector interface: built from the model version's reference, ``score`` apart from ``predict``.
 
-A backend (alibi-detect or evidently) implements :meth:`DriftDetector.feature_scores`; the base class
-adds the score-distribution drift, feature statistics and outliers, and :meth:`DriftDetector.predict`
-applies the thresholds. Results are typed (pydantic), never nested dicts.
+A backend (alibi-detect or evidently) implements :meth:`DriftDetector.feature_scores` (its tests'
+p-values); the base class computes PSI/KL on the reference bins whatever the backend (so switching
+backends never changes which alerts fire), the score-distribution drift, feature statistics and
+outliers, new categories, the top-reason mix and the bias figures; :meth:`DriftDetector.predict`
+applies :func:`leadscore_monitors.verdict.judge`. Results are typed (pydantic), never nested dicts.
 """
 
 from __future__ import annotations
@@ -13,11 +15,19 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, Field
+from leadscore_core.settings import DriftThresholds
 
-from leadscore_monitors import stats
+from leadscore_monitors import parity, stats
+from leadscore_monitors.detectors.results import (
+    BiasGroup,
+    DriftResult,
+    DriftScores,
+    FeatureDrift,
+    ReasonMix,
+)
 from leadscore_monitors.reference import Reference
-from leadscore_monitors.stats import FeatureStats
+
+__all__ = ["BiasGroup", "DriftDetector", "DriftResult", "DriftScores", "FeatureDrift", "ReasonMix", "WindowData"]
 
 
 @dataclass
@@ -30,6 +40,12 @@ class WindowData:
     matrix: np.ndarray | None = None
     """Alternative to ``columns``: rows already encoded by :meth:`DriftDetector.encode` (the service
     encodes each lead when it arrives, so judging a window is only the statistics)."""
+    row_scores: np.ndarray | None = None
+    """Probability per row (NaN = no logged response), aligned with the rows: bias parity needs it."""
+    row_tiers: list[str | None] | None = None
+    """Tier per row, aligned with the rows (default: from the probability and the artifact's cut-offs)."""
+    row_reasons: list[str | None] | None = None
+    """Top reason (feature name) per row, aligned with the rows."""
 
     @property
     def n(self) -> int:
@@ -42,80 +58,31 @@ class WindowData:
         return cls(columns={f: [r.get(f) for r in records] for f in features}, scores=list(scores))
 
 
-class FeatureDrift(BaseModel):
-    """Drift statistics of one feature in one window."""
-
-    feature: str
-    kind: Literal["numeric", "categorical"]
-    psi: float
-    """Population stability index vs the reference."""
-    kl: float
-    """KL(window || reference) in nats."""
-    test: Literal["ks", "chi2"]
-    statistic: float | None = None
-    """KS distance or chi-square statistic."""
-    p_value: float | None = None
-    """Uncorrected p-value of the test (None when the window has no value for the feature)."""
-    drifted: bool = False
-    """Set by :meth:`DriftDetector.predict`: PSI above the threshold."""
-
-
-class DriftScores(BaseModel):
-    """What :meth:`DriftDetector.score` measures, before any threshold."""
-
-    backend: str
-    n: int
-    features: dict[str, FeatureDrift]
-    multivariate_drift: bool | None = None
-    """TabularDrift-style verdict over all features with the multiple-testing correction."""
-    score_psi: float | None = None
-    score_kl: float | None = None
-    stats: dict[str, FeatureStats] = Field(default_factory=dict)
-    """Numeric feature statistics and outlier counts."""
-    missing_rates: dict[str, float] = Field(default_factory=dict)
-
-
-class DriftResult(DriftScores):
-    """Thresholded verdict of one window."""
-
-    threshold: float
-    drifted_features: list[str]
-    is_drift: bool
-    score_drift: bool = False
-
-
 class DriftDetector(ABC):
     """A window drift detector fitted on a reference in its constructor.
 
     Args:
         reference: the serving model version's drift reference.
-        psi_threshold: a feature drifts when its PSI exceeds this.
-        p_value: significance of the per-feature tests.
-        correction: multiple-testing correction of the multivariate verdict.
+        thresholds: every threshold of the verdict (default: ``LEADSCORE_DRIFT_*`` settings).
     """
 
     backend: str = "base"
 
-    def __init__(
-        self,
-        reference: Reference,
-        psi_threshold: float = 0.25,
-        p_value: float = 0.05,
-        correction: Literal["bonferroni", "fdr"] = "bonferroni",
-    ) -> None:
+    def __init__(self, reference: Reference, thresholds: DriftThresholds | None = None) -> None:
         self.reference = reference
-        self.psi_threshold = psi_threshold
-        self.p_value = p_value
-        self.correction = correction
+        self.thresholds = thresholds or DriftThresholds()
+
+    @property
+    def test_correction(self) -> Literal["bonferroni", "fdr"]:
+        """The backend's multivariate correction matching the verdict's (Holm -> Bonferroni, BH -> FDR)."""
+        return "bonferroni" if self.thresholds.correction == "holm" else "fdr"
 
     def get_config(self) -> dict[str, Any]:
         return {
             "backend": self.backend,
             "model_name": self.reference.model_name,
             "model_version": self.reference.model_version,
-            "psi_threshold": self.psi_threshold,
-            "p_value": self.p_value,
-            "correction": self.correction,
+            "thresholds": self.thresholds.model_dump(),
         }
 
     def encode(self, records: Sequence[Mapping[str, Any]]) -> np.ndarray:
@@ -196,12 +163,18 @@ class DriftDetector(ABC):
         """Measure drift of ``window`` against the reference (no threshold applied)."""
         prepared = self.prepare(window)
         features, multivariate = self.feature_scores(window, prepared)
+        for name, fd in features.items():  # PSI/KL always on the project's reference bins
+            expected, actual = self.bin_shares(name, prepared)
+            fd.psi, fd.kl = stats.psi(expected, actual), stats.kl(expected, actual)
+            if name in self.reference.drift.categorical:
+                fd.new_values = self._new_values(name, expected, actual, window.n)
         drift = self.reference.drift
         out = DriftScores(backend=self.backend, n=window.n, features=features, multivariate_drift=multivariate)
         if drift.score is not None and window.scores:
             actual = stats.numeric_shares(drift.score, np.asarray(window.scores, dtype=np.float64))
             out.score_psi = stats.psi(drift.score.freq, actual)
             out.score_kl = stats.kl(drift.score.freq, actual)
+            out.score_p_value = stats.chi2_shares(drift.score.freq, drift.n_reference, actual, len(window.scores))
         for name in self.reference.numeric:
             out.stats[name] = stats.numeric_stats(drift.numeric[name], prepared[name])
         for name in self.reference.features:
@@ -210,42 +183,39 @@ class DriftDetector(ABC):
                 np.isnan(x).sum() if name in drift.numeric else (x == len(drift.categorical[name].categories)).sum()
             )
             out.missing_rates[name] = float(n_missing) / len(x) if len(x) else 0.0
+        if window.row_reasons is not None:
+            out.reasons = parity.reason_mix(self.reference, window.row_reasons)
+        if window.row_scores is not None:
+            out.bias = parity.bias_groups(self.reference, prepared, window, self.thresholds.bias_min_group)
         return out
 
+    def _new_values(self, name: str, expected: list[float], actual: np.ndarray, n: int) -> list[str]:
+        """Categories with no reference share that now hold a visible share of the window."""
+        t = self.thresholds
+        cats = self.reference.drift.categorical[name].categories
+        return [
+            c
+            for c, e, a in zip(cats, expected[: len(cats)], actual[: len(cats)], strict=True)
+            if e <= 0 and a >= t.new_value_min_share and a * n >= t.new_value_min_count
+        ]
+
     def predict(self, window: WindowData) -> DriftResult:
-        """Score ``window`` and apply the thresholds (PSI per feature, PSI of the score)."""
-        scores = self.score(window)
-        drifted = []
-        for name, fd in scores.features.items():
-            fd.drifted = fd.psi > self.psi_threshold
-            if fd.drifted:
-                drifted.append(name)
-        score_drift = scores.score_psi is not None and scores.score_psi > self.psi_threshold
-        return DriftResult(
-            **scores.model_dump(exclude={"features", "stats"}),
-            features=scores.features,
-            stats=scores.stats,
-            threshold=self.psi_threshold,
-            drifted_features=drifted,
-            is_drift=bool(drifted) or score_drift,
-            score_drift=score_drift,
-        )
+        """Score ``window`` and apply the verdict (:func:`leadscore_monitors.verdict.judge`)."""
+        from leadscore_monitors.verdict import judge
+
+        return judge(self.reference.spec, self.score(window), self.thresholds)
 
 
 def build_detector(
-    backend: Literal["alibi", "evidently"],
-    reference: Reference,
-    psi_threshold: float = 0.25,
-    p_value: float = 0.05,
-    correction: Literal["bonferroni", "fdr"] = "bonferroni",
+    backend: Literal["alibi", "evidently"], reference: Reference, thresholds: DriftThresholds | None = None
 ) -> DriftDetector:
     """Instantiate a backend by name (the import happens only for the chosen one)."""
     if backend == "alibi":
         from leadscore_monitors.detectors.alibi import AlibiDriftDetector
 
-        return AlibiDriftDetector(reference, psi_threshold, p_value, correction)
+        return AlibiDriftDetector(reference, thresholds)
     if backend == "evidently":
         from leadscore_monitors.detectors.evidently import EvidentlyDriftDetector
 
-        return EvidentlyDriftDetector(reference, psi_threshold, p_value, correction)
+        return EvidentlyDriftDetector(reference, thresholds)
     raise ValueError(f"unknown drift backend {backend!r} (alibi or evidently)")

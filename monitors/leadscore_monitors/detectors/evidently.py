@@ -1,8 +1,8 @@
-"""evidently backend (Apache-2.0): its PSI and KL stattests, KS for numeric, chi-square for categorical.
+"""evidently backend (Apache-2.0): its KS stattest for numeric features, chi-square for categorical.
 
-Stands in for alibi-detect where the BSL licence is not acceptable. evidently bins each feature its
-own way (equal-width Sturges bins on reference + window for numeric features, categories otherwise),
-so its PSI is close to, not identical with, the reference-bin PSI of the alibi backend. The
+Stands in for alibi-detect where the BSL licence is not acceptable. PSI and KL are NOT evidently's
+(which bins each feature its own way): the base class computes them on the model version's reference
+bins, so both backends give the same PSI and switching backends never changes which alerts fire. The
 multivariate verdict applies the same Bonferroni/FDR correction to the per-feature p-values.
 """
 
@@ -12,8 +12,9 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-from evidently.legacy.calculations.stattests import chi_stat_test, kl_div_stat_test, ks_stat_test, psi_stat_test
+from evidently.legacy.calculations.stattests import chi_stat_test, ks_stat_test
 from evidently.legacy.core import ColumnType
+from leadscore_core.settings import DriftThresholds
 
 from leadscore_monitors.detectors.base import DriftDetector, FeatureDrift, WindowData
 from leadscore_monitors.reference import Reference
@@ -37,14 +38,8 @@ class EvidentlyDriftDetector(DriftDetector):
 
     backend = "evidently"
 
-    def __init__(
-        self,
-        reference: Reference,
-        psi_threshold: float = 0.25,
-        p_value: float = 0.05,
-        correction: Literal["bonferroni", "fdr"] = "bonferroni",
-    ) -> None:
-        super().__init__(reference, psi_threshold, p_value, correction)
+    def __init__(self, reference: Reference, thresholds: DriftThresholds | None = None) -> None:
+        super().__init__(reference, thresholds)
         sample = WindowData(columns={f: list(reference.sample[f]) for f in reference.features})
         prepared = self.prepare(sample)
         self._ref: dict[str, pd.Series] = {f: self._current(f, prepared[f]) for f in reference.features}
@@ -76,20 +71,15 @@ class EvidentlyDriftDetector(DriftDetector):
                 )
                 continue
             with np.errstate(divide="ignore", invalid="ignore"):
-                psi, kl, p = self._tests(ref, cur, kind, numeric)
+                test = ks_stat_test if numeric else chi_stat_test
+                p = float(test(ref, cur, kind, self.thresholds.alpha).drift_score)
             p_values.append(p)
             out[name] = FeatureDrift(
                 feature=name,
                 kind="numeric" if numeric else "categorical",
-                psi=psi,
-                kl=kl,
+                psi=0.0,  # set on the reference bins by the base class
+                kl=0.0,
                 test="ks" if numeric else "chi2",
                 p_value=p,
             )
-        return out, corrected_drift(p_values, self.p_value, self.correction) if window.n else None
-
-    def _tests(self, ref: pd.Series, cur: pd.Series, kind: ColumnType, numeric: bool) -> tuple[float, float, float]:
-        psi = float(psi_stat_test(ref, cur, kind, self.psi_threshold).drift_score)
-        kl = float(kl_div_stat_test(ref, cur, kind, None).drift_score)
-        test = ks_stat_test if numeric else chi_stat_test
-        return psi, kl, float(test(ref, cur, kind, self.p_value).drift_score)
+        return out, corrected_drift(p_values, self.thresholds.alpha, self.test_correction) if window.n else None

@@ -1,11 +1,12 @@
-"""Training test helpers: small gold Delta tables that follow the gold column contract (no pipeline needed),
+"""Test kit of the training side (importable by tests and bench): small gold Delta tables that follow the gold
+column contract (no pipeline needed),
 tiny-study settings, and the shape of the session's trained store."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -59,7 +60,7 @@ def write_gold(
     lake: Path,
     frame: pd.DataFrame,
     truth: pd.DataFrame | None = None,
-    mode: str = "overwrite",
+    mode: Literal["overwrite", "append"] = "overwrite",
     spec: FeatureSpec | None = None,
 ) -> int:
     """Write ``gold/lead_features`` (and ``gold/ground_truth``) with the commit metadata the pipeline
@@ -68,10 +69,11 @@ def write_gold(
 
     path = lake / GOLD_FEATURES
     meta = commit_metadata(spec or load_spec("crm_freezone"), "test-batch", "test")
-    schema_mode = "overwrite" if mode == "overwrite" else None  # as the pipeline overwrites gold
-    write_deltalake(
-        str(path), frame, mode=mode, schema_mode=schema_mode, commit_properties=CommitProperties(custom_metadata=meta)
-    )
+    commit = CommitProperties(custom_metadata=meta)
+    if mode == "overwrite":  # as the pipeline overwrites gold (schema included)
+        write_deltalake(str(path), frame, mode="overwrite", schema_mode="overwrite", commit_properties=commit)
+    else:
+        write_deltalake(str(path), frame, mode="append", commit_properties=commit)
     if truth is not None:
         write_deltalake(str(lake / GOLD_TRUTH), truth, mode="overwrite")
     return int(DeltaTable(str(path)).version())

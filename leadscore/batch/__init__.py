@@ -1,0 +1,1 @@
+"""Batch scoring: the champion scores every gold lead (PySpark), results to Delta and the CRM."""
