@@ -144,10 +144,10 @@ def patcher(kube_api: RecordingApi):  # type: ignore[no-untyped-def]
 def _prom_binaries() -> tuple[str, str]:
     promtool, prom = shutil.which("promtool"), shutil.which("prometheus")
     if (not promtool or not prom) and os.environ.get("CI"):
-        subprocess.run([str(ROOT / "scripts" / "install-prom-tools.sh")], check=True, timeout=600)
+        subprocess.run([str(ROOT / "scripts" / "ensure-prometheus.sh")], check=True, timeout=600)
         promtool, prom = shutil.which("promtool"), shutil.which("prometheus")
     if not promtool or not prom:
-        pytest.skip("prometheus/promtool not installed: run scripts/install-prom-tools.sh (Debian `prometheus`)")
+        pytest.skip("prometheus/promtool not installed: run scripts/ensure-prometheus.sh (Debian `prometheus`)")
     return promtool, prom
 
 
