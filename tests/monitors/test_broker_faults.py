@@ -59,7 +59,7 @@ def test_drift_outbox_to_a_blackholed_broker_retries_and_keeps_the_event(
     settings = DriftSettings(
         model_dir=artifact, state_dir=tmp_path, reply_url=f"http://127.0.0.1:{hole.port}/", reply_timeout_seconds=0.3
     )
-    consumer = DriftConsumer(settings, build_detector("alibi", load_reference(artifact), 0.25, 0.05, "bonferroni"))
+    consumer = DriftConsumer(settings, build_detector("alibi", load_reference(artifact)))
     with TestClient(build_app(consumer, tmp_path)) as client:
         assert consumer.store is not None
         consumer.store.conn.execute("INSERT INTO outbox (id, headers, body) VALUES ('d1', '{}', x'7b7d')")

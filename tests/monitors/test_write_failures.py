@@ -61,7 +61,7 @@ def test_failed_commits_close_no_window_and_count_nothing(
     artifact: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture, window: int, batch: int
 ) -> None:
     settings = DriftSettings(model_dir=artifact, state_dir=tmp_path, window_size=window, min_window=5)
-    consumer = DriftConsumer(settings, build_detector("alibi", load_reference(artifact), 0.25, 0.05, "bonferroni"))
+    consumer = DriftConsumer(settings, build_detector("alibi", load_reference(artifact)))
     pairs = scored_pairs(artifact, make_records(window * 3, 31), batch=batch)
     app = build_app(consumer, tmp_path, tick_seconds=0.05, unhealthy_after=3)
     caplog.set_level(logging.INFO)
@@ -101,7 +101,7 @@ def test_failed_commits_close_no_window_and_count_nothing(
 def test_failed_window_close_is_not_counted(artifact: Path, tmp_path: Path) -> None:
     """The window's own commit fails: no result row, the leads stay in the open window, the error is counted."""
     settings = DriftSettings(model_dir=artifact, state_dir=tmp_path, window_size=20, min_window=5)
-    consumer = DriftConsumer(settings, build_detector("alibi", load_reference(artifact), 0.25, 0.05, "bonferroni"))
+    consumer = DriftConsumer(settings, build_detector("alibi", load_reference(artifact)))
     pairs = scored_pairs(artifact, make_records(40, 32), batch=4)
     with TestClient(build_app(consumer, tmp_path, tick_seconds=3600)) as client:
         assert consumer.store is not None

@@ -49,7 +49,10 @@ def main() -> None:
     install_uvloop_event_loop()
     try:
         asyncio.run(server.start([model_settings]))
-    except KeyboardInterrupt:  # uvicorn re-raises the stop signal MLServer used when it stopped itself
+    except (KeyboardInterrupt, RuntimeError):
+        # uvicorn re-raises the stop signal MLServer used when it stopped itself after the failed load, and
+        # uvloop may then refuse to close the loop it still runs ("Cannot close a running event loop"):
+        # the load error (already logged at ERROR) is the reason, not this teardown
         if LeadScoringRuntime.load_error is None:
             raise
     # MLServer returns from start() after a signal, or after stopping itself because the load failed
