@@ -127,6 +127,7 @@ class DriftConsumer(Consumer):
     def _recount(self, conn: sqlite3.Connection) -> None:
         self._open, self._first = conn.execute("SELECT COUNT(*), MIN(ts) FROM window_rows").fetchone()
         self.g_open.labels(self.version).set(self._open)
+        self.c_emitted.labels(self.version)  # present at 0: "no drift event yet" is a value, not a missing series
 
     # -- state ------------------------------------------------------------------------------
     def setup(self, conn: sqlite3.Connection) -> None:
