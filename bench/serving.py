@@ -3,6 +3,16 @@
 Setups, each server pinned to core 0 (``taskset -c 0``, OMP_NUM_THREADS=1) and wrk pinned to core 1,
 HTTP/1.1 keep-alive on 127.0.0.1, closed loop:
 
+- ``deployed``: exactly what manifests/serving deploys, its payload events flowing: the predictor with the
+  environment of the ServingRuntime + InferenceService manifests (read from the YAML), serving ``/score-lead``
+  with JWT auth (a signed token in every request), the Redis rate limit (the local Redis at 127.0.0.1:6379 in
+  place of the cluster's; the limit itself set out of the load generator's reach) and its in-process
+  CloudEvents posted to a REAL consumer, the monitors' inference-log sink (``python -m leadscore_monitors
+  sink``, monitors env), which runs **on the client's core (core 1) beside wrk**: two cores allow no other
+  place; its CPU is reported apart and not counted as server CPU. After each cell the bench waits for the
+  event queue to drain and reconciles: events recorded by the sink == 2 x calls served - counted drops;
+- ``deployed-noevents``: the same without a sink (no events): the difference is the event path's CPU;
+
 - ``a-transformer``: full ``POST /score-lead`` through the kserve transformer -> MLServer predictor hop
   (both processes share core 0), the cluster design;
 - ``a-transformer-split``: the same hop in the cluster's shape as far as two cores allow: the transformer alone
@@ -18,6 +28,7 @@ HTTP/1.1 keep-alive on 127.0.0.1, closed loop:
 Usage (repo root, root env; needs ``wrk`` and ``uv sync`` in both model_server projects)::
 
     uv run python bench/serving.py [--duration 15] [--warmup 3] [--concurrency 1,8,32] [--setups ...]
+    uv run python bench/serving.py --concurrency 1,8,32 --setups deployed,deployed-noevents,c-tuned,c-default
 
 Every started server is killed by process group. Results: a markdown table on stdout and JSON in
 ``bench/results/serving-<timestamp>.json``.
@@ -26,9 +37,13 @@ Every started server is killed by process group. Results: a markdown table on st
 from __future__ import annotations
 
 import argparse
+import base64
+import hashlib
+import hmac
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -39,6 +54,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -62,9 +78,14 @@ LUA = (
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 local f = io.open(os.getenv("BODY"), "rb"); wrk.body = f:read("*a"); f:close()
+local auth = os.getenv("AUTH") or ""
+if auth ~= "" then wrk.headers["Authorization"] = auth end
 """
     + RESULT_LUA
 )
+MANIFESTS = REPO / "manifests" / "serving"
+SALT = "bench-salt"
+JWT_KEY = "bench-jwt-secret-" + "x" * 32
 
 
 @dataclass
@@ -81,6 +102,16 @@ class Result:
     """Average cores the setup's server processes used during the cell (1.0 = all of core 0)."""
     rps_per_server_cpu: float = 0.0
     """Requests per second of server CPU time: throughput normalised for CPU stolen by neighbours."""
+    events_expected: int | None = None
+    """deployed: 2 x calls the server answered 200 during the cell (its own counter)."""
+    events_sent: int | None = None
+    """deployed: events the sink answered 2xx (``leadscore_events_sent_total``)."""
+    events_dropped: dict[str, int] | None = None
+    """deployed: ``leadscore_events_dropped_total`` by reason during the cell."""
+    events_received: int | None = None
+    """deployed: events the consumer recorded (its ``/stats`` counter)."""
+    consumer_cpu: float | None = None
+    """deployed: cores the consumer used (it shares core 1 with wrk; not in ``server_cpu``)."""
 
 
 TICK = os.sysconf("SC_CLK_TCK")
@@ -99,14 +130,125 @@ def group_cpu_seconds(pgids: list[int]) -> float:
     return total / TICK
 
 
-def wrk(url: str, body: Path, concurrency: int, seconds: int, lua: Path, pgids: list[int] | None = None) -> Result:
+def wrk(
+    url: str, body: Path, concurrency: int, seconds: int, lua: Path, pgids: list[int] | None = None, auth: str = ""
+) -> Result:
     cpu0, t0 = group_cpu_seconds(pgids or []), time.monotonic()
-    w = run_wrk(url, lua, concurrency=concurrency, seconds=seconds, cpu=CLIENT_CPU, env={"BODY": str(body)})
+    env = {"BODY": str(body), "AUTH": auth}
+    w = run_wrk(url, lua, concurrency=concurrency, seconds=seconds, cpu=CLIENT_CPU, env=env)
     cpu, wall = group_cpu_seconds(pgids or []) - cpu0, time.monotonic() - t0
     r = Result("", concurrency, w.rps, w.p50_ms, w.p95_ms, w.p99_ms, w.non_2xx, w.socket_errors)
     r.server_cpu = cpu / wall
     r.rps_per_server_cpu = w.requests / cpu if cpu > 0 else 0.0
     return r
+
+
+def hs256_token(key: str, sub: str = "bench-crm", audience: str = "leadscore-crm", ttl: int = 3600) -> str:
+    """A signed JWT (HS256) as the CRM gateway would send it."""
+
+    def b64(b: bytes) -> str:
+        return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+
+    head = b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+    claims = b64(json.dumps({"sub": sub, "aud": audience, "exp": int(time.time()) + ttl}).encode())
+    sig = hmac.new(key.encode(), f"{head}.{claims}".encode(), hashlib.sha256).digest()
+    return f"{head}.{claims}.{b64(sig)}"
+
+
+def _env_entries(entries: list[dict[str, Any]]) -> dict[str, str]:
+    secrets = {"pii-salt": SALT, "jwt-key": JWT_KEY}
+    out = {}
+    for e in entries:
+        if "value" in e:
+            out[e["name"]] = str(e["value"])
+        elif "secretKeyRef" in e.get("valueFrom", {}):
+            out[e["name"]] = secrets.get(e["valueFrom"]["secretKeyRef"]["key"], "")
+        elif "fieldRef" in e.get("valueFrom", {}):
+            out[e["name"]] = "leadscore"  # metadata.namespace
+    return out
+
+
+def deployed_env(sink_url: str | None, redis_url: str | None) -> dict[str, str]:
+    """The predictor environment manifests/serving deploys: the ServingRuntime's env overridden by the
+    InferenceService's, with only what cannot exist here replaced (secrets by local values, the cluster's
+    Redis and broker by local ones, the rate limit out of reach of the load generator). MLSERVER_* are
+    what ``python -m leadscore_predictor`` sets itself (parallel_workers=0, debug off)."""
+    docs = [d for f in sorted(MANIFESTS.glob("*.yaml")) for d in yaml.safe_load_all(f.read_text()) if d]
+    runtime = next(d for d in docs if d.get("kind") == "ServingRuntime")
+    isvc = next(d for d in docs if d.get("kind") == "InferenceService")
+    if "transformer" in isvc["spec"] or "logger" in isvc["spec"]["predictor"]:
+        sys.exit(
+            "manifests/serving deploys a transformer or the KServe logger: 'deployed' measures the one-process design"
+        )
+    env = _env_entries(runtime["spec"]["containers"][0].get("env", []))
+    env.update(_env_entries(isvc["spec"]["predictor"]["model"].get("env", [])))
+    env = {k: v for k, v in env.items() if not k.startswith("MLSERVER_")}
+    env["PREDICTOR_RATE_LIMIT"] = "1000000/second"
+    if "PREDICTOR_RATE_LIMIT_STORAGE" in env:
+        env["PREDICTOR_RATE_LIMIT_STORAGE"] = redis_url or "memory://"
+    env.pop("PREDICTOR_EVENTS_SINK_URL", None)
+    if sink_url:
+        env["PREDICTOR_EVENTS_SINK_URL"] = sink_url
+    return env
+
+
+def local_redis() -> str | None:
+    """The local Redis (the rate-limit storage the cluster deploys), or None when it is not running."""
+    try:
+        with socket.create_connection(("127.0.0.1", 6379), timeout=1.0):
+            return "redis://127.0.0.1:6379/0"
+    except OSError:
+        return None
+
+
+def start_sink(workdir: Path, log: Path) -> tuple[Proc, str]:
+    """The monitors' inference-log sink (monitors env), pinned to the client's core."""
+    from leadscore.local.envs import env_python
+
+    py = env_python("monitors")
+    port = free_port()
+    env = {
+        **os.environ, "PYTHONPATH": "", "MONITOR_HOST": "127.0.0.1", "MONITOR_PORT": str(port),
+        "MONITOR_STATE_DIR": str(workdir / "sink-state"), "MONITOR_TABLE_URI": str(workdir / "inference_log"),
+        "MONITOR_SQLITE_SYNCHRONOUS": "FULL", "LEADSCORE_PII_SALT": SALT,
+    }  # fmt: skip
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("ab") as out:
+        popen = subprocess.Popen(
+            ["taskset", "-c", CLIENT_CPU, str(py), "-m", "leadscore_monitors", "sink"],
+            env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    return Proc("sink", popen, log, f"{base}/healthz"), base
+
+
+def _metric(text: str, name: str) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for line in text.splitlines():
+        if line.startswith(name + "{"):
+            labels, value = line[len(name) + 1 :].rsplit("} ", 1)
+            out[labels] = out.get(labels, 0.0) + float(value)
+    return out
+
+
+def event_snapshot(server: str, sink: str | None, timeout: float = 60.0) -> dict[str, Any]:
+    """Counters once the event queue is empty (waits up to ``timeout`` s for the senders to catch up)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        text = httpx.get(f"{server}/metrics", timeout=10).text
+        queued = sum(_metric(text, "leadscore_events_queued").values())
+        if queued == 0 or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    time.sleep(0.3)  # the last batch's answers
+    text = httpx.get(f"{server}/metrics", timeout=10).text
+    ok = sum(v for k, v in _metric(text, "leadscore_requests_total").items() if 'status="200"' in k)
+    dropped = {
+        k.split('reason="')[1].split('"')[0]: int(v) for k, v in _metric(text, "leadscore_events_dropped_total").items()
+    }
+    received = httpx.get(f"{sink}/stats", timeout=30).json()["counters"].get("recorded", 0) if sink else 0
+    sent = int(sum(_metric(text, "leadscore_events_sent_total").values()))
+    return {"served": int(ok), "sent": sent, "dropped": dropped, "received": int(received), "queued": queued}
 
 
 def stock_venv(home: Path, tuned: bool) -> Path:
@@ -155,7 +297,7 @@ def main() -> None:
     ap.add_argument("--duration", type=int, default=15, help="seconds of measured load per cell")
     ap.add_argument("--warmup", type=int, default=3, help="seconds of unmeasured load before each cell")
     ap.add_argument("--concurrency", default="1,8,32")
-    ap.add_argument("--setups", default="a-transformer,a-merged,a-merged-exact,b-predictor,c-default,c-tuned")
+    ap.add_argument("--setups", default="deployed,deployed-noevents,a-transformer,a-merged,c-default,c-tuned")
     ap.add_argument("--model-dir", type=Path, default=None, help="artifact to serve (default: a 200-tree bench model)")
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "results")
     args = ap.parse_args()
@@ -195,8 +337,9 @@ def main() -> None:
         files[k] = work / f"{k}.json"
         files[k].write_text(json.dumps(v))
 
-    def check_crm(url: str) -> None:
-        got = httpx.post(url, json=lead, timeout=10).json()["probability"]
+    def check_crm(url: str, auth: str = "") -> None:
+        headers = {"authorization": auth} if auth else {}
+        got = httpx.post(url, json=lead, timeout=10, headers=headers).json()["probability"]
         assert abs(got - expected) < 1e-5, (got, expected)
 
     def check_v2(url: str) -> None:
@@ -210,29 +353,60 @@ def main() -> None:
     results: list[Result] = []
     logs = work / "logs"
 
-    def run(name: str, procs: list[Proc], url: str, body: Path, check: Callable[[str], None]) -> None:
+    def run(
+        name: str, procs: list[Proc], url: str, body: Path, check: Callable[[str], None],
+        auth: str = "", sink: tuple[Proc, str] | None = None, events: bool = False,
+    ) -> None:  # fmt: skip
+        """Measure one setup at every concurrency; with ``events`` reconcile its payload events per cell."""
+        server = url.rsplit("/", 1)[0]
+        sink_url = sink[1] if sink else None
         try:
-            for p in procs:
+            for p in [*procs, *([sink[0]] if sink else [])]:
                 wait_ready(p, timeout=240)
             check(url)
             for c in conc:
-                wrk(url, body, c, args.warmup, lua)
-                r = wrk(url, body, c, args.duration, lua, [os.getpgid(p.pid) for p in procs])
+                wrk(url, body, c, args.warmup, lua, auth=auth)
+                before = event_snapshot(server, sink_url) if events else None
+                sink_cpu0 = group_cpu_seconds([os.getpgid(sink[0].pid)]) if sink else 0.0
+                t0 = time.monotonic()
+                r = wrk(url, body, c, args.duration, lua, [os.getpgid(p.pid) for p in procs], auth=auth)
+                if sink:
+                    r.consumer_cpu = (group_cpu_seconds([os.getpgid(sink[0].pid)]) - sink_cpu0) / (
+                        time.monotonic() - t0
+                    )
+                if before is not None:
+                    after = event_snapshot(server, sink_url)
+                    r.events_expected = 2 * (after["served"] - before["served"])
+                    r.events_sent = after["sent"] - before["sent"]
+                    r.events_received = after["received"] - before["received"]
+                    r.events_dropped = {k: v - before["dropped"].get(k, 0) for k, v in after["dropped"].items()}
                 r.setup = name
                 results.append(r)
-                print(
-                    f"{name:14s} c={c:<3d} {r.rps:8.0f} rps  p50 {r.p50_ms:6.1f}  p95 {r.p95_ms:6.1f}  "
-                    f"p99 {r.p99_ms:6.1f} ms  non2xx {r.non_2xx} sockerr {r.socket_errors}  "
-                    f"server cpu {r.server_cpu:.2f}  rps/cpu-s {r.rps_per_server_cpu:.0f}",
-                    flush=True,
-                )
+                print(f"{name:14s} c={c:<3d} {r.rps:8.0f} rps  p50 {r.p50_ms:6.1f}  p95 {r.p95_ms:6.1f}  "
+                      f"p99 {r.p99_ms:6.1f} ms  non2xx {r.non_2xx} sockerr {r.socket_errors}  "
+                      f"server cpu {r.server_cpu:.2f}  rps/cpu-s {r.rps_per_server_cpu:.0f}", flush=True)  # fmt: skip
+                if before is not None:
+                    drops = sum((r.events_dropped or {}).values())
+                    print(f"{'':14s} events: expected {r.events_expected}  sent {r.events_sent}  received "
+                          f"{r.events_received}  dropped {drops} {r.events_dropped}  consumer cpu "
+                          f"{r.consumer_cpu or 0:.2f}  reconciled {r.events_received == r.events_expected - drops}",
+                          flush=True)  # fmt: skip
         finally:
-            for p in reversed(procs):
+            for p in reversed([*procs, *([sink[0]] if sink else [])]):
                 stop_group(p.pid)
 
     load_before = os.getloadavg()
+    redis = local_redis()
     for name in setups:
-        if name in ("a-transformer", "a-transformer-split", "a-merged", "a-merged-exact", "b-predictor"):
+        if name in ("deployed", "deployed-noevents"):
+            sink = start_sink(work, logs / f"{name}-sink.log") if name == "deployed" else None
+            env = deployed_env(f"{sink[1]}/" if sink else None, redis)
+            pport = free_port()
+            pred = start_predictor(model_dir, pport, logs / f"{name}-predictor.log", extra_env=env, cpu=SERVER_CPU)
+            auth = f"Bearer {hs256_token(JWT_KEY)}"
+            url = f"http://127.0.0.1:{pport}/score-lead"
+            run(name, [pred], url, files["crm"], lambda u, a=auth: check_crm(u, a), auth, sink, events=sink is not None)
+        elif name in ("a-transformer", "a-transformer-split", "a-merged", "a-merged-exact", "b-predictor"):
             pport = free_port()
             env = {**NO_LIMIT, "PREDICTOR_CRM_ENDPOINT": "true"}
             if name.endswith("-exact"):
@@ -266,6 +440,11 @@ def main() -> None:
         "model": str(model_dir),
         "columns": scorer.encoder.n_columns,
         "duration_s": args.duration,
+        "deployed": {
+            "env": {k: v for k, v in deployed_env("<local sink>", redis).items() if "KEY" not in k and "SALT" not in k},
+            "rate_limit_storage": redis or "memory:// (no local Redis)",
+            "consumer": f"monitors inference-log sink, SQLite FULL, pinned to core {CLIENT_CPU} beside wrk",
+        },
     }
     args.out.mkdir(parents=True, exist_ok=True)
     out = args.out / f"serving-{time.strftime('%Y%m%dT%H%M%S')}.json"
@@ -282,6 +461,18 @@ def main() -> None:
                 else "-"
             )
         print(f"| {name} | " + " | ".join(cells) + " |")
+    for c in conc:
+        on = next((r for r in results if r.setup == "deployed" and r.concurrency == c), None)
+        off = next((r for r in results if r.setup == "deployed-noevents" and r.concurrency == c), None)
+        tuned = next((r for r in results if r.setup == "c-tuned" and r.concurrency == c), None)
+        if on and off and on.rps_per_server_cpu and off.rps_per_server_cpu:
+            us = (1 / on.rps_per_server_cpu - 1 / off.rps_per_server_cpu) * 1e6
+            print(f"c={c}: event path {us:.0f} us server CPU per request (deployed vs deployed-noevents)")
+        if on and tuned and tuned.rps_per_server_cpu:
+            print(f"c={c}: deployed / c-tuned requests per server-CPU-second = "
+                  f"{on.rps_per_server_cpu / tuned.rps_per_server_cpu:.2f}x")  # fmt: skip
+        if on and on.events_dropped is not None:
+            print(f"c={c}: events dropped {on.events_dropped}")
     print(f"\nloadavg before {load_before}, after {meta['loadavg_after']}; JSON: {out}")
     shutil.rmtree(work, ignore_errors=True)
 

@@ -41,6 +41,10 @@ def main() -> None:
     ap.add_argument("--max-seconds", type=float, default=1800.0)
     ap.add_argument("--lake", type=Path, default=None)
     ap.add_argument("--json", action="store_true")
+    ap.add_argument(
+        "--prune-every", type=int, default=None,
+        help="rounds between in-fold pruning checks (default TRAINING_PRUNE_EVERY; 0 = after whole folds only)",
+    )  # fmt: skip
     args = ap.parse_args()
     command = "python bench/training_study.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     settings = TrainingSettings()
@@ -78,6 +82,7 @@ def main() -> None:
         early_stopping_rounds=settings.early_stopping_rounds,
         console=console,
         timeout=args.max_seconds,
+        prune_every=settings.prune_every if args.prune_every is None else args.prune_every,
     )
     study_s = time.perf_counter() - t1
     t2 = time.perf_counter()
@@ -100,6 +105,8 @@ def main() -> None:
         "s_per_trial": round(study_s / max(result.n_trials, 1), 2),
         "final_fit_s": round(final_s, 1),
         "best_cv_auc": round(result.cv_auc, 4),
+        "prune_every": settings.prune_every if args.prune_every is None else args.prune_every,
+        "best_params": {k: (round(v, 6) if isinstance(v, float) else v) for k, v in result.params.items()},
         "load_avg_1m": os.getloadavg()[0],
     }
     if args.json:

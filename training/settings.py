@@ -42,6 +42,9 @@ class TrainingSettings(BaseSettings):
     """Upper bound on boosting rounds; early stopping usually ends far sooner."""
     early_stopping_rounds: int = Field(default=30, ge=5)
     """Rounds without validation log-loss improvement before a fold stops."""
+    prune_every: int = Field(default=25, ge=0)
+    """Optuna's median pruner also judges a trial inside a CV fold every this many boosting rounds
+    (``TRAINING_PRUNE_EVERY``; 0: only after whole folds). Shortens bad trials; the same trials are sampled."""
     min_rows: int = Field(default=300, ge=50)
     """Smallest gold table training accepts."""
     min_positives: int = Field(default=20, ge=2)

@@ -119,6 +119,7 @@ def fit(request: TrainRequest, settings: TrainingSettings, console: Console) -> 
         max_rounds=settings.max_rounds,
         early_stopping_rounds=settings.early_stopping_rounds,
         console=console,
+        prune_every=settings.prune_every,
     )
     # calibrate on the latest slice of the training part with a booster that never saw it, then (by
     # default) refit the served booster on the whole training part: the newest leads are the ones most

@@ -59,7 +59,11 @@ def suggest(trial: optuna.Trial, imbalance: float) -> dict[str, Any]:
 
 
 class _Folds:
-    """Per-fold training/validation matrices, built once and shared by every trial."""
+    """Per-fold training/validation matrices, built once and shared by every trial.
+
+    (A validation ``QuantileDMatrix(ref=dtrain)`` gave the very same trials and best parameters on a fixed seed
+    but used more CPU in the one contended measurement, 78 vs 43 s: kept as a plain ``DMatrix``.)
+    """
 
     def __init__(self, x: np.ndarray, y: np.ndarray, folds: list[tuple[np.ndarray, np.ndarray]]) -> None:
         self.items: list[tuple[xgb.QuantileDMatrix, xgb.DMatrix, np.ndarray]] = []
@@ -67,6 +71,24 @@ class _Folds:
             dtrain = xgb.QuantileDMatrix(x[tr], label=y[tr], max_bin=256)
             dvalid = xgb.DMatrix(x[va], label=y[va])
             self.items.append((dtrain, dvalid, y[va]))
+
+
+class _PruneInFold(xgb.callback.TrainingCallback):
+    """Optuna pruning inside a fold: every ``every`` rounds, report the validation AUC at step
+    ``fold * max_rounds + round`` and stop a trial the pruner gives up on (what optuna-integration's
+    ``XGBoostPruningCallback`` does, with steps that stay distinct across folds)."""
+
+    def __init__(self, trial: optuna.Trial, fold: int, max_rounds: int, every: int) -> None:
+        super().__init__()
+        self.trial, self.offset, self.every = trial, fold * max_rounds, every
+        self.pruned = False
+
+    def after_iteration(self, model: Any, epoch: int, evals_log: dict[str, Any]) -> bool:
+        if (epoch + 1) % self.every:
+            return False
+        self.trial.report(float(evals_log["valid"]["auc"][-1]), self.offset + epoch)
+        self.pruned = self.trial.should_prune()
+        return self.pruned
 
 
 def run_study(
@@ -81,10 +103,14 @@ def run_study(
     early_stopping_rounds: int,
     console: Console | None = None,
     timeout: float | None = None,
+    prune_every: int = 0,
 ) -> StudyResult:
     """Tune on the training part only; return the best parameters and the round count for the final fit.
 
     ``timeout`` (seconds) bounds the study (benchmarks); the trial running at the deadline completes.
+    ``prune_every`` > 0 also lets the median pruner stop a trial inside a fold, judged every that many
+    rounds (after a warm-up of ``early_stopping_rounds`` x 2 rounds); 0 judges after whole folds only.
+    Either way every requested trial is sampled: pruning shortens a trial, it never skips one.
     """
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     data = _Folds(x, y, folds)
@@ -97,6 +123,7 @@ def run_study(
         aucs: list[float] = []
         rounds: list[int] = []
         for step, (dtrain, dvalid, yv) in enumerate(data.items):
+            inner = _PruneInFold(trial, step, max_rounds, prune_every) if prune_every > 0 else None
             booster = xgb.train(
                 params,
                 dtrain,
@@ -104,12 +131,15 @@ def run_study(
                 evals=[(dvalid, "valid")],
                 early_stopping_rounds=early_stopping_rounds,
                 verbose_eval=False,
+                callbacks=[inner] if inner else None,
             )
+            if inner is not None and inner.pruned:
+                raise optuna.TrialPruned()
             best = int(booster.best_iteration)
             pred = booster.predict(dvalid, iteration_range=(0, best + 1))
             aucs.append(float(roc_auc_score(yv, pred)))
             rounds.append(best + 1)
-            trial.report(aucs[-1], step)
+            trial.report(aucs[-1], (step + 1) * max_rounds - 1 if prune_every > 0 else step)
             if trial.should_prune():
                 raise optuna.TrialPruned()
         trial.set_user_attr("rounds", rounds)
@@ -119,7 +149,9 @@ def run_study(
     study = optuna.create_study(
         direction="maximize",
         sampler=optuna.samplers.TPESampler(seed=seed, n_startup_trials=min(10, max(2, n_trials // 3))),
-        pruner=optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=0),
+        pruner=optuna.pruners.MedianPruner(
+            n_startup_trials=5, n_warmup_steps=2 * early_stopping_rounds if prune_every > 0 else 0
+        ),
     )
     console = console or Console(stderr=True)
     columns = (

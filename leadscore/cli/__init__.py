@@ -17,6 +17,7 @@ GROUPS = {
     "pipeline": "leadscore.cli.pipeline",
     "train": "leadscore.cli.train",
     "registry": "leadscore.cli.registry",
+    "canary": "leadscore.cli.canary",
     "workflows": "leadscore.cli.workflows",
     "retrain": "leadscore.cli.retrain",
     "batch": "leadscore.cli.batch",

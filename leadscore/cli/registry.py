@@ -58,19 +58,60 @@ def list_command(as_json: Annotated[bool, typer.Option("--json", help="Print JSO
 def promote_command(
     version: Annotated[str, typer.Argument(help="Version number or alias (e.g. 3, challenger).")],
     to: Annotated[str | None, typer.Option("--to", help="Target stage (default: the next one).")] = None,
+    traffic: Annotated[int | None, typer.Option(help="Canary traffic percent with --to canary (10/50/100).")] = None,
+    why: Annotated[str, typer.Option(help="Why (kept in the version's history).")] = "promoted by operator",
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Move a version one step: development -> staging -> shadow -> canary -> production."""
+    """Move a version one step: development -> staging -> shadow -> canary 10/50/100 -> production.
+
+    Staging admits only versions the promotion gate passed. Entering shadow, canary or production publishes
+    the version once to its immutable storage (<model store>/<model>/v<N>; LEADSCORE_DELIVERY_MODEL_STORE).
+    """
+    from leadscore.delivery.publish import publisher
     from leadscore.registry.registry import Registry
 
     with friendly_errors(as_json):
-        result = Registry().promote(version, to)
+        reg = Registry()
+        result = reg.promote(version, to, traffic=traffic, why=why, publish=publisher(reg))
         _report(
             result,
             as_json,
             f"v{result['version']}: {result['from']} -> {result['to']} (alias {result['alias']})"
-            + (f"; v{result['archived']} archived" if result["archived"] else ""),
+            + (f"; v{result['archived']} archived" if result["archived"] else "")
+            + (f"; storage {result['storage_uri']}" if result["storage_uri"] else ""),
         )
+
+
+@group.command("publish")
+def publish_command(
+    version: Annotated[str, typer.Argument(help="Version number or alias (e.g. champion).")],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Publish a served version (e.g. the bootstrap champion) to <model store>/<model>/v<N>, write-once."""
+    from leadscore.delivery.publish import publisher
+    from leadscore.registry.registry import Registry
+
+    with friendly_errors(as_json):
+        reg = Registry()
+        uri = reg.record_storage(version, publisher(reg))
+        _report({"version": version, "storage_uri": uri}, as_json, f"{version}: published at {uri}")
+
+
+@group.command("history")
+def history_command(
+    version: Annotated[str, typer.Argument(help="Version number or alias.")],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Every lifecycle transition of a version: when, who, from, to, why (and the evidence with --json)."""
+    from leadscore.registry.registry import Registry
+
+    with friendly_errors(as_json):
+        entries = Registry().history(version)
+        if as_json:
+            print(json.dumps([e.as_dict() for e in entries]))
+            return
+        for e in entries:
+            typer.echo(f"{e.seq:3} {e.at} {e.who:12} {e.from_state:>14} -> {e.to_state:<14} {e.why}")
 
 
 @group.command("rollback")

@@ -1,10 +1,10 @@
 """``leadscore serve``: the real serving processes on 127.0.0.1, as KServe runs them in the cluster.
 
-The MLServer predictor (``model_server/predictor/.venv``) and the kserve transformer
-(``model_server/transformer/.venv``) each run from their own image environment as separate process
-groups; the CRM path ``/score-lead`` and ``/metrics`` are on ``--port``. ``--design merged`` serves
-``/score-lead`` from the predictor's MLServer custom handler instead (one process, no payload logger
-in the cluster: see model_server/README.md). Process management here is also what the serving tests use.
+Default (``--design merged``, what manifests/serving deploys): one MLServer predictor process
+(``model_server/predictor/.venv``) serves the CRM path ``/score-lead`` and ``/metrics`` on ``--port`` and,
+with ``--events-url``, posts the PII-free payload CloudEvents itself (model_server/README.md, "Design").
+``--design transformer`` runs the kserve transformer (``model_server/transformer/.venv``) in front of the
+predictor instead, each as its own process group. Process management here is also what the serving tests use.
 """
 
 from __future__ import annotations
@@ -235,8 +235,11 @@ def register(app: typer.Typer) -> None:
         ] = None,
         alias: Annotated[str, typer.Option(help="Registry alias or version (no --model-dir).")] = "champion",
         design: Annotated[
-            str, typer.Option(help="transformer (kserve -> MLServer) or merged (MLServer custom handler only).")
-        ] = "transformer",
+            str, typer.Option(help="merged (MLServer custom handler, deployed) or transformer (kserve -> MLServer).")
+        ] = "merged",
+        events_url: Annotated[
+            str, typer.Option(help="Payload CloudEvents to this URL (a consumer's or broker's); merged design only.")
+        ] = "",
         detach: Annotated[bool, typer.Option(help="Keep serving; pids in LEADSCORE_HOME/run.")] = False,
         stop: Annotated[bool, typer.Option(help="Stop servers started with --detach.")] = False,
     ) -> None:
@@ -250,6 +253,8 @@ def register(app: typer.Typer) -> None:
             return
         if design not in ("transformer", "merged"):
             raise typer.BadParameter("transformer or merged", param_hint="--design")
+        if events_url and design != "merged":
+            raise typer.BadParameter("payload events come from the merged design only", param_hint="--events-url")
         if (run / RUN_STATE).exists():
             typer.echo(f"already serving ({run / RUN_STATE}); `leadscore serve --stop` first", err=True)
             raise typer.Exit(1)
@@ -258,7 +263,8 @@ def register(app: typer.Typer) -> None:
         try:
             if design == "merged":
                 log = logs / "serve-predictor.log"
-                procs.append(start_predictor(path, port, log, host=host, model_version=version))
+                env = {"PREDICTOR_EVENTS_SINK_URL": events_url} if events_url else None
+                procs.append(start_predictor(path, port, log, host=host, model_version=version, extra_env=env))
                 wait_ready(procs[0])
             else:
                 pport = free_port()

@@ -10,7 +10,7 @@ import contextlib
 import json
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,12 @@ from training.tracking import configure
 
 REPLACED_TAG = "replaced_version"
 """Set on a champion: the production version it replaced (the rollback target)."""
+STORAGE_TAG = "storage_uri"
+"""Set once, when the version is first published for serving: its immutable per-version storage URI."""
+SERVED_STAGES = ("shadow", "canary", "production")
+GATE_EVIDENCE = ("gate_decision", "gate_reason", "gate_champion_version", "gate_champion_auc", "holdout_auc")
+HISTORY_VALUE_LIMIT = 4800
+"""MLflow keeps at most 5000 characters per tag value; larger evidence goes to a run artifact."""
 
 
 @dataclass
@@ -146,13 +152,54 @@ class Registry:
             raise
 
     # -- lifecycle moves -------------------------------------------------------------------
-    def _stage(self, mv: Any) -> str:
-        return dict(mv.tags or {}).get(lifecycle.LIFECYCLE_TAG, "development")
+    def _tags(self, version: str) -> dict[str, str]:
+        return dict(self.client.get_model_version(self.name, version).tags or {})
 
-    def _set_stage(self, version: str, stage: str, **tags: str) -> None:
-        self.client.set_model_version_tag(self.name, version, lifecycle.LIFECYCLE_TAG, stage)
-        for key, value in tags.items():
-            self.client.set_model_version_tag(self.name, version, key, value)
+    def state(self, alias_or_version: str) -> lifecycle.State:
+        return lifecycle.state_of(dict(self.resolve(alias_or_version).tags or {}))
+
+    def history(self, alias_or_version: str) -> list[lifecycle.Transition]:
+        """Every transition of the version, oldest first (see :mod:`leadscore.registry.lifecycle`)."""
+        mv = self.resolve(alias_or_version)
+        with registry_errors(f"reading the history of v{mv.version}"):
+            return lifecycle.history(self._tags(str(mv.version)))
+
+    def _record(
+        self, version: str, before: str, after: str, why: str, evidence: dict[str, Any] | None = None
+    ) -> lifecycle.Transition:
+        """Append one transition to the version's history: a new tag, never an overwrite."""
+        tags = self._tags(version)
+        seq = lifecycle.next_seq(tags)
+        entry = lifecycle.Transition(seq, lifecycle.now(), lifecycle.actor(), before, after, why, evidence or {})
+        text = json.dumps(entry.as_dict(), sort_keys=True, default=str)
+        if len(text) > HISTORY_VALUE_LIMIT:
+            entry = self._evidence_to_artifact(version, entry)
+            text = json.dumps(entry.as_dict(), sort_keys=True, default=str)
+        key = lifecycle.history_key(seq)
+        if key in self._tags(version):
+            raise RegistryError(f"v{version}: history entry {key} was written concurrently; retry the transition")
+        self.client.set_model_version_tag(self.name, version, key, text)
+        return entry
+
+    def _evidence_to_artifact(self, version: str, entry: lifecycle.Transition) -> lifecycle.Transition:
+        """Evidence too large for a tag goes to the version's run as ``lifecycle/v<N>-<seq>.json``."""
+        mv = self.client.get_model_version(self.name, version)
+        path = f"lifecycle/v{version}-{entry.seq:04d}.json"
+        if mv.run_id:
+            self.client.log_text(mv.run_id, json.dumps(entry.evidence, default=str), path)
+            pointer: dict[str, Any] = {"artifact": f"runs:/{mv.run_id}/{path}"}
+        else:
+            pointer = {"truncated": json.dumps(entry.evidence, default=str)[:2000]}
+        return lifecycle.Transition(
+            entry.seq, entry.at, entry.who, entry.from_state, entry.to_state, entry.why[:1500], pointer
+        )
+
+    def _set_state(self, version: str, state: lifecycle.State) -> None:
+        self.client.set_model_version_tag(self.name, version, lifecycle.LIFECYCLE_TAG, state.stage)
+        if state.stage == "canary":
+            self.client.set_model_version_tag(self.name, version, lifecycle.TRAFFIC_TAG, str(state.traffic))
+        elif lifecycle.TRAFFIC_TAG in self._tags(version):
+            self.client.delete_model_version_tag(self.name, version, lifecycle.TRAFFIC_TAG)
 
     def _drop_aliases(self, mv: Any) -> None:
         for alias in list(mv.aliases or []):
@@ -169,45 +216,101 @@ class Registry:
         self.client.set_registered_model_alias(self.name, alias, version)
         return previous
 
-    def promote(self, alias_or_version: str, to: str | None = None) -> dict[str, Any]:
-        """Move one step along development -> staging -> shadow -> canary -> production."""
+    def _archive_displaced(self, displaced: str, by: str, stage: str) -> None:
+        before = lifecycle.state_of(self._tags(displaced))
+        why = f"replaced by v{by}" if stage == "production" else f"superseded in {stage} by v{by}"
+        self._set_state(displaced, lifecycle.State("archived"))
+        self.client.set_model_version_tag(self.name, displaced, "archived_reason", why)
+        self._record(displaced, str(before), "archived", why, {"replaced_by": int(by)})
+
+    def promote(
+        self,
+        alias_or_version: str,
+        to: str | None = None,
+        *,
+        traffic: int | None = None,
+        why: str = "promoted by operator",
+        evidence: dict[str, Any] | None = None,
+        publish: Callable[[int], str] | None = None,
+    ) -> dict[str, Any]:
+        """Move one step along development -> staging -> shadow -> canary 10/50/100 -> production.
+
+        ``publish(version) -> storage URI`` is called once per version when it first needs serving
+        (shadow, canary, production); the URI is kept in the ``storage_uri`` tag and the history.
+        """
         mv = self.resolve(alias_or_version)
-        version, current = str(mv.version), self._stage(mv)
-        target = to
-        if target is None:
-            try:
-                target = lifecycle.next_stage(current)
-            except TransitionRefused as exc:
-                raise TransitionRefused(f"v{version}: {exc}") from None
-        lifecycle.check_promotion(version, current, target)
+        version, tags = str(mv.version), dict(mv.tags or {})
+        current = lifecycle.state_of(tags)
+        if to is None:
+            target = lifecycle.next_state(version, current)
+        else:
+            target = lifecycle.State(to, (traffic or lifecycle.CANARY_STEPS[0]) if to == "canary" else None)
+        if target.stage == "archived":
+            raise TransitionRefused(f"v{version}: use `leadscore registry archive {version}` to archive a version")
+        if target.stage == "production" and current.stage == "archived":
+            raise TransitionRefused(f"v{version}: use `leadscore registry rollback` to bring back an archived champion")
+        lifecycle.check_transition(version, current, target, tags)
+        evidence = dict(evidence or {})
         with registry_errors(f"promoting v{version}"):
-            self._drop_aliases(mv)
-            displaced = self._take_alias(version, target)
-            extra: dict[str, str] = {"promoted_at": _now()}
-            if target == "production" and displaced:
-                extra[REPLACED_TAG] = displaced
-            self._set_stage(version, target, **extra)
+            if target.stage in SERVED_STAGES and publish is not None and not tags.get(STORAGE_TAG):
+                uri = publish(int(version))
+                self.client.set_model_version_tag(self.name, version, STORAGE_TAG, uri)
+                evidence["storage_uri"] = uri
+            displaced = None
+            if target.stage != current.stage:
+                self._drop_aliases(mv)
+                displaced = self._take_alias(version, target.stage)
+            if target.stage == "production" and displaced:
+                self.client.set_model_version_tag(self.name, version, REPLACED_TAG, displaced)
+            self._set_state(version, target)
+            self._record(version, str(current), str(target), why, evidence)
             if displaced:
-                why = f"replaced by v{version}" if target == "production" else f"superseded in {target} by v{version}"
-                self._set_stage(displaced, "archived", archived_reason=why, archived_at=_now())
+                self._archive_displaced(displaced, version, target.stage)
         return {
             "version": int(version),
-            "from": current,
-            "to": target,
-            "alias": lifecycle.ALIASES[target],
+            "from": str(current),
+            "to": str(target),
+            "alias": lifecycle.ALIASES[target.stage],
             "archived": int(displaced) if displaced else None,
+            "storage_uri": evidence.get("storage_uri") or tags.get(STORAGE_TAG),
         }
 
-    def archive(self, alias_or_version: str, reason: str = "archived by operator") -> dict[str, Any]:
+    def record_storage(self, alias_or_version: str, publish: Callable[[int], str]) -> str:
+        """Publish a served version (e.g. the bootstrap champion) and keep its storage URI; write-once."""
         mv = self.resolve(alias_or_version)
-        version, current = str(mv.version), self._stage(mv)
-        lifecycle.check_archive(version, current)
+        version, tags = str(mv.version), dict(mv.tags or {})
+        state = lifecycle.state_of(tags)
+        if state.stage not in SERVED_STAGES:
+            raise TransitionRefused(f"v{version} is in {state}; only shadow, canary and production versions are served")
+        uri = publish(int(version))
+        existing = tags.get(STORAGE_TAG)
+        if existing and existing != uri:
+            raise RegistryError(f"v{version} was published to {existing}; it is not moved to {uri}")
+        with registry_errors(f"recording the storage of v{version}"):
+            self.client.set_model_version_tag(self.name, version, STORAGE_TAG, uri)
+        return uri
+
+    def archive(
+        self, alias_or_version: str, reason: str = "archived by operator", evidence: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """Retire a candidate (a failed canary included); the champion is archived only by replacement/rollback."""
+        mv = self.resolve(alias_or_version)
+        version, tags = str(mv.version), dict(mv.tags or {})
+        current = lifecycle.state_of(tags)
+        if current.stage == "production":
+            raise TransitionRefused(
+                f"v{version} is the production champion; it is archived only when another version replaces it "
+                "(`leadscore registry promote` a canary) or by `leadscore registry rollback`"
+            )
+        lifecycle.check_transition(version, current, lifecycle.State("archived"), tags)
         with registry_errors(f"archiving v{version}"):
             self._drop_aliases(mv)
-            self._set_stage(version, "archived", archived_reason=reason, archived_at=_now())
-        return {"version": int(version), "from": current, "to": "archived"}
+            self._set_state(version, lifecycle.State("archived"))
+            self.client.set_model_version_tag(self.name, version, "archived_reason", reason[:4900])
+            self._record(version, str(current), "archived", reason, evidence)
+        return {"version": int(version), "from": str(current), "to": "archived"}
 
-    def rollback(self) -> dict[str, Any]:
+    def rollback(self, why: str = "rolled back by operator", evidence: dict[str, Any] | None = None) -> dict[str, Any]:
         """Move ``champion`` back to the production version the current champion replaced."""
         current = self.champion()
         if current is None:
@@ -218,16 +321,19 @@ class Registry:
                 f"champion v{current.version} did not replace another production version; nothing to roll back to"
             )
         target = self.resolve(previous)
-        if self._stage(target) != "archived":
+        target_state = lifecycle.state_of(dict(target.tags or {}))
+        if target_state.stage != "archived":
             raise TransitionRefused(
-                f"cannot roll back to v{previous}: it is in {self._stage(target)}, not archived after being replaced"
+                f"cannot roll back to v{previous}: it is in {target_state}, not archived after being replaced"
             )
+        lifecycle.check_transition(previous, target_state, lifecycle.State("production"), dict(target.tags or {}))
         with registry_errors(f"rolling back to v{previous}"):
             self.client.set_registered_model_alias(self.name, "champion", previous)
-            self._set_stage(previous, "production", rolled_back_at=_now())
-            self._set_stage(
-                str(current.version), "archived", archived_reason=f"rolled back to v{previous}", archived_at=_now()
-            )
+            self._set_state(previous, lifecycle.State("production"))
+            self._record(previous, "archived", "production", f"rollback from v{current.version}: {why}", evidence)
+            self._set_state(str(current.version), lifecycle.State("archived"))
+            self.client.set_model_version_tag(self.name, str(current.version), "archived_reason", why[:4900])
+            self._record(str(current.version), "production", "archived", f"rolled back to v{previous}: {why}", evidence)
         return {"from_version": int(current.version), "to_version": int(previous)}
 
     # -- registration ----------------------------------------------------------------------
@@ -243,8 +349,7 @@ class Registry:
         """Create a version with its tags and stage alias in one go; on any failure nothing is left behind."""
         import mlflow.models
 
-        if stage not in lifecycle.STAGES:
-            raise TransitionRefused(f"unknown lifecycle {stage!r}; expected one of {', '.join(lifecycle.STAGES)}")
+        lifecycle.check_registration(stage, tags)
         try:
             mlflow.models.get_model_info(model_uri)
         except Exception as exc:
@@ -266,13 +371,14 @@ class Registry:
                 )
                 created = str(mv.version)
                 _wait_ready(self.client, self.name, created)
+                gate: dict[str, Any] = {k: tags[k] for k in GATE_EVIDENCE if k in tags}
+                self._record(created, "registered", stage, tags.get("gate_reason") or f"registered in {stage}", gate)
                 if stage in lifecycle.ALIASES:
                     displaced = self._take_alias(created, stage)
                     if displaced:
                         if stage == "production":
                             self.client.set_model_version_tag(self.name, created, REPLACED_TAG, displaced)
-                        why = f"replaced by v{created}" if stage == "production" else f"superseded by v{created}"
-                        self._set_stage(displaced, "archived", archived_reason=why, archived_at=_now())
+                        self._archive_displaced(displaced, created, stage)
                 return int(created)
             except BaseException:
                 if created is not None:
@@ -324,10 +430,6 @@ def fetch_artifact(alias_or_version: str, dst: Path | None = None) -> Path:
         RegistryError: unknown alias/version, registry unreachable, or not a leadscore model.
     """
     return Registry().fetch(alias_or_version, dst)
-
-
-def _now() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
 def _wait_ready(client: Any, name: str, version: str, timeout: float = 60.0) -> None:

@@ -112,9 +112,12 @@ def test_restricted_pod_security_and_resources(values: Path | None) -> None:
 def test_kserve_components_are_restricted() -> None:
     docs = {d["kind"]: d for d in render()}
     isvc = docs["InferenceService"]["spec"]
-    for comp in ("predictor", "transformer"):
-        assert isvc[comp]["securityContext"]["runAsNonRoot"] is True
-    assert isvc["transformer"]["containers"][0]["securityContext"]["readOnlyRootFilesystem"] is True
+    assert isvc["predictor"]["securityContext"]["runAsNonRoot"] is True
+    # one process serves /score-lead and sends the PII-free events itself: no transformer, no KServe logger
+    assert "transformer" not in isvc and "logger" not in isvc["predictor"]
+    env = {e["name"]: e for e in isvc["predictor"]["model"]["env"]}
+    assert env["PREDICTOR_CRM_ENDPOINT"]["value"] == "true" and env["PREDICTOR_AUTH_MODE"]["value"] == "jwt"
+    assert env["PREDICTOR_EVENTS_SINK_URL"]["value"].startswith("http://broker-ingress.")
     runtime = docs["ServingRuntime"]["spec"]["containers"][0]["securityContext"]
     assert runtime["readOnlyRootFilesystem"] is True and runtime["allowPrivilegeEscalation"] is False
 
@@ -124,8 +127,8 @@ def test_canary_and_rate_limiter_wiring() -> None:
     assert isvc["spec"]["predictor"]["canaryTrafficPercent"] == 10
     default = next(d for d in render() if d["kind"] == "InferenceService")
     assert default["spec"]["predictor"]["canaryTrafficPercent"] == 100
-    env = {e["name"]: e for e in default["spec"]["transformer"]["containers"][0]["env"]}
-    assert env["TRANSFORMER_RATE_LIMIT_STORAGE"]["value"].startswith("redis://:$(REDIS_PASSWORD)@leadscore-redis.")
+    env = {e["name"]: e for e in default["spec"]["predictor"]["model"]["env"]}
+    assert env["PREDICTOR_RATE_LIMIT_STORAGE"]["value"].startswith("redis://:$(REDIS_PASSWORD)@leadscore-redis.")
     assert env["REDIS_PASSWORD"]["valueFrom"]["secretKeyRef"]["name"] == "leadscore-redis"
     names = {(d["kind"], d["metadata"]["name"]) for d in render()}
     assert ("Deployment", "leadscore-redis") in names and ("Service", "leadscore-redis") in names

@@ -15,11 +15,17 @@ from leadscore.cli import build_app
 from leadscore.local.serve import free_port
 
 
-def test_serve_detach_score_and_stop(artifact: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(
+    ("design", "processes"), [([], {"predictor"}), (["--design", "transformer"], {"predictor", "transformer"})]
+)
+def test_serve_detach_score_and_stop(
+    artifact: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, design: list[str], processes: set[str]
+) -> None:
+    """The default is the deployed one-process design; the transformer hop stays available."""
     monkeypatch.setenv("LEADSCORE_HOME", str(tmp_path / "home"))
     port = free_port()
     runner = CliRunner()
-    args = ["serve", "--model-dir", str(artifact), "--port", str(port), "--detach"]
+    args = ["serve", "--model-dir", str(artifact), "--port", str(port), "--detach", *design]
     try:
         res = runner.invoke(build_app(), args)
         assert res.exit_code == 0, res.output
@@ -31,7 +37,7 @@ def test_serve_detach_score_and_stop(artifact: Path, tmp_path: Path, monkeypatch
         assert body["lead_id"] == "lead-0001" and body["model_version"] == "7"
         state = json.loads((tmp_path / "home" / "run" / "serve.json").read_text())
         pids = state["pids"]
-        assert set(pids) == {"predictor", "transformer"}
+        assert set(pids) == processes
         assert "leadscore_requests_total" in httpx.get(f"http://127.0.0.1:{port}/metrics").text
         again = runner.invoke(build_app(), args)
         assert again.exit_code == 1  # refuses to start twice

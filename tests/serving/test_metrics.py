@@ -31,10 +31,11 @@ def test_metrics_count_what_happened(crm_url: str) -> None:
     def delta(name: str, **labels: str) -> float:
         return _value(text, name, **labels) - _value(before, name, **labels)
 
-    assert delta("leadscore_requests_total", revision="default", status="200") == 1
-    assert delta("leadscore_requests_total", status="400") == 1
+    assert delta("leadscore_requests_total", revision="default", model_version="7", status="200") == 1
+    assert delta("leadscore_requests_total", model_version="7", status="400") == 1  # refused: the loaded version
     assert delta("leadscore_leads_scored_total") == 2
-    assert delta("leadscore_score_count") == 2
+    assert delta("leadscore_score_count", model_version="7") == 2
+    assert delta("leadscore_request_duration_seconds_count", model_version="7", status="200") == 1
     assert sum(delta("leadscore_tier_total", tier=t) for t in "ABCD") == 2
     assert delta("leadscore_feature_missing_total", feature="pages_per_visit") == 1
     assert delta("leadscore_feature_unknown_category_total", feature="channel") == 1

@@ -1,14 +1,13 @@
-"""Pure pieces: time splits, calibration, tiers, metrics, lifecycle table, gate decisions."""
+"""Pure pieces: time splits, calibration, tiers, metrics, gate decisions."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from leadscore.registry import lifecycle
 from leadscore_core.contract import load_spec
 from training import calibrate, gate, split
-from training.errors import TrainingError, TransitionRefused
+from training.errors import TrainingError
 from training.evaluate import evaluate, expected_calibration_error
 
 
@@ -90,39 +89,6 @@ def test_evaluate_reports_lift_tiers_and_oracle() -> None:
     assert m["tier_A_conversion"] > m["tier_B_conversion"] > m["tier_C_conversion"] > m["tier_D_conversion"]
     assert sum(m[f"tier_{t}_share"] for t in "ABCD") == pytest.approx(1.0)
     assert m["operating_threshold"] == 0.3 and 0 < m["recall_at_threshold"] < 1
-
-
-@pytest.mark.parametrize(
-    ("current", "target"),
-    [("development", "staging"), ("staging", "shadow"), ("shadow", "canary"), ("canary", "production")],
-)
-def test_lifecycle_allows_the_chain(current: str, target: str) -> None:
-    lifecycle.check_promotion("7", current, target)
-    assert lifecycle.next_stage(current) == target
-
-
-@pytest.mark.parametrize(
-    ("current", "target", "message"),
-    [
-        ("development", "production", "only legal promotion is development -> staging"),
-        ("staging", "canary", "staging -> shadow"),
-        ("production", "canary", "already in production"),
-        ("archived", "staging", "archived versions are never promoted"),
-        ("canary", "staging", "canary -> production"),
-        ("development", "bogus", "unknown stage"),
-    ],
-)
-def test_lifecycle_refuses_everything_else(current: str, target: str, message: str) -> None:
-    with pytest.raises(TransitionRefused, match=message):
-        lifecycle.check_promotion("7", current, target)
-
-
-def test_archive_refuses_champion_and_archived() -> None:
-    lifecycle.check_archive("3", "shadow")
-    with pytest.raises(TransitionRefused, match="replaces it"):
-        lifecycle.check_archive("3", "production")
-    with pytest.raises(TransitionRefused, match="already archived"):
-        lifecycle.check_archive("3", "archived")
 
 
 def test_gate_decisions() -> None:

@@ -217,7 +217,7 @@ class ScoringFront:
                     "scored_at": now,
                 }
             )
-        self.metrics.scored(scores, out.tier)
+        self.metrics.scored(scores, out.tier, out.model_version)
         self.metrics.stage("respond", time.perf_counter() - t)
         return results
 
@@ -232,6 +232,7 @@ class ScoringFront:
         rid = headers.get("x-request-id", "")
         request_id = rid if 0 < len(rid) <= MAX_REQUEST_ID else uuid.uuid4().hex
         status = 200
+        version: str | None = None
         try:
             t = start
             await self.admit(headers, peer)
@@ -240,6 +241,7 @@ class ScoringFront:
             parsed = self.parse(body, request_id)
             self.metrics.stage("validate", time.perf_counter() - t2)
             results = await score(parsed)
+            version = str(results[0].get("model_version")) if results else None
             payload = orjson.dumps(results[0] if parsed.single else results)
             reply = Reply(200, payload, {"x-request-id": request_id})
         except RequestError as exc:
@@ -254,7 +256,7 @@ class ScoringFront:
             status = 500
             log.exception("score-lead failed (request %s)", request_id)
             reply = Reply(status, orjson.dumps({"error": "internal error", "issues": []}), {"x-request-id": request_id})
-        self.metrics.request(status, time.perf_counter() - start)
+        self.metrics.request(status, time.perf_counter() - start, version)
         return reply
 
 

@@ -12,7 +12,13 @@ SCORE_BUCKETS = tuple(float(b) for b in range(10, 101, 10))
 
 
 class FrontMetrics:
-    """All ``leadscore_*`` series of one front; every series carries the ``revision`` label."""
+    """All ``leadscore_*`` series of one front; every series carries the ``revision`` label.
+
+    The series a canary analysis compares (requests, request latency, scores, tiers) also carry
+    ``model_version``: the version that answered the request (from the predictor's V2 answer), so canary
+    and stable are told apart even when the split happens behind one transformer revision. A request
+    refused before scoring is counted under the version this front last loaded.
+    """
 
     _shared: dict[tuple[int, str], FrontMetrics] = {}
 
@@ -28,7 +34,10 @@ class FrontMetrics:
         self.revision = revision
         r = revision
         self.requests = Counter(
-            "leadscore_requests_total", "Score-lead requests by HTTP status.", ["revision", "status"], registry=registry
+            "leadscore_requests_total",
+            "Score-lead requests by HTTP status and the model version that answered.",
+            ["revision", "model_version", "status"],
+            registry=registry,
         )
         self.stage_seconds = Histogram(
             "leadscore_stage_duration_seconds",
@@ -39,16 +48,22 @@ class FrontMetrics:
         )
         self.request_seconds = Histogram(
             "leadscore_request_duration_seconds",
-            "End-to-end latency of a score-lead request by HTTP status.",
-            ["revision", "status"],
+            "End-to-end latency of a score-lead request by HTTP status and model version.",
+            ["revision", "model_version", "status"],
             buckets=LATENCY_BUCKETS,
             registry=registry,
         )
         self.leads = Counter("leadscore_leads_scored_total", "Leads scored.", ["revision"], registry=registry)
         self.score = Histogram(
-            "leadscore_score", "Distribution of 0-100 scores.", ["revision"], buckets=SCORE_BUCKETS, registry=registry
+            "leadscore_score",
+            "Distribution of 0-100 scores by model version.",
+            ["revision", "model_version"],
+            buckets=SCORE_BUCKETS,
+            registry=registry,
         )
-        self.tiers = Counter("leadscore_tier_total", "Leads per tier.", ["revision", "tier"], registry=registry)
+        self.tiers = Counter(
+            "leadscore_tier_total", "Leads per tier.", ["revision", "model_version", "tier"], registry=registry
+        )
         self.missing = Counter(
             "leadscore_feature_missing_total", "Missing feature values.", ["revision", "feature"], registry=registry
         )
@@ -80,29 +95,32 @@ class FrontMetrics:
         # bind the label children once: .labels() costs a dict lookup and a lock per call
         self._stage = {s: self.stage_seconds.labels(r, s) for s in STAGES}
         self._leads = self.leads.labels(r)
-        self._score = self.score.labels(r)
-        self._tiers: dict[str, object] = {}
+        self.model_version = "unknown"
 
     def set_model(self, model_name: str, model_version: str, spec: str, fingerprint: str) -> None:
         """Record which model this revision serves."""
         self.model_info.clear()
         self.model_info.labels(self.revision, model_name, model_version, spec, fingerprint).set(1)
+        self.model_version = model_version
         self.ready.labels(self.revision).set(1)
 
     def stage(self, name: str, seconds: float) -> None:
         self._stage[name].observe(seconds)
 
-    def request(self, status: int, seconds: float) -> None:
-        self.requests.labels(self.revision, str(status)).inc()
-        self.request_seconds.labels(self.revision, str(status)).observe(seconds)
+    def request(self, status: int, seconds: float, model_version: str | None = None) -> None:
+        version = model_version or self.model_version
+        self.requests.labels(self.revision, version, str(status)).inc()
+        self.request_seconds.labels(self.revision, version, str(status)).observe(seconds)
 
-    def scored(self, scores: Iterable[int], tiers: Iterable[str]) -> None:
+    def scored(self, scores: Iterable[int], tiers: Iterable[str], model_version: str | None = None) -> None:
+        version = model_version or self.model_version
+        score = self.score.labels(self.revision, version)
         n = 0
         for s in scores:
-            self._score.observe(s)
+            score.observe(s)
             n += 1
         for t in tiers:
-            self.tiers.labels(self.revision, t).inc()
+            self.tiers.labels(self.revision, version, t).inc()
         self._leads.inc(n)
 
     def quality(self, missing: Iterable[str], unknown: Iterable[str]) -> None:

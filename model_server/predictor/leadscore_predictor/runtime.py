@@ -41,6 +41,7 @@ from leadscore_front.front import JSON, ParsedLeads, Reply, ScoringFront
 from leadscore_front.metrics import FrontMetrics
 from leadscore_front.openapi import openapi_document
 from leadscore_front.route import score_lead as handle_score_lead
+from leadscore_predictor.events import EventEmitter, build_emitter
 from leadscore_predictor.settings import PredictorSettings
 
 log = logging.getLogger("leadscore.predictor")
@@ -63,6 +64,7 @@ class LeadScoringRuntime(MLModel):
     _version: str = "unversioned"
     _openapi: bytes = b"{}"
     _approx: bool | None = None
+    _events: EventEmitter | None = None
 
     async def load(self) -> bool:
         settings = PredictorSettings()
@@ -84,6 +86,7 @@ class LeadScoringRuntime(MLModel):
             metrics = FrontMetrics.shared(REGISTRY, settings.revision)
             front = ScoringFront(manifest.spec, settings, metrics, top_k=manifest.top_k_reasons)
             self._openapi = orjson.dumps(openapi_document(front))
+            self._events = build_emitter(settings.revision, REGISTRY)
         except Exception as exc:  # keep serving health/metrics, not ready, with the reason in the log
             log.error("model %r NOT loaded from %s: %s: %s", self.name, uri, type(exc).__name__, exc)
             return False
@@ -155,6 +158,8 @@ class LeadScoringRuntime(MLModel):
         t = time.perf_counter()
         out = self._outputs(scorer, x, explain=True)
         front.metrics.stage("predict", time.perf_counter() - t)
+        if self._events is not None:  # the payload events of this call (PII-free V2 bodies)
+            self._events.emit(x, parsed.lead_keys, out)
         return front.respond(parsed, out)
 
     @custom_handler(rest_path="/score-lead", rest_method="POST")

@@ -1,0 +1,1 @@
+"""Progressive delivery: registry -> immutable per-version storage -> InferenceService, canary analysis."""
