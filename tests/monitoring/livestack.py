@@ -129,7 +129,9 @@ def start_consumers(stack: Stack, artifact: Path, shadow: Path) -> None:
     extra = {
         "drift": {
             "MONITOR_MODEL_DIR": str(artifact),
-            "MONITOR_WINDOW_SIZE": str(WINDOW),
+            # one drift window over the main traffic (it closes at lead 2*WINDOW with the earlier leads'
+            # answers joined), so the last published window carries reason-mix and bias figures
+            "MONITOR_WINDOW_SIZE": str(2 * WINDOW),
             "MONITOR_REPLY_URL": trigger_url,
             # small windows: bias figures for groups of a few leads (the chart keeps the default, 100)
             "LEADSCORE_DRIFT_BIAS_MIN_GROUP": str(BIAS_MIN_GROUP),
