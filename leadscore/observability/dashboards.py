@@ -206,9 +206,29 @@ def model() -> Board:
                 kind="stat",
             ),
             Panel(
-                "Top reason codes",
-                kind="text",
-                description="to-add: the reason-mix metric of issue 16 (name not fixed yet) feeds this panel.",
+                "Top reason codes: window vs reference share",
+                (
+                    q(
+                        f"max by (model_version, feature) (leadscore_drift_reason_share{{{NS}}})",
+                        "{{feature}} window v{{model_version}}",
+                    ),
+                    q(
+                        f"max by (model_version, feature) (leadscore_drift_reason_reference_share{{{NS}}})",
+                        "{{feature}} reference v{{model_version}}",
+                    ),
+                ),
+                "percentunit",
+                description="Share of leads whose top reason is each feature, last drift window vs the reference.",
+            ),
+            Panel(
+                "Reason-mix PSI and verdict",
+                (
+                    q(f"max by (model_version) (leadscore_drift_reason_psi{{{NS}}})", "PSI v{{model_version}}"),
+                    q(
+                        f"max by (model_version) (leadscore_drift_reason_drifted{{{NS}}})",
+                        "drifted v{{model_version}}",
+                    ),
+                ),
             ),
         ),
     )
@@ -253,6 +273,8 @@ def drift() -> Board:
                     ),
                 ),
             ),
+            *_verdict_panels(by),
+            *_bias_panels(),
             Panel(
                 "Windows judged and leads in the open window",
                 (
@@ -267,6 +289,62 @@ def drift() -> Board:
                 ),
             ),
         ),
+    )
+
+
+def _verdict_panels(by: str) -> tuple[Panel, ...]:
+    """The window verdict and what it is made of: corrected p-values, PSI floors, seasonal and new values."""
+    return (
+        Panel(
+            "Window verdict (drives retraining)",
+            (
+                q(f"max by (model_version) (leadscore_drift_verdict{{{NS}}})", "window v{{model_version}}"),
+                q(f"max by (model_version) (leadscore_drift_score_drifted{{{NS}}})", "score v{{model_version}}"),
+            ),
+            kind="stat",
+        ),
+        Panel(
+            "Adjusted p-value per feature (Holm/BH)",
+            (q(f"min by ({by}) (leadscore_drift_feature_p_adjusted{{{NS}}})", "{{feature}}"),),
+        ),
+        Panel(
+            "PSI floor per feature",
+            (q(f"max by ({by}) (leadscore_drift_feature_psi_threshold{{{NS}}})", "{{feature}}"),),
+        ),
+        Panel(
+            "Seasonal shift per feature (no retrain)",
+            (q(f"max by ({by}) (leadscore_drift_feature_seasonal_drift{{{NS}}})", "{{feature}}"),),
+        ),
+        Panel(
+            "New category values",
+            (
+                q(
+                    f"max by (model_version, feature, value) (leadscore_drift_new_value{{{NS}}})",
+                    "{{feature}}={{value}}",
+                ),
+            ),
+            kind="stat",
+        ),
+    )
+
+
+def _bias_panels() -> tuple[Panel, ...]:
+    """Parity of each sensitive group, window vs reference."""
+    by = "model_version, attribute, group"
+    legend = "{{attribute}}={{group}}"
+    return (
+        Panel(
+            "Bias: tier-A ratio change (window / reference)",
+            (q(f"max by ({by}) (leadscore_bias_tier_a_ratio_change{{{NS}}})", legend),),
+        ),
+        Panel(
+            "Bias: mean score gap change (window - reference)",
+            (q(f"max by ({by}) (leadscore_bias_mean_score_gap_change{{{NS}}})", legend),),
+        ),
+        Panel(
+            "Bias: leads per group in the window", (q(f"max by ({by}) (leadscore_bias_group_leads{{{NS}}})", legend),)
+        ),
+        Panel("Bias: drifted groups", (q(f"max by ({by}) (leadscore_bias_drifted{{{NS}}})", legend),), kind="stat"),
     )
 
 

@@ -36,6 +36,11 @@ MONITORS_PY = ROOT / "monitors" / ".venv" / "bin" / "python"
 RULES = sorted((ROOT / "charts" / "leadscore" / "files" / "rules").glob("*.rules.yaml"))
 WINDOW = 60
 """Drift and shadow window size: the traffic closes at least one window of each."""
+BIAS_MIN_GROUP = 5
+"""Leads a sensitive group needs in a drift window for bias figures (live stack only)."""
+NEW_VALUE = "live-check-new-source"
+"""A lead_source value outside the contract, sent in every sixth lead: it maps to the spec's unknown bucket,
+which the reference (clean random leads) never saw, so the detector reports it (leadscore_drift_new_value)."""
 
 
 def free_port() -> int:
@@ -124,8 +129,12 @@ def start_consumers(stack: Stack, artifact: Path, shadow: Path) -> None:
     extra = {
         "drift": {
             "MONITOR_MODEL_DIR": str(artifact),
-            "MONITOR_WINDOW_SIZE": str(WINDOW),
+            # one drift window over the main traffic (it closes at lead 2*WINDOW with the earlier leads'
+            # answers joined), so the last published window carries reason-mix and bias figures
+            "MONITOR_WINDOW_SIZE": str(2 * WINDOW),
             "MONITOR_REPLY_URL": trigger_url,
+            # small windows: bias figures for groups of a few leads (the chart keeps the default, 100)
+            "LEADSCORE_DRIFT_BIAS_MIN_GROUP": str(BIAS_MIN_GROUP),
         },
         "sink": {"MONITOR_TABLE_URI": str(stack.tmp / "inference_log"), "MONITOR_FLUSH_SECONDS": "1"},
         "shadow": {"MONITOR_SHADOW_MODEL_DIR": str(shadow), "MONITOR_WINDOW_SIZE": str(WINDOW)},

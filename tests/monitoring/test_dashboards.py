@@ -54,8 +54,29 @@ def test_the_six_dashboards_and_their_topics() -> None:
             'status=~\\"5..\\"',
             "revision",
         ),
-        "leadscore-model.json": ("leadscore_score_bucket", "leadscore_tier_total", "Top reason codes"),
-        "leadscore-drift.json": ("feature_psi", "feature_kl", "p_value", "missing_rate", "outliers"),
+        "leadscore-model.json": (
+            "leadscore_score_bucket",
+            "leadscore_tier_total",
+            "Top reason codes",
+            "leadscore_drift_reason_share",
+            "leadscore_drift_reason_reference_share",
+        ),
+        "leadscore-drift.json": (
+            "feature_psi",
+            "feature_kl",
+            "p_value",
+            "missing_rate",
+            "outliers",
+            "leadscore_drift_verdict",
+            "leadscore_drift_feature_p_adjusted",
+            "leadscore_drift_feature_psi_threshold",
+            "leadscore_drift_feature_seasonal_drift",
+            "leadscore_drift_new_value",
+            "leadscore_bias_tier_a_ratio_change",
+            "leadscore_bias_mean_score_gap_change",
+            "leadscore_bias_group_leads",
+            "leadscore_bias_drifted",
+        ),
         "leadscore-business.json": ("conversion_rate", "leadscore_outcome_auc"),
         "leadscore-shadow.json": ("leadscore_shadow_spearman", "tier_agreement"),
         "leadscore-pipelines.json": ("argo_workflows_total_count", "leadscore_retrain_requests_total"),
@@ -85,7 +106,8 @@ def test_dashboard_structure(name: str) -> None:
 def _exported_metric_names() -> set[str]:
     names: set[str] = set()
     for src in SOURCES:
-        for m in re.finditer(r"(Counter|Gauge|Histogram|Summary)\(\s*\"(leadscore_[a-z0-9_]+)\"", src.read_text()):
+        # `g(` is verdict_metrics.py's Gauge helper
+        for m in re.finditer(r"\b(Counter|Gauge|Histogram|Summary|g)\(\s*\"(leadscore_[a-z0-9_]+)\"", src.read_text()):
             kind, name = m.groups()
             names.add(name.removesuffix("_total"))
     return names

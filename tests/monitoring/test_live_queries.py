@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 import yaml
 from livestack import (
+    NEW_VALUE,
     RULES,
     WINDOW,
     Stack,
@@ -46,6 +47,9 @@ END_STATE = [
     'leadscore_requests_total{status=~"5.."}',
     'leadscore_monitor_events_total{outcome="error"}',
     "leadscore_retrain_requests_total",
+    "leadscore_drift_reason_share",
+    "leadscore_bias_group_leads",
+    'leadscore_drift_new_value{feature="lead_source"}',
 ]
 
 
@@ -115,6 +119,10 @@ def _leads(tiny: Any, n: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]
     leads = []
     for i, row in enumerate(tiny.random_leads(spec, n, seed=11)):
         lead = {**tiny.sample_lead(lead_id=f"L-{i}"), **{k: v for k, v in row.items()}}
+        if i % 3 == 0:  # one sensitive group large enough for bias figures in every window
+            lead["nationality"] = "AE"
+        if i % 6 == 1:  # unknown -> the spec's unknown bucket, which the reference never saw, in every window
+            lead["lead_source"] = NEW_VALUE
         leads.append(lead)
     cat = next(f.name for f in spec.features if f.type == "categorical")
     unknown = {**tiny.sample_lead(lead_id="L-unknown"), cat: "never-seen-category"}

@@ -3,6 +3,7 @@ and the chart's PrometheusRule carries exactly those rules."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 
@@ -19,6 +20,13 @@ REQUIRED = {
     "5xx error rate": "LeadScoreHighErrorRate",
     "model not ready": "LeadScoreModelNotReady",
     "drift (detector verdict)": "LeadFeatureDrift",
+    "window drift (drives retraining)": "LeadDriftVerdict",
+    "major feature drift": "LeadFeatureDriftMajor",
+    "score drift": "LeadScoreDrift",
+    "reason-mix drift": "LeadReasonMixDrift",
+    "bias drift": "LeadBiasDrift",
+    "seasonal shift (no retrain)": "LeadSeasonalShift",
+    "new category value": "LeadNewCategoryValue",
     "conversion drop > 10%": "LeadConversionDrop",
     "shadow disagreement": "LeadShadowDisagreement",
     "event backlog": "LeadEventBacklog",
@@ -91,10 +99,17 @@ def test_required_states_have_alerts() -> None:
 
 
 def test_drift_alerts_use_the_detectors_verdict_not_a_recomputed_threshold() -> None:
-    exprs = " ".join(r["expr"] for r in all_rules())
-    assert "leadscore_drift_feature_psi" not in exprs
-    assert "leadscore_drift_score_psi" not in exprs
-    assert "leadscore_drift_feature_drifted" in exprs
+    """A PSI may only grade a feature the detector itself flagged (``drifted > 0 and on (...) psi``), never
+    stand alone as a verdict."""
+    exprs = [r["expr"] for r in all_rules()]
+    joined = " ".join(exprs)
+    assert "leadscore_drift_score_psi" not in joined
+    assert "leadscore_drift_feature_drifted" in joined
+    assert "leadscore_drift_verdict" in joined
+    for expr in exprs:
+        if "leadscore_drift_feature_psi" in expr:
+            gate = re.search(r"\(leadscore_drift_feature_drifted > 0\)\s+and on \([^)]*feature[^)]*\)", expr)
+            assert gate, f"PSI used without the detector's verdict: {expr}"
 
 
 def test_every_alert_has_a_runbook_entry_in_the_readme() -> None:
