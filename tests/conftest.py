@@ -21,6 +21,7 @@ developer machine, but fails under CI (`CI=true`), where `.ci/run` starts them f
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -248,3 +249,98 @@ def redis_url() -> Iterator[str]:
     if not port_is_open(host, port):
         missing(f"Redis is not reachable at {host}:{port} (start it with scripts/services.sh)")
     yield url
+
+
+class FaultServer:
+    """A misbehaving TCP peer on 127.0.0.1 for fault-injection tests (stdlib threads, no event loop).
+
+    ``blackhole``: accepts connections, reads nothing back, never answers (a hung peer or a dropped route
+    that still completes the handshake). ``slow``: relays each connection to ``upstream`` (a real server),
+    holding every chunk of the answer ``delay`` seconds first. With an upstream, ``mode`` and ``delay`` may
+    be changed while it runs (``blackhole`` then drops what arrives, on open connections too).
+    """
+
+    def __init__(self, mode: str, upstream: tuple[str, int] | None = None, delay: float = 0.0) -> None:
+        import threading
+
+        if mode not in ("blackhole", "slow") or (mode == "slow" and upstream is None):
+            raise ValueError(f"bad fault server {mode!r} (slow needs an upstream)")
+        self.mode, self.upstream, self.delay = mode, upstream, delay
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._sock.bind(("127.0.0.1", 0))
+        self._sock.listen(64)
+        self.port = int(self._sock.getsockname()[1])
+        self._held: list[socket.socket] = []
+        self._closed = threading.Event()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        import threading
+
+        while not self._closed.is_set():
+            try:
+                conn, _ = self._sock.accept()
+            except OSError:
+                return
+            if self._closed.is_set():
+                conn.close()
+                return
+            self._held.append(conn)
+            if self.upstream is not None:
+                threading.Thread(target=self._relay, args=(conn,), daemon=True).start()
+
+    def _relay(self, conn: socket.socket) -> None:
+        import threading
+
+        assert self.upstream is not None
+        try:
+            up = socket.create_connection(self.upstream)
+        except OSError:
+            conn.close()
+            return
+        self._held.append(up)
+
+        def pump(src: socket.socket, dst: socket.socket, answer: bool) -> None:
+            try:
+                while chunk := src.recv(65536):
+                    if self.mode == "blackhole":
+                        continue  # swallowed: the peer never hears back
+                    if answer and self.delay:
+                        time.sleep(self.delay)
+                    dst.sendall(chunk)
+            except OSError:
+                pass
+            finally:
+                for s in (src, dst):
+                    with contextlib.suppress(OSError):
+                        s.shutdown(socket.SHUT_RDWR)
+
+        threading.Thread(target=pump, args=(conn, up, False), daemon=True).start()
+        pump(up, conn, True)
+
+    def close(self) -> None:
+        """Stop listening (the port is then closed: connections are refused) and drop every connection."""
+        self._closed.set()
+        with contextlib.suppress(OSError):
+            self._sock.shutdown(socket.SHUT_RDWR)  # wakes the accept() blocked in the other thread
+        self._sock.close()
+        for s in self._held:
+            with contextlib.suppress(OSError):
+                s.close()
+
+
+@pytest.fixture
+def fault_server() -> Iterator[Callable[..., FaultServer]]:
+    """``fault_server("blackhole")`` / ``fault_server("slow", upstream=(host, port), delay=s)``: a peer that
+    hangs or answers late; closed at the end of the test. A closed port is ``find_free_port()`` unused."""
+    made: list[FaultServer] = []
+
+    def make(mode: str, upstream: tuple[str, int] | None = None, delay: float = 0.0) -> FaultServer:
+        server = FaultServer(mode, upstream, delay)
+        made.append(server)
+        return server
+
+    yield make
+    for s in made:
+        s.close()

@@ -10,12 +10,19 @@ An artifact is one directory (logged as the MLflow model version's ``artifacts/l
 - ``reference_sample.npz`` raw reference values per feature (alibi-detect's ``x_ref``).
 - ``registry.json`` (only in a registry download) the version the registry gave it.
 
+Integrity (format 2): the manifest records the sha256 of every other file it describes (``files``) and a
+few probe rows with the margins and probabilities the model gave them at training time (``probe``).
+:meth:`LeadScorer.load` refuses an artifact whose files do not match their digests, or whose model does
+not reproduce the probe answers (a corrupted or tampered booster that still parses), with
+:class:`ArtifactIntegrityError`. Format 1 artifacts (no digests) are refused too, with how to rebuild them.
+
 Training writes it; the MLServer predictor, the MLflow pyfunc wrapper, the shadow scorer and the drift
 detectors read it with nothing but this package and xgboost.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from dataclasses import dataclass
@@ -32,7 +39,8 @@ from leadscore_core.reasons import Attribution, reasons
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""2: the manifest carries file digests and probe answers (format 1 had neither and is refused)."""
 MANIFEST = "manifest.json"
 BOOSTER = "booster.json"
 DRIFT_REFERENCE = "drift_reference.json"
@@ -61,6 +69,25 @@ class Calibrator(BaseModel):
         return np.clip(np.interp(p, *self._knots), 0.0, 1.0)
 
 
+PROBE_ROWS = 16
+PROBE_ATOL = 1e-4
+"""Allowed margin difference (scaled by the margin's magnitude) between the probe answers and a re-score."""
+
+
+class ArtifactIntegrityError(ValueError):
+    """The artifact is not the one training wrote: a file digest or a probe answer does not match."""
+
+
+class Probe(BaseModel):
+    """Encoded rows scored at training time, and what the model answered for them."""
+
+    model_config = ConfigDict(extra="forbid")
+    rows: list[list[float | None]]
+    """Encoded rows (``None`` is a missing value)."""
+    margin: list[float]
+    probability: list[float]
+
+
 class Manifest(BaseModel):
     model_config = ConfigDict(extra="forbid", protected_namespaces=())
     format_version: int = FORMAT_VERSION
@@ -78,6 +105,44 @@ class Manifest(BaseModel):
     provenance: dict[str, Any] = Field(default_factory=dict)
     """gold table path + Delta version, git sha, lock hash, run id, trained_at."""
     metrics: dict[str, float] = Field(default_factory=dict)
+    files: dict[str, str] = Field(default_factory=dict)
+    """File name -> sha256 hex digest of every other file of the artifact (written last, by ``save_artifact``)."""
+    probe: Probe | None = None
+    """Probe rows and the training-time answers; serving re-scores them at load and refuses a mismatch."""
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+REBUILD = "rebuild it with `leadscore train` (or re-save it with leadscore_core.reference.save_artifact)"
+
+
+def verify_files(path: Path, manifest: Manifest) -> None:
+    """Check every file digest of the manifest.
+
+    Raises:
+        ArtifactIntegrityError: an old format without digests, a missing file or a digest mismatch.
+    """
+    if manifest.format_version < 2 or not manifest.files or BOOSTER not in manifest.files:
+        raise ArtifactIntegrityError(
+            f"{path}: artifact format {manifest.format_version} records no file digests, so its integrity cannot "
+            f"be checked; {REBUILD}"
+        )
+    for name, want in sorted(manifest.files.items()):
+        f = path / name
+        if not f.is_file():
+            raise ArtifactIntegrityError(f"{path}: {name} is missing (the manifest lists it); {REBUILD}")
+        got = sha256_file(f)
+        if got != want:
+            raise ArtifactIntegrityError(
+                f"{path}: {name} has sha256 {got[:16]}..., the manifest recorded {want[:16]}...: the file changed "
+                f"after training; re-download the version or {REBUILD}"
+            )
 
 
 class NumericReference(BaseModel):
@@ -153,8 +218,9 @@ class LeadScorer:
         if not manifest_path.exists():
             raise FileNotFoundError(f"{self.path}: not a leadscore model artifact (no {MANIFEST})")
         manifest = Manifest.model_validate_json(manifest_path.read_text())
-        if manifest.format_version != FORMAT_VERSION:
+        if manifest.format_version > FORMAT_VERSION:
             raise ValueError(f"artifact format {manifest.format_version}, this runtime reads {FORMAT_VERSION}")
+        verify_files(self.path, manifest)
         encoder = FeatureEncoder(manifest.spec)
         if encoder.columns != manifest.columns:
             raise ValueError("artifact columns do not match its feature spec's encoding")
@@ -166,7 +232,31 @@ class LeadScorer:
         self.manifest, self.encoder, self._booster = manifest, encoder, booster
         self._nthread = nthread
         self._compiled = self._compile(booster)
+        try:
+            self._check_probe()
+        except BaseException:
+            self.manifest, self.encoder, self._booster, self._compiled = None, None, None, None
+            raise
         return self
+
+    def _check_probe(self) -> None:
+        """Re-score the training-time probe rows (both scoring paths) and compare with the stored answers."""
+        assert self.manifest is not None
+        probe = self.manifest.probe
+        if probe is None or not probe.rows:
+            raise ArtifactIntegrityError(f"{self.path}: the manifest has no probe rows; {REBUILD}")
+        x = np.asarray([[np.nan if v is None else v for v in r] for r in probe.rows], dtype=np.float32)
+        want = np.asarray(probe.margin, dtype=np.float64)
+        scale = max(1.0, float(np.abs(want).max()))
+        xgb_margin = np.asarray(self._booster.inplace_predict(x, predict_type="margin"), dtype=np.float64)
+        batch = self.score(x)  # the compiled path for probe-sized batches, when there is one
+        worst = max(float(np.abs(xgb_margin - want).max()), float(np.abs(batch.margin - want).max()))
+        worst_p = float(np.abs(batch.probability - np.asarray(probe.probability)).max())
+        if worst > PROBE_ATOL * scale or worst_p > 1e-6:
+            raise ArtifactIntegrityError(
+                f"{self.path}: the model does not reproduce its training-time answers on {len(x)} probe rows "
+                f"(margin off by up to {worst:.4g}, probability by {worst_p:.4g}): refusing to serve it; {REBUILD}"
+            )
 
     def _compile(self, booster: Any) -> TreeEnsemble | None:
         """The numpy ensemble for small batches, checked against XGBoost on probe rows; ``None``
@@ -246,6 +336,21 @@ class LeadScorer:
         return reasons(batch.contributions[row : row + 1], self.encoder.feature_names, [values], k)[0]
 
 
+def make_probe(manifest: Manifest, booster: Any, n: int = PROBE_ROWS, seed: int = 0) -> Probe:
+    """Probe rows around the booster's split points (random rows if it is not compilable) and its answers."""
+    n_columns = len(manifest.columns)
+    try:
+        x = _probe_rows(TreeEnsemble.from_model(json.loads(bytes(booster.save_raw("json")))), n=n, seed=seed)
+    except (UnsupportedModel, KeyError, ValueError):
+        rng = np.random.default_rng(seed)
+        x = rng.uniform(-1, 10, (n, n_columns)).astype(np.float32)
+        x[rng.random(x.shape) < 0.1] = np.nan
+    margin = np.asarray(booster.inplace_predict(x, predict_type="margin"), dtype=np.float64)
+    prob = manifest.calibrator(1.0 / (1.0 + np.exp(-margin)))
+    rows = [[None if v != v else float(v) for v in r] for r in x.tolist()]
+    return Probe(rows=rows, margin=margin.tolist(), probability=np.asarray(prob, dtype=np.float64).tolist())
+
+
 def _probe_rows(ens: TreeEnsemble, n: int, seed: int = 0) -> np.ndarray:
     """Rows that exercise both sides of many splits: values just around the ensemble's thresholds, and NaN."""
     rng = np.random.default_rng(seed)
@@ -261,17 +366,29 @@ def _probe_rows(ens: TreeEnsemble, n: int, seed: int = 0) -> np.ndarray:
 
 def artifact_version(path: str | Path, manifest: Manifest | None = None, default: str = "unknown") -> str:
     """The registry version of an artifact directory: its provenance, else the download's
-    ``registry.json``, else ``default``."""
+    ``registry.json``, else ``default``.
+
+    Without ``manifest`` only the provenance is read from ``manifest.json``, not the whole manifest
+    validated: finding an artifact's version never refuses it; :meth:`LeadScorer.load` does, with the
+    reason (so a broken artifact fails where it is loaded, e.g. the predictor's load, with its error)."""
     path = Path(path)
-    if manifest is None and (path / MANIFEST).exists():
-        manifest = Manifest.model_validate_json((path / MANIFEST).read_text())
-    if manifest is not None and manifest.provenance.get("model_version"):
-        return str(manifest.provenance["model_version"])
+    provenance = manifest.provenance if manifest is not None else _raw_provenance(path)
+    if provenance.get("model_version"):
+        return str(provenance["model_version"])
     try:
         info = json.loads((path / REGISTRY_INFO).read_text())
     except (OSError, ValueError):
         return default
     return str(info.get("model_version") or default)
+
+
+def _raw_provenance(path: Path) -> dict[str, Any]:
+    try:
+        doc = json.loads((path / MANIFEST).read_text())
+    except (OSError, ValueError):
+        return {}
+    provenance = doc.get("provenance") if isinstance(doc, dict) else None
+    return provenance if isinstance(provenance, dict) else {}
 
 
 def read_drift_reference(path: str | Path) -> DriftReference:

@@ -16,11 +16,14 @@ import numpy as np
 from leadscore_core.artifact import (
     BOOSTER,
     DRIFT_REFERENCE,
+    FORMAT_VERSION,
     REFERENCE_SAMPLE,
     CategoricalReference,
     DriftReference,
     Manifest,
     NumericReference,
+    make_probe,
+    sha256_file,
     write_manifest,
 )
 from leadscore_core.contract import OTHER, FeatureSpec
@@ -128,15 +131,21 @@ def save_artifact(
     reference: DriftReference,
     sample: Mapping[str, np.ndarray],
 ) -> Path:
-    """Write a complete artifact directory; on failure nothing half-written is left behind."""
+    """Write a complete artifact directory; on failure nothing half-written is left behind.
+
+    The manifest is written last: it records the sha256 of every other file and the probe answers.
+    """
     target = Path(path)
     tmp = target.with_name(target.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
     try:
-        write_manifest(tmp, manifest)
+        tmp.mkdir(parents=True)
         booster.save_model(str(tmp / BOOSTER))
         (tmp / DRIFT_REFERENCE).write_text(reference.model_dump_json(indent=2))
         np.savez_compressed(tmp / REFERENCE_SAMPLE, **dict(sample))  # type: ignore[arg-type]
+        files = {name: sha256_file(tmp / name) for name in (BOOSTER, DRIFT_REFERENCE, REFERENCE_SAMPLE)}
+        update = {"files": files, "probe": make_probe(manifest, booster), "format_version": FORMAT_VERSION}
+        write_manifest(tmp, manifest.model_copy(update=update))
         shutil.rmtree(target, ignore_errors=True)
         tmp.rename(target)
     except BaseException:

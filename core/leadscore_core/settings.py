@@ -111,7 +111,10 @@ class CrmSettings(BaseSettings):
     """libpq connection string of the CRM database (``LEADSCORE_CRM_DSN``; ``MONITOR_CRM_DSN``, the outcome
     job's old name, is still read)."""
     crm_connect_timeout: int = 5
-    """Seconds to wait for the CRM before giving up (``LEADSCORE_CRM_CONNECT_TIMEOUT``)."""
+    """Seconds to wait for the CRM before giving up (``LEADSCORE_CRM_CONNECT_TIMEOUT``); covers the TCP
+    connect and the whole handshake, so a blackholed or slow server fails within it."""
+    crm_statement_timeout_ms: int = 300_000
+    """Server-side bound on one CRM statement (``statement_timeout``; ``LEADSCORE_CRM_STATEMENT_TIMEOUT_MS``)."""
 
 
 class SourceSettings(BaseSettings):

@@ -49,7 +49,11 @@ def connect(settings: CrmSettings) -> psycopg.Connection[Any]:
         CrmUnavailable: with the (password-free) DSN and the server's reason.
     """
     try:
-        return psycopg.connect(settings.crm_dsn, connect_timeout=settings.crm_connect_timeout)
+        return psycopg.connect(
+            settings.crm_dsn,
+            connect_timeout=settings.crm_connect_timeout,
+            options=f"-c statement_timeout={settings.crm_statement_timeout_ms}",
+        )
     except (psycopg.OperationalError, psycopg.ProgrammingError) as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CrmUnavailable(

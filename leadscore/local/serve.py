@@ -5,6 +5,13 @@ Default (``--design merged``, what manifests/serving deploys): one MLServer pred
 with ``--events-url``, posts the PII-free payload CloudEvents itself (model_server/README.md, "Design").
 ``--design transformer`` runs the kserve transformer (``model_server/transformer/.venv``) in front of the
 predictor instead, each as its own process group. Process management here is also what the serving tests use.
+
+Process control (docs/operations.md): ``serve.json`` records each server's pid, port and start time (the
+kernel's, from ``/proc/<pid>/stat``); ``--stop`` signals a process group only when that pid still has
+that start time, so a reused pid is never touched. In the foreground SIGTERM and SIGINT stop the
+servers before the command exits. A server that exits while starting (a failed model load) ends the
+command at once with the server's own error line. Detached servers are NOT supervised: a crashed server
+stays down (``--status`` shows it) until ``--stop`` and a new ``serve``.
 """
 
 from __future__ import annotations
@@ -36,10 +43,40 @@ class Proc:
     popen: subprocess.Popen[bytes]
     log: Path
     ready_url: str
+    port: int = 0
+    start_time: int | None = None
+    """Kernel start time of the pid (clock ticks since boot), read right after the spawn."""
 
     @property
     def pid(self) -> int:
         return self.popen.pid
+
+    def record(self) -> dict[str, Any]:
+        """What ``serve.json`` keeps of this server."""
+        return {"pid": self.pid, "port": self.port, "start_time": self.start_time, "log": str(self.log)}
+
+
+class ServerFailed(RuntimeError):
+    """A server exited or never became ready; the message carries its own error line(s)."""
+
+
+def proc_start_time(pid: int) -> int | None:
+    """The kernel start time of ``pid`` (field 22 of ``/proc/<pid>/stat``); ``None`` if there is no such
+    running process (a zombie counts as gone)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # the command name (field 2) may hold spaces and parentheses: split after its closing one
+    fields = stat[stat.rindex(")") + 2 :].split()
+    if fields[0] == "Z":  # exited, not yet reaped by its parent: no longer running
+        return None
+    return int(fields[19])
+
+
+def is_ours(pid: int, start_time: int | None) -> bool:
+    """True when ``pid`` is alive and is the very process recorded (same kernel start time)."""
+    return start_time is not None and proc_start_time(pid) == start_time
 
 
 def free_port() -> int:
@@ -49,7 +86,9 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _spawn(name: str, argv: list[str], env: dict[str, str], log: Path, ready_url: str, cpu: str | None) -> Proc:
+def _spawn(
+    name: str, argv: list[str], env: dict[str, str], log: Path, ready_url: str, cpu: str | None, port: int
+) -> Proc:
     log.parent.mkdir(parents=True, exist_ok=True)
     if cpu is not None:
         argv = ["taskset", "-c", cpu, *argv]
@@ -57,7 +96,7 @@ def _spawn(name: str, argv: list[str], env: dict[str, str], log: Path, ready_url
         popen = subprocess.Popen(
             argv, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
         )
-    return Proc(name, popen, log, ready_url)
+    return Proc(name, popen, log, ready_url, port, proc_start_time(popen.pid))
 
 
 def start_predictor(
@@ -82,7 +121,8 @@ def start_predictor(
         **(extra_env or {}),
     }
     url = f"http://{host}:{port}/v2/models/{env.get('PREDICTOR_MODEL_NAME', 'lead-scoring')}/ready"
-    return _spawn("predictor", [str(env_python("predictor")), "-m", "leadscore_predictor"], env, log, url, cpu)
+    argv = [str(env_python("predictor")), "-m", "leadscore_predictor"]
+    return _spawn("predictor", argv, env, log, url, cpu, port)
 
 
 def start_transformer(
@@ -102,24 +142,51 @@ def start_transformer(
         **(extra_env or {}),
     }
     url = f"http://{host}:{port}/v2/health/ready"
-    return _spawn("transformer", [str(env_python("transformer")), "-m", "leadscore_transformer"], env, log, url, cpu)
+    argv = [str(env_python("transformer")), "-m", "leadscore_transformer"]
+    return _spawn("transformer", argv, env, log, url, cpu, port)
 
 
 def wait_ready(proc: Proc, timeout: float = 180.0) -> None:
-    """Poll the readiness URL until 200; raise with the log tail if the process dies or times out."""
+    """Poll the readiness URL until 200 (each poll bounded to 2 s).
+
+    Raises:
+        ServerFailed: the process exited (a failed load exits at once), with its ERROR lines; or it was not
+            ready after ``timeout`` seconds, with the log tail.
+    """
     import httpx
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.popen.poll() is not None:
-            raise RuntimeError(f"{proc.name} exited ({proc.popen.returncode}); log {proc.log}:\n{_tail(proc.log)}")
+            raise ServerFailed(
+                f"{proc.name} exited with code {proc.popen.returncode}: {server_error(proc.log)} (log {proc.log})"
+            )
         try:
-            if httpx.get(proc.ready_url, timeout=2.0).status_code == 200:
+            if httpx.get(proc.ready_url, timeout=min(2.0, max(deadline - time.monotonic(), 0.1))).status_code == 200:
                 return
         except httpx.HTTPError:
             pass
         time.sleep(0.3)
-    raise TimeoutError(f"{proc.name} not ready after {timeout:.0f}s; log {proc.log}:\n{_tail(proc.log)}")
+    raise ServerFailed(f"{proc.name} not ready after {timeout:.0f}s; log {proc.log}:\n{_tail(proc.log)}")
+
+
+def server_error(log: Path) -> str:
+    """The server's own ERROR message(s) from its JSON-lines log (first line of each), else the log tail."""
+    messages = []
+    try:
+        lines = log.read_text(errors="replace").splitlines()
+    except OSError:
+        return "(no log)"
+    for line in lines:
+        try:
+            doc = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(doc, dict) and doc.get("level") in ("ERROR", "CRITICAL"):
+            msg = str(doc.get("message", "")).splitlines()
+            if msg and msg[0] not in messages:
+                messages.append(msg[0])
+    return "; ".join(messages[:3]) if messages else _tail(log, 10)
 
 
 def stop_group(pid: int, grace: float = 10.0) -> None:
@@ -210,17 +277,68 @@ def _home() -> Path:
     return HomeSettings().home.resolve()
 
 
-def _stop_all(run: Path) -> list[str]:
+def _servers(run: Path) -> dict[str, dict[str, Any]]:
     state = run / RUN_STATE
-    stopped = []
-    if state.exists():
-        for name, pid in json.loads(state.read_text()).get("pids", {}).items():
-            stop_group(int(pid))
-            stopped.append(f"{name} (pid {pid})")
-        state.unlink()
-    for pidfile in run.glob("serve-*.pid"):
+    if not state.exists():
+        return {}
+    servers = json.loads(state.read_text()).get("servers", {})
+    return servers if isinstance(servers, dict) else {}
+
+
+def _stop_all(run: Path) -> list[str]:
+    """Stop the recorded servers that are still the processes we started; say what happened to each."""
+    report = []
+    for name, rec in _servers(run).items():
+        pid, start = int(rec["pid"]), rec.get("start_time")
+        if proc_start_time(pid) is None:
+            report.append(f"{name} (pid {pid}) had already exited")
+        elif not is_ours(pid, start):
+            report.append(f"{name}: pid {pid} now belongs to another process, not touched")
+        else:
+            stop_group(pid)
+            report.append(f"stopped {name} (pid {pid})")
+    (run / RUN_STATE).unlink(missing_ok=True)
+    for pidfile in run.glob("serve-*.pid"):  # written by older versions
         pidfile.unlink()
-    return stopped
+    return report
+
+
+def _status(run: Path) -> list[str]:
+    out = []
+    for name, rec in _servers(run).items():
+        alive = is_ours(int(rec["pid"]), rec.get("start_time"))
+        out.append(f"{name}: pid {rec['pid']} port {rec['port']} {'running' if alive else 'NOT running'}")
+    return out
+
+
+class _Stop(Exception):
+    """SIGTERM or SIGINT arrived: stop the servers and exit."""
+
+
+def _raise_stop(signum: int, frame: object) -> None:
+    raise _Stop(signal.Signals(signum).name)
+
+
+def _start(path: Path, version: str, design: str, events_url: str, host: str, port: int, logs: Path) -> list[Proc]:
+    """Start the servers of ``design`` and wait until each is ready; on any failure stop those started."""
+    procs: list[Proc] = []
+    try:
+        if design == "merged":
+            log = logs / "serve-predictor.log"
+            env = {"PREDICTOR_EVENTS_SINK_URL": events_url} if events_url else None
+            procs.append(start_predictor(path, port, log, host=host, model_version=version, extra_env=env))
+            wait_ready(procs[0])
+        else:
+            pport = free_port()
+            procs.append(start_predictor(path, pport, logs / "serve-predictor.log", model_version=version))
+            wait_ready(procs[0])
+            procs.append(start_transformer(pport, port, logs / "serve-transformer.log", host=host))
+            wait_ready(procs[1])
+    except BaseException:
+        for p in procs:
+            stop_group(p.pid)
+        raise
+    return procs
 
 
 def register(app: typer.Typer) -> None:
@@ -240,16 +358,22 @@ def register(app: typer.Typer) -> None:
         events_url: Annotated[
             str, typer.Option(help="Payload CloudEvents to this URL (a consumer's or broker's); merged design only.")
         ] = "",
-        detach: Annotated[bool, typer.Option(help="Keep serving; pids in LEADSCORE_HOME/run.")] = False,
+        detach: Annotated[
+            bool, typer.Option(help="Keep serving after the command returns (not supervised: no restart).")
+        ] = False,
         stop: Annotated[bool, typer.Option(help="Stop servers started with --detach.")] = False,
+        status: Annotated[bool, typer.Option(help="Show whether the detached servers still run.")] = False,
     ) -> None:
         """Serve the champion model locally: real MLServer predictor + kserve transformer processes."""
         home = _home()
         run, logs = home / "run", home / "logs"
         run.mkdir(parents=True, exist_ok=True)
         if stop:
-            stopped = _stop_all(run)
-            typer.echo("stopped " + ", ".join(stopped) if stopped else "nothing to stop")
+            report = _stop_all(run)
+            typer.echo("\n".join(report) if report else "nothing to stop")
+            return
+        if status:
+            typer.echo("\n".join(_status(run)) or "nothing recorded")
             return
         if design not in ("transformer", "merged"):
             raise typer.BadParameter("transformer or merged", param_hint="--design")
@@ -259,47 +383,66 @@ def register(app: typer.Typer) -> None:
             typer.echo(f"already serving ({run / RUN_STATE}); `leadscore serve --stop` first", err=True)
             raise typer.Exit(1)
         path, version = resolve_model(model_dir, alias)
-        procs: list[Proc] = []
+        previous = {sig: signal.signal(sig, _raise_stop) for sig in (signal.SIGTERM, signal.SIGINT)}
         try:
-            if design == "merged":
-                log = logs / "serve-predictor.log"
-                env = {"PREDICTOR_EVENTS_SINK_URL": events_url} if events_url else None
-                procs.append(start_predictor(path, port, log, host=host, model_version=version, extra_env=env))
-                wait_ready(procs[0])
-            else:
-                pport = free_port()
-                procs.append(start_predictor(path, pport, logs / "serve-predictor.log", model_version=version))
-                wait_ready(procs[0])
-                procs.append(start_transformer(pport, port, logs / "serve-transformer.log", host=host))
-                wait_ready(procs[1])
-        except EnvironmentMissing as exc:
-            typer.echo(f"cannot start the servers: {exc}", err=True)
-            raise typer.Exit(2) from None
-        except BaseException:
-            for p in procs:
-                stop_group(p.pid)
-            raise
-        sample = run / "sample-lead.json"
-        sample.write_text(json.dumps(sample_lead(path), indent=2))
-        state = {"pids": {p.name: p.pid for p in procs}, "port": port, "host": host, "design": design}
-        (run / RUN_STATE).write_text(json.dumps(state))
-        for p in procs:
-            (run / f"serve-{p.name}.pid").write_text(str(p.pid))
-        base = f"http://{host}:{port}"
-        typer.echo(f"serving {path} (version {version or 'from artifact'}) on {base} [{design}]")
-        typer.echo(f"  curl -s -H 'Content-Type: application/json' {base}/score-lead -d @{sample}")
-        typer.echo(f"  curl -s {base}/metrics | grep ^leadscore_")
-        typer.echo(f"  OpenAPI: {base}/score-lead/openapi.json   logs: {logs}/serve-*.log")
-        if detach:
-            typer.echo("detached; stop with `leadscore serve --stop`")
-            return
-        typer.echo("Ctrl-C stops")
-        try:
-            while all(p.popen.poll() is None for p in procs):
-                time.sleep(0.5)
-            typer.echo("a server exited; stopping", err=True)
-        except KeyboardInterrupt:
-            pass
+            _serve(path, version, design, events_url, host, port, run, logs, detach)
         finally:
-            _stop_all(run)
-            sys.stdout.flush()
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+
+def _serve(
+    path: Path, version: str, design: str, events_url: str, host: str, port: int, run: Path, logs: Path, detach: bool
+) -> None:
+    try:
+        procs = _start(path, version, design, events_url, host, port, logs)
+    except ServerFailed as exc:
+        typer.echo(f"leadscore serve: {exc}", err=True)
+        raise typer.Exit(1) from None
+    except EnvironmentMissing as exc:
+        typer.echo(f"cannot start the servers: {exc}", err=True)
+        raise typer.Exit(2) from None
+    except _Stop as exc:
+        typer.echo(f"{exc}: servers stopped", err=True)
+        raise typer.Exit(1) from None
+    sample = run / "sample-lead.json"
+    sample.write_text(json.dumps(sample_lead(path), indent=2))
+    state = {
+        "servers": {p.name: p.record() for p in procs},
+        "pids": {p.name: p.pid for p in procs},
+        "port": port,
+        "host": host,
+        "design": design,
+        "started_at": time.time(),
+    }
+    (run / RUN_STATE).write_text(json.dumps(state, indent=2))
+    base = f"http://{host}:{port}"
+    typer.echo(f"serving {path} (version {version or 'from artifact'}) on {base} [{design}]")
+    typer.echo(f"  curl -s -H 'Content-Type: application/json' {base}/score-lead -d @{sample}")
+    typer.echo(f"  curl -s {base}/metrics | grep ^leadscore_")
+    typer.echo(f"  OpenAPI: {base}/score-lead/openapi.json   logs: {logs}/serve-*.log")
+    if detach:
+        typer.echo(
+            "detached; NOT supervised: a server that crashes stays down (`leadscore serve --status`); "
+            "stop with `leadscore serve --stop`"
+        )
+        return
+    typer.echo("Ctrl-C or SIGTERM stops")
+    failed = False
+    try:
+        while all(p.popen.poll() is None for p in procs):
+            time.sleep(0.5)
+        dead = next(p for p in procs if p.popen.poll() is not None)
+        typer.echo(f"{dead.name} exited ({server_error(dead.log)}); stopping", err=True)
+        failed = True
+    except _Stop as exc:
+        typer.echo(f"{exc}: stopping", err=True)
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):  # a second signal must not cut the cleanup short
+            signal.signal(sig, signal.SIG_IGN)
+        for p in procs:
+            stop_group(p.pid)
+        (run / RUN_STATE).unlink(missing_ok=True)
+        sys.stdout.flush()
+    if failed:
+        raise typer.Exit(1)

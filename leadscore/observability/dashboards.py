@@ -34,7 +34,6 @@ PENDING_METRICS: dict[str, str] = {
     "leadscore_outcome_conversion_rate": "outcome job: conversion rate by tier",
     "leadscore_outcome_conversion_drop": "outcome job: 1 - later/earlier conversion rate",
     "leadscore_canary_rollbacks_total": "canary analysis: counter incremented when it rolls the canary back",
-    "leadscore_monitor_write_errors_total": "issue 12: consumers' durable-write failures, label consumer",
 }
 """Metrics a panel or rule uses that no code exports yet -> who must add them."""
 
@@ -131,7 +130,7 @@ def serving() -> Board:
             ),
             Panel(
                 "Ready (1) per server",
-                (q(f"min by (revision, component) (leadscore_ready{{{NS}}})", "{{component}} {{revision}}"),),
+                (q(f"min by (pod, component) (leadscore_ready{{{NS}}})", "{{component}} {{pod}}"),),
                 "short",
             ),
             Panel(

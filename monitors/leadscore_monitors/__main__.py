@@ -7,7 +7,6 @@ payload-logger stand-in), and the batch steps ``replay``, ``analyze``, ``outcome
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 from typing import Any
@@ -15,13 +14,16 @@ from typing import Any
 
 def _serve(app: Any, host: str, port: int) -> None:
     import uvicorn
+    from leadscore_core.logs import logging_config
 
+    level = os.environ.get("MONITOR_LOG_LEVEL", "warning")
     # keep-alive longer than the broker's idle connections, so a reused connection is not reset under load
     uvicorn.run(
         app,
         host=host,
         port=port,
-        log_level=os.environ.get("MONITOR_LOG_LEVEL", "warning"),
+        log_level=level,
+        log_config=logging_config(_COMPONENT.get("name", ""), level),
         access_log=False,
         timeout_keep_alive=75,
     )
@@ -103,15 +105,18 @@ def _logger(argv: list[str]) -> None:
     _serve(app, a.host, a.port)
 
 
+_COMPONENT: dict[str, str] = {}
+
+
 def main(argv: list[str] | None = None) -> None:
+    from leadscore_core.logs import setup_logging
+
     argv = list(sys.argv[1:] if argv is None else argv)
-    logging.basicConfig(
-        level=os.environ.get("MONITOR_LOG_LEVEL", "WARNING").upper(),
-        format="%(asctime)s %(name)s %(levelname)s %(message)s",
-    )
     if not argv:
         raise SystemExit(__doc__)
     component, rest = argv[0], argv[1:]
+    _COMPONENT["name"] = component
+    setup_logging(component, os.environ.get("MONITOR_LOG_LEVEL", "WARNING"))
     if component == "drift":
         _drift()
     elif component == "sink":

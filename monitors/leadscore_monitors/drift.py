@@ -26,6 +26,7 @@ from leadscore_monitors.consumer import Consumer
 from leadscore_monitors.detectors.base import DriftDetector, DriftResult, WindowData
 from leadscore_monitors.payload import RequestDecoder, decode_response
 from leadscore_monitors.settings import DriftSettings
+from leadscore_monitors.store import rollback
 from leadscore_monitors.verdict_metrics import VerdictGauges
 
 OUTBOX_DONE = "DELETE FROM outbox WHERE id = ?"
@@ -117,12 +118,16 @@ class DriftConsumer(Consumer):
         )
         self.verdict_gauges = VerdictGauges(r)
         self._open = 0
-        """Leads in the open window (kept in memory: counting rows on every commit would be O(n))."""
+        """Committed leads in the open window (kept in memory: counting rows on every commit would be O(n))."""
         self._first: float | None = None
+        self._staged = 0
+        """Leads added by the group commit in flight; they join ``_open`` only once it is durable."""
+        self._staged_first: float | None = None
 
     def _recount(self, conn: sqlite3.Connection) -> None:
         self._open, self._first = conn.execute("SELECT COUNT(*), MIN(ts) FROM window_rows").fetchone()
         self.g_open.labels(self.version).set(self._open)
+        self.c_emitted.labels(self.version)  # present at 0: "no drift event yet" is a value, not a missing series
 
     # -- state ------------------------------------------------------------------------------
     def setup(self, conn: sqlite3.Connection) -> None:
@@ -157,14 +162,22 @@ class DriftConsumer(Consumer):
                 "INSERT INTO window_rows (event_id, row, ts, x) VALUES (?, ?, ?, ?)",
                 [(event.id, i, now, row.astype(np.float64).tobytes()) for i, row in enumerate(x)],
             )
-            self._open += len(x)
-            if self._first is None:
-                self._first = now
+            self._staged += len(x)
+            if self._staged_first is None:
+                self._staged_first = now
         else:
             conn.executemany(
                 "INSERT INTO window_scores (event_id, row, p, tier, reason) VALUES (?, ?, ?, ?, ?)",
                 [(event.id, i, float(p), tier, reason) for i, (p, tier, reason) in enumerate(decoded)],
             )
+
+    def settle(self, durable: bool) -> None:
+        """Count the staged leads only if their commit is durable: a window never closes on unwritten rows."""
+        if durable and self._staged:
+            self._open += self._staged
+            if self._first is None:
+                self._first = self._staged_first
+        self._staged, self._staged_first = 0, None
 
     # -- windows ----------------------------------------------------------------------------
     def maintain(self, conn: sqlite3.Connection, now: float) -> None:
@@ -224,7 +237,7 @@ class DriftConsumer(Consumer):
                 )
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            rollback(conn)
             raise
         self._recount(conn)
         self._publish(result)
@@ -295,7 +308,7 @@ class DriftConsumer(Consumer):
             return
         assert self.store is not None
         store = self.store.run
-        async with httpx.AsyncClient(timeout=5.0) as client:
+        async with httpx.AsyncClient(timeout=self.settings.reply_timeout_seconds) as client:
             while True:
                 rows = await store(lambda c: c.execute("SELECT id, headers, body FROM outbox LIMIT 50").fetchall())
                 for ce_id, headers, body in rows:
@@ -303,7 +316,7 @@ class DriftConsumer(Consumer):
                         resp = await client.post(url, headers=json.loads(headers), content=body)
                         ok = resp.status_code < 300
                     except httpx.HTTPError as exc:
-                        log.warning("drift event %s not delivered: %s", ce_id, exc)
+                        log.warning("drift event %s not delivered: %s: %s", ce_id, type(exc).__name__, exc)
                         ok = False
                     sql = OUTBOX_DONE if ok else OUTBOX_RETRY
 

@@ -151,12 +151,19 @@ def compute(log_rows: list[dict[str, Any]], outcomes: dict[str, bool], drop_thre
     )
 
 
-def crm_outcomes(dsn: str, table: str, spec: FeatureSpec, salt: str) -> dict[str, bool]:
-    """``lead_key -> converted`` for every CRM lead (the converted column is read per the contract)."""
+def crm_outcomes(
+    dsn: str, table: str, spec: FeatureSpec, salt: str, connect_timeout: int = 10, statement_timeout_ms: int = 300_000
+) -> dict[str, bool]:
+    """``lead_key -> converted`` for every CRM lead (the converted column is read per the contract).
+
+    Bounded: ``connect_timeout`` seconds for the connection and handshake, ``statement_timeout_ms`` for the
+    query (server side). Raises ``psycopg.OperationalError`` (the job fails, nothing is written).
+    """
     query = sql.SQL("SELECT {id}, {conv} FROM {table}").format(
         id=sql.Identifier(spec.id_column), conv=sql.Identifier(spec.target.column), table=sql.Identifier(table)
     )
-    with psycopg.connect(dsn, connect_timeout=10) as conn:
+    options = f"-c statement_timeout={statement_timeout_ms}"
+    with psycopg.connect(dsn, connect_timeout=connect_timeout, options=options) as conn:
         rows = conn.execute(query).fetchall()
     return {lead_key(str(i), salt): spec.is_positive(c) for i, c in rows if i is not None}
 

@@ -60,6 +60,8 @@ class DriftSettings(ConsumerSettings):
     """A time-closed window with fewer leads is carried over rather than judged."""
     reply_url: str | None = None
     """Where the ``drift`` CloudEvent is posted (the broker ingress, or ``K_SINK`` of a SinkBinding)."""
+    reply_timeout_seconds: float = Field(5.0, gt=0)
+    """Bound on one delivery of a drift event; a failed delivery stays in the outbox and is retried."""
     event_source: str = "/leadscore/monitors/drift-detector"
     """``ce-source`` of the emitted drift events."""
 

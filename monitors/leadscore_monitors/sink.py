@@ -105,6 +105,8 @@ class SinkConsumer(Consumer):
         self._staged = 0
         """Rows staged and not yet assigned to a flush."""
         self._oldest: float | None = None
+        self._uncommitted = 0
+        self._uncommitted_oldest: float | None = None
         self._db: Path | None = None
         self._flusher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="delta-flush")
         self._inflight: tuple[int, Future[None]] | None = None
@@ -165,9 +167,17 @@ class SinkConsumer(Consumer):
                 }
             )
         conn.executemany("INSERT INTO staged (ts, data) VALUES (?, ?)", [(now, json.dumps(r)) for r in rows])
-        self._staged += len(rows)
-        if self._oldest is None:
-            self._oldest = now
+        self._uncommitted += len(rows)
+        if self._uncommitted_oldest is None:
+            self._uncommitted_oldest = now
+
+    def settle(self, durable: bool) -> None:
+        """Staged rows count towards a flush only once their commit is durable."""
+        if durable and self._uncommitted:
+            self._staged += self._uncommitted
+            if self._oldest is None:
+                self._oldest = self._uncommitted_oldest
+        self._uncommitted, self._uncommitted_oldest = 0, None
 
     # -- flushing to Delta ------------------------------------------------------------------
     def maintain(self, conn: sqlite3.Connection, now: float) -> None:

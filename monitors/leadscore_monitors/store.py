@@ -34,6 +34,20 @@ class Item:
     reject_kind: str | None = None
 
 
+def rollback(conn: sqlite3.Connection) -> None:
+    """Undo the open transaction, if SQLite has not already (it does on a full disk or an I/O error).
+
+    Never raises: the error that made us roll back is the one the caller must see and log, not a
+    "cannot rollback - no transaction is active" that would replace it.
+    """
+    if not conn.in_transaction:
+        return
+    try:
+        conn.execute("ROLLBACK")
+    except sqlite3.Error as exc:
+        log.error("rollback failed too (the original error follows): %s", exc)
+
+
 def connect(path: Path, synchronous: str = "FULL") -> sqlite3.Connection:
     """Open a SQLite database in WAL mode with autocommit off (explicit BEGIN/COMMIT)."""
     conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
@@ -62,10 +76,17 @@ class EventStore:
         setup: Callable[[sqlite3.Connection], None] | None = None,
         maintain: Callable[[sqlite3.Connection, float], None] | None = None,
         synchronous: str = "FULL",
+        settle: Callable[[bool], None] | None = None,
+        on_write: Callable[[str, bool], None] | None = None,
     ) -> None:
         self.path = path
         self._apply = apply
         self._maintain = maintain
+        self._settle = settle
+        """Told after each group commit whether it is durable (True) or was rolled back (False), on the
+        writer thread, before ``maintain``: in-memory state staged by ``apply`` changes only then."""
+        self._on_write = on_write
+        """Told the outcome of every write (group commit or maintenance): drives health and error metrics."""
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store")
         self.conn = connect(path, synchronous)
         self.conn.execute(
@@ -99,8 +120,7 @@ class EventStore:
     async def tick(self) -> None:
         """Give time-based maintenance (time-closed windows, flush deadlines) a turn."""
         if self._maintain is not None:
-            maintain = self._maintain
-            await self.run(lambda conn: maintain(conn, time.time()))
+            await self.run(lambda conn: self.maintain(time.time()))
 
     async def _drain(self) -> None:
         loop = asyncio.get_running_loop()
@@ -109,8 +129,8 @@ class EventStore:
                 batch, self._pending = self._pending, []
                 try:
                     outcomes = await loop.run_in_executor(self._pool, self._commit, [i for i, _ in batch])
-                except Exception:  # the whole batch failed to commit: nothing was acknowledged
-                    log.exception("commit of %d events failed", len(batch))
+                except Exception as exc:  # the whole batch failed to commit: nothing was acknowledged
+                    log.error("commit of %d events failed: %s: %s", len(batch), type(exc).__name__, exc)
                     outcomes = ["error"] * len(batch)
                 for (_, fut), outcome in zip(batch, outcomes, strict=True):
                     if not fut.done():
@@ -163,14 +183,32 @@ class EventStore:
                 )
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            rollback(conn)
+            self._settled(False)
             raise
-        if self._maintain is not None:
-            try:
-                self._maintain(conn, time.time())
-            except Exception:
-                log.exception("maintenance after commit failed")
+        self._settled(True)
+        self.maintain(time.time())
         return outcomes
+
+    def _settled(self, durable: bool) -> None:
+        if self._settle is not None:
+            self._settle(durable)
+        if self._on_write is not None:
+            self._on_write("commit", durable)
+
+    def maintain(self, now: float) -> None:
+        """Run the consumer's maintenance (writer thread); a failure is logged and reported, never raised."""
+        if self._maintain is None:
+            return
+        try:
+            self._maintain(self.conn, now)
+        except Exception as exc:
+            log.error("maintenance failed (nothing from it was counted): %s: %s", type(exc).__name__, exc)
+            if self._on_write is not None:
+                self._on_write("maintain", False)
+            return
+        if self._on_write is not None:
+            self._on_write("maintain", True)
 
     def counters(self) -> dict[str, int]:
         """Exact counts since the state directory was created (survive restarts)."""

@@ -66,6 +66,7 @@ class TriggerConsumer(Consumer):
 
     def __init__(self, settings: TriggerSettings, registry: CollectorRegistry | None = None) -> None:
         super().__init__(registry)
+        self._decided: list[tuple[str, str]] = []
         self.settings = settings
         self.gate = CooldownGate(settings.cooldown_seconds)
         self.log_dir = settings.resolved_state_dir("trigger") / "runs"
@@ -111,7 +112,14 @@ class TriggerConsumer(Consumer):
 
     def apply(self, conn: sqlite3.Connection, event: LoggedEvent, decoded: Any) -> None:
         accepted = self.gate.decide(conn, event.id, decoded, time.time())
-        self.c_decisions.labels(decoded.reason, "accepted" if accepted else "suppressed").inc()
+        self._decided.append((decoded.reason, "accepted" if accepted else "suppressed"))
+
+    def settle(self, durable: bool) -> None:
+        """Decisions count in the metric only once they are durable."""
+        if durable:
+            for reason, outcome in self._decided:
+                self.c_decisions.labels(reason, outcome).inc()
+        self._decided.clear()
 
     def maintain(self, conn: sqlite3.Connection, now: float) -> None:
         todo = conn.execute(

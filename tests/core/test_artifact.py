@@ -128,3 +128,92 @@ def test_artifact_version_prefers_provenance_then_the_registry_download(artifact
         assert artifact_version(path, manifest) == "7"
     finally:
         (path / REGISTRY_INFO).unlink()
+
+
+@pytest.mark.parametrize(
+    ("text", "registry", "want"),
+    [
+        ('{"format_version": 2, "provenance": {"model_version": "9"}}', None, "9"),  # fails validation
+        ('{"format_version": 2}', "5", "5"),
+        ("{not json", None, "unknown"),
+        ("[1, 2]", "3", "3"),
+        ('{"provenance": "x"}', None, "unknown"),
+    ],
+)
+def test_artifact_version_of_a_broken_manifest_does_not_refuse_it(tmp_path, text, registry, want):
+    """Finding the version never validates the manifest: the load refuses it, with its reason."""
+    (tmp_path / MANIFEST).write_text(text)
+    if registry is not None:
+        (tmp_path / REGISTRY_INFO).write_text(json.dumps({"model_version": registry}))
+    assert artifact_version(tmp_path) == want
+    with pytest.raises(ValueError):
+        LeadScorer(tmp_path).load()
+
+
+def _copy(src, dst):
+    import shutil
+
+    shutil.copytree(src, dst)
+    return dst
+
+
+def _flip_leaves(booster_json):
+    """Negate every leaf value of an XGBoost JSON model (the issue's sign-flipped booster)."""
+    doc = json.loads(booster_json.read_text())
+    for tree in doc["learner"]["gradient_booster"]["model"]["trees"]:
+        for i, left in enumerate(tree["left_children"]):
+            if left == -1:
+                tree["split_conditions"][i] = -tree["split_conditions"][i]
+                tree["base_weights"][i] = -tree["base_weights"][i]
+    booster_json.write_text(json.dumps(doc))
+
+
+def test_manifest_records_digests_and_probe(artifact):
+    from leadscore_core.artifact import BOOSTER, DRIFT_REFERENCE, REFERENCE_SAMPLE, sha256_file
+
+    path, _ = artifact
+    manifest = Manifest.model_validate_json((path / MANIFEST).read_text())
+    assert manifest.format_version == 2
+    assert set(manifest.files) == {BOOSTER, DRIFT_REFERENCE, REFERENCE_SAMPLE}
+    assert all(manifest.files[n] == sha256_file(path / n) for n in manifest.files)
+    assert manifest.probe is not None and len(manifest.probe.rows) == len(manifest.probe.margin) == 16
+    assert any(v is None for r in manifest.probe.rows for v in r)  # missing values are probed too
+
+
+@pytest.mark.parametrize("name", ["booster.json", "drift_reference.json", "reference_sample.npz"])
+def test_a_changed_file_is_refused(artifact, tmp_path, name):
+    from leadscore_core.artifact import ArtifactIntegrityError
+
+    path = _copy(artifact[0], tmp_path / "m")
+    data = bytearray((path / name).read_bytes())
+    data[len(data) // 2] ^= 0x01  # one bit
+    (path / name).write_bytes(bytes(data))
+    with pytest.raises(ArtifactIntegrityError, match=name.replace(".", r"\.") + " has sha256"):
+        LeadScorer(path).load()
+
+
+def test_a_sign_flipped_booster_is_refused_even_with_a_matching_digest(artifact, tmp_path):
+    """The booster still parses and its digest was recomputed: the probe answers catch it."""
+    from leadscore_core.artifact import BOOSTER, ArtifactIntegrityError, sha256_file, write_manifest
+
+    path = _copy(artifact[0], tmp_path / "m")
+    _flip_leaves(path / BOOSTER)
+    manifest = Manifest.model_validate_json((path / MANIFEST).read_text())
+    manifest.files[BOOSTER] = sha256_file(path / BOOSTER)
+    write_manifest(path, manifest)
+    scorer = LeadScorer(path)
+    with pytest.raises(ArtifactIntegrityError, match="probe rows"):
+        scorer.load()
+    assert not scorer.ready and scorer.manifest is None
+
+
+def test_an_artifact_without_digests_is_refused_with_how_to_rebuild(artifact, tmp_path):
+    from leadscore_core.artifact import ArtifactIntegrityError
+
+    path = _copy(artifact[0], tmp_path / "m")
+    doc = json.loads((path / MANIFEST).read_text())
+    doc["format_version"] = 1
+    del doc["files"], doc["probe"]
+    (path / MANIFEST).write_text(json.dumps(doc))
+    with pytest.raises(ArtifactIntegrityError, match="no file digests.*leadscore train"):
+        LeadScorer(path).load()

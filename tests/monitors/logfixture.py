@@ -37,6 +37,7 @@ def write_log(
                 conn.execute("BEGIN")
                 consumer.apply(conn, ev, consumer.decode(ev))
                 conn.execute("COMMIT")
+                consumer.settle(True)  # what EventStore does after a durable commit
             n += 1
     consumer.flush(conn)
     conn.close()

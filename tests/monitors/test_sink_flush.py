@@ -33,6 +33,7 @@ def _stage(sink: Sink, conn, n: int, start: int) -> None:
         }
         sink._stage(conn, f"ev-{i}", req, resp)
     conn.execute("COMMIT")
+    sink.settle(True)  # what EventStore does after a durable commit
 
 
 def test_due_batch_is_written_apart_failure_retried_and_flush_waits(tmp_path: Path, monkeypatch) -> None:

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ValidationError
 from leadscore_core.contract import FeatureSpec
 from leadscore_core.encoding import FeatureEncoder
 from leadscore_core.events import lead_key
+from leadscore_core.logs import RateLimitedLog
 from leadscore_core.reasons import reasons
 from leadscore_core.validation import check_record
 from leadscore_core.wire import ScoreOutputs
@@ -28,7 +29,10 @@ from leadscore_front.ratelimit import RateLimiter
 from leadscore_front.settings import FrontSettings
 
 log = logging.getLogger(__name__)
+_limited = RateLimitedLog(log, interval=10.0)
 JSON = "application/json"
+UNAVAILABLE = "the model server did not answer in time or is not ready; retry after the Retry-After delay"
+"""The 503 reason clients see; the internal address and error are only logged (rate-limited)."""
 MAX_REQUEST_ID = 128
 
 
@@ -121,6 +125,16 @@ class ScoringFront:
             raise RequestError(400, "bad request", [FieldIssue("content-length", "not an integer")]) from None
         if n > self.settings.max_body_bytes:
             raise self.too_large()
+
+    @staticmethod
+    def check_content_type(content_type: str | None) -> None:
+        """Refuse a declared non-JSON body (415); no header at all is read as JSON."""
+        if not content_type:
+            return
+        media = content_type.split(";", 1)[0].strip().lower()
+        if media != JSON and not (media.startswith("application/") and media.endswith("+json")):
+            reason = f"{media!r} is not JSON; send Content-Type: application/json"
+            raise RequestError(415, "unsupported media type", [FieldIssue("content-type", reason)])
 
     def too_large(self) -> RequestError:
         limit = self.settings.max_body_bytes
@@ -236,6 +250,7 @@ class ScoringFront:
         try:
             t = start
             await self.admit(headers, peer)
+            self.check_content_type(headers.get("content-type"))
             t2 = time.perf_counter()
             self.metrics.stage("admit", t2 - t)
             parsed = self.parse(body, request_id)
@@ -249,12 +264,12 @@ class ScoringFront:
             reply = Reply(status, orjson.dumps(exc.body()), {**exc.headers, "x-request-id": request_id})
         except PredictorUnavailable as exc:
             status = 503
-            log.warning("predictor unavailable: %s", exc)
-            err = {"error": "model not available", "issues": [{"field": "model", "reason": str(exc)[:200]}]}
+            _limited.warning("503", "predictor unavailable (request %s): %s", request_id, exc)
+            err = {"error": "model not available", "issues": [{"field": "model", "reason": UNAVAILABLE}]}
             reply = Reply(status, orjson.dumps(err), {"retry-after": "1", "x-request-id": request_id})
         except Exception:  # a bug or a broken predictor: answer 500, keep serving, log without the body
             status = 500
-            log.exception("score-lead failed (request %s)", request_id)
+            _limited.log(logging.ERROR, "500", "score-lead failed (request %s)", request_id, exc_info=True)
             reply = Reply(status, orjson.dumps({"error": "internal error", "issues": []}), {"x-request-id": request_id})
         self.metrics.request(status, time.perf_counter() - start, version)
         return reply

@@ -23,15 +23,16 @@ class FrontMetrics:
     _shared: dict[tuple[int, str], FrontMetrics] = {}
 
     @classmethod
-    def shared(cls, registry: CollectorRegistry, revision: str) -> FrontMetrics:
+    def shared(cls, registry: CollectorRegistry, revision: str, component: str = "front") -> FrontMetrics:
         """One instance per registry and revision, so a model reload in the same process reuses the series."""
         key = (id(registry), revision)
         if key not in cls._shared:
-            cls._shared[key] = cls(registry, revision)
+            cls._shared[key] = cls(registry, revision, component)
         return cls._shared[key]
 
-    def __init__(self, registry: CollectorRegistry, revision: str) -> None:
+    def __init__(self, registry: CollectorRegistry, revision: str, component: str = "front") -> None:
         self.revision = revision
+        self.component = component
         r = revision
         self.requests = Counter(
             "leadscore_requests_total",
@@ -85,7 +86,13 @@ class FrontMetrics:
             ["revision", "model_name", "model_version", "spec", "spec_fingerprint"],
             registry=registry,
         )
-        self.ready = Gauge("leadscore_ready", "1 once the model is loaded.", ["revision"], registry=registry)
+        self.ready = Gauge(
+            "leadscore_ready",
+            "1 while this server can answer: its model is loaded (and, for a transformer, its predictor answers).",
+            ["component"],
+            registry=registry,
+        )
+        self.ready.labels(component).set(0)
         self.rate_limit_errors = Counter(
             "leadscore_rate_limit_storage_errors_total",
             "Rate-limit checks that failed open because the storage was unreachable.",
@@ -102,7 +109,10 @@ class FrontMetrics:
         self.model_info.clear()
         self.model_info.labels(self.revision, model_name, model_version, spec, fingerprint).set(1)
         self.model_version = model_version
-        self.ready.labels(self.revision).set(1)
+        self.set_ready(True)
+
+    def set_ready(self, ready: bool) -> None:
+        self.ready.labels(self.component).set(1.0 if ready else 0.0)
 
     def stage(self, name: str, seconds: float) -> None:
         self._stage[name].observe(seconds)

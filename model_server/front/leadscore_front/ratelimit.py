@@ -1,7 +1,14 @@
-"""Per-client rate limit with `limits` (Redis when replicas share the budget, memory locally)."""
+"""Per-client rate limit with `limits` (Redis when replicas share the budget, memory locally).
+
+Failure mode (docs/operations.md): the storage is consulted with a bounded wait (socket and connect
+timeouts on the Redis client, and ``asyncio.wait_for`` around the whole check, ``rate_limit_timeout_seconds``).
+A storage that is down, blackholed or slow fails OPEN: the request is served, the error counted in
+``leadscore_rate_limit_storage_errors_total`` and logged at most once per 10 s.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import time
@@ -12,10 +19,12 @@ from limits.aio.storage import Storage
 from limits.aio.strategies import FixedWindowRateLimiter
 from limits.storage import storage_from_string
 
+from leadscore_core.logs import RateLimitedLog
 from leadscore_front.errors import FieldIssue, RequestError
 from leadscore_front.settings import FrontSettings
 
 log = logging.getLogger(__name__)
+_warn = RateLimitedLog(log, interval=10.0)
 
 
 class RateLimiter:
@@ -24,11 +33,15 @@ class RateLimiter:
     def __init__(self, settings: FrontSettings, on_storage_error: Callable[[], object] | None = None) -> None:
         self._items: list[RateLimitItem] = parse_many(settings.rate_limit) if settings.rate_limit.strip() else []
         self._limiter: FixedWindowRateLimiter | None = None
+        self._timeout = settings.rate_limit_timeout_seconds
         if self._items:
             uri = settings.rate_limit_storage
-            options: dict[str, str] = {}
+            options: dict[str, str | float] = {}
             if uri.startswith(("redis://", "rediss://")):
                 options["implementation"] = "redispy"  # redis-py's asyncio client (limits[redis])
+                # a blackholed Redis must not hold a request: bounded connect and read
+                options["socket_timeout"] = self._timeout
+                options["socket_connect_timeout"] = self._timeout
             if not uri.startswith("async+"):
                 uri = "async+" + uri
             storage = storage_from_string(uri, **options)
@@ -51,9 +64,10 @@ class RateLimiter:
             return
         for item in self._items:
             try:
-                allowed = await self._limiter.hit(item, "score-lead", client)
-            except Exception as exc:  # storage down: availability over strictness
-                log.warning("rate-limit storage error, allowing request: %s", exc)
+                allowed = await asyncio.wait_for(self._limiter.hit(item, "score-lead", client), self._timeout)
+            except Exception as exc:  # storage down, blackholed or slow: availability over strictness
+                reason = f"{type(exc).__name__}: {exc}" if str(exc) else f"{type(exc).__name__} after {self._timeout}s"
+                _warn.warning("ratelimit", "rate-limit storage error, allowing request: %s", reason)
                 if self._on_error is not None:
                     self._on_error()
                 return
@@ -70,7 +84,7 @@ class RateLimiter:
     async def _window(self, item: RateLimitItem, client: str) -> tuple[float, int]:
         assert self._limiter is not None
         try:
-            stats = await self._limiter.get_window_stats(item, "score-lead", client)
+            stats = await asyncio.wait_for(self._limiter.get_window_stats(item, "score-lead", client), self._timeout)
             return stats.reset_time, stats.remaining
         except Exception:
             return time.time() + item.get_expiry(), 0

@@ -38,6 +38,9 @@ class FrontSettings(BaseSettings):
     """Per-client limit in `limits` notation (e.g. ``100/second;3000/minute``); empty disables it."""
     rate_limit_storage: str = "memory://"
     """`limits` storage URI: ``memory://`` locally, ``redis://host:6379/0`` when replicas share a budget."""
+    rate_limit_timeout_seconds: float = Field(default=0.25, gt=0, le=10)
+    """Bound on one rate-limit check against the storage (connect, read, and the whole call); past it the
+    request is allowed (fail open) and ``leadscore_rate_limit_storage_errors_total`` counts it."""
     revision: str = ""
     """Revision label on metrics; empty: Knative's ``K_REVISION`` when set, else ``default``."""
     pii_salt: str = Field(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import orjson
@@ -55,8 +55,18 @@ def to_response(reply: Reply) -> Response:
     return Response(content=reply.body, status_code=reply.status, media_type=JSON, headers=reply.headers)
 
 
+class ModelLoadError(RuntimeError):
+    """The artifact could not be loaded; raised out of :meth:`LeadScoringRuntime.load` so MLServer fails the
+    load (no "Loaded model ... successfully" line) and, at startup, stops the server."""
+
+
 class LeadScoringRuntime(MLModel):
-    """Loads a leadscore artifact; ready only after a successful load (a failure is logged, stays not ready)."""
+    """Loads a leadscore artifact; ready only after a successful load.
+
+    A failed load (missing, unparsable, tampered artifact: see ``leadscore_core.artifact``) is logged once
+    at ERROR with the reason and raised as :class:`ModelLoadError`: MLServer then unregisters the model and,
+    at startup, stops; ``python -m leadscore_predictor`` exits 1 (Kubernetes restarts it, never ready).
+    """
 
     _scorer: LeadScorer | None = None
     _front: ScoringFront | None = None
@@ -64,13 +74,18 @@ class LeadScoringRuntime(MLModel):
     _version: str = "unversioned"
     _openapi: bytes = b"{}"
     _approx: bool | None = None
+    _metrics: FrontMetrics | None = None
     _events: EventEmitter | None = None
+    load_error: ClassVar[str | None] = None
+    """The reason of this process's last failed load (``__main__`` exits 1 when startup ended on one)."""
 
     async def load(self) -> bool:
         settings = PredictorSettings()
         self._config = settings
         params = self.settings.parameters
         uri = (params.uri if params and params.uri else None) or settings.model_uri
+        # leadscore_ready is 0 until loaded; "not loaded" replies are counted here meanwhile
+        self._metrics = FrontMetrics.shared(REGISTRY, settings.revision, component="predictor")
         try:
             resolved = resolve_artifact(uri)
             path = resolved.path
@@ -83,13 +98,16 @@ class LeadScoringRuntime(MLModel):
                 or resolved.version
                 or "unversioned"
             )
-            metrics = FrontMetrics.shared(REGISTRY, settings.revision)
+            metrics = FrontMetrics.shared(REGISTRY, settings.revision, component="predictor")
             front = ScoringFront(manifest.spec, settings, metrics, top_k=manifest.top_k_reasons)
             self._openapi = orjson.dumps(openapi_document(front))
             self._events = build_emitter(settings.revision, REGISTRY)
-        except Exception as exc:  # keep serving health/metrics, not ready, with the reason in the log
-            log.error("model %r NOT loaded from %s: %s: %s", self.name, uri, type(exc).__name__, exc)
-            return False
+        except Exception as exc:  # one ERROR line with the reason; MLServer must not call it a success
+            reason = f"model {self.name!r} NOT loaded from {uri}: {type(exc).__name__}: {exc}"
+            log.error("%s", reason)
+            LeadScoringRuntime.load_error = reason
+            raise ModelLoadError(reason) from None
+        LeadScoringRuntime.load_error = None
         self._scorer, self._front, self._version = scorer, front, version
         self._approx = None if settings.reasons is None else settings.reasons == "approx"
         metrics.set_model(manifest.model_name, version, manifest.spec.name, manifest.spec_fingerprint)
@@ -168,7 +186,9 @@ class LeadScoringRuntime(MLModel):
         front = self._front if self._config is not None and self._config.crm_endpoint else None
         peer = request.client.host if request.client else ""
         return to_response(
-            await handle_score_lead(front, request.headers, peer, request.stream(), self._score_in_process)
+            await handle_score_lead(
+                front, request.headers, peer, request.stream(), self._score_in_process, metrics=self._metrics
+            )
         )
 
     @custom_handler(rest_path="/score-lead/openapi.json", rest_method="GET")

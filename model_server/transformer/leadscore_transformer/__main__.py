@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import logging
 
+from leadscore_core.logs import setup_logging
 from leadscore_transformer.settings import TransformerSettings
 
 
@@ -26,8 +27,8 @@ def parse_args(settings: TransformerSettings, argv: list[str] | None = None) -> 
 
 
 def main() -> None:
+    setup_logging("transformer")  # before kserve's import: it then keeps our handlers
     settings = parse_args(TransformerSettings())
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # kserve parses sys.argv and builds its FastAPI app when imported: import it only now
     from kserve import ModelServer
     from kserve.model_server import app
@@ -41,7 +42,8 @@ def main() -> None:
     url = host if host.startswith(("http://", "https://")) else f"http://{host}"
     model = LeadTransformer(settings, url, settings.load_timeout_seconds)
     if not model.load():
-        raise SystemExit(f"transformer not ready: no feature contract from {url}")
+        logging.getLogger("leadscore.transformer").error("transformer NOT started: no feature contract from %s", url)
+        raise SystemExit(1)
     server = ModelServer(
         http_port=settings.http_port,
         enable_grpc=False,

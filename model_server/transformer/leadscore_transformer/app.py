@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
@@ -37,5 +40,31 @@ def add_crm_routes(app: FastAPI, model: LeadTransformer) -> None:
     async def score_lead_openapi() -> Response:
         return Response(content=openapi, media_type=JSON)
 
+    async def server_ready() -> Response:
+        """kserve's ``/v2/health/ready`` says ready without a predictor check; this one tells the truth."""
+        if model.ready:
+            return Response(orjson.dumps({"ready": True}), 200, media_type=JSON)
+        return Response(orjson.dumps({"ready": False}), 503, media_type=JSON)
+
     app.add_api_route(SCORE_PATH, score_lead, methods=["POST"], include_in_schema=False)
     app.add_api_route(OPENAPI_PATH, score_lead_openapi, methods=["GET"], include_in_schema=False)
+    # registered before kserve's own routes (RESTServer adds them later), so this one answers
+    app.add_api_route("/v2/health/ready", server_ready, methods=["GET"], include_in_schema=False)
+    app.router.lifespan_context = _with_watcher(app.router.lifespan_context, model)
+
+
+def _with_watcher(inner: Any, model: LeadTransformer) -> Any:
+    """The app's lifespan plus the background predictor probe (started with the server, cancelled at stop)."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[Any]:
+        task = asyncio.create_task(model.watch_predictor())
+        try:
+            async with inner(app) as state:
+                yield state
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    return lifespan

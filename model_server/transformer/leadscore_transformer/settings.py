@@ -19,7 +19,14 @@ class TransformerSettings(FrontSettings):
     predictor_timeout_seconds: float = Field(default=10.0, gt=0)
     """Timeout of one V2 call to the predictor."""
     load_timeout_seconds: float = Field(default=120.0, gt=0)
-    """How long ``load()`` waits for the predictor to publish its feature contract."""
+    """How long ``load()`` waits for the predictor to publish its feature contract (a hard bound: each
+    attempt's own timeout is cut to what is left)."""
+    health_interval_seconds: float = Field(default=2.0, gt=0)
+    """Period of the background probe of the predictor's model readiness."""
+    health_timeout_seconds: float = Field(default=1.0, gt=0)
+    """Timeout of one readiness probe of the predictor."""
+    health_failures: int = Field(default=2, ge=1)
+    """Consecutive failed probes after which the transformer reports not ready (one success: ready again)."""
     host: str = "127.0.0.1"
     """Bind address (``0.0.0.0`` in a container)."""
     http_port: int = 8080

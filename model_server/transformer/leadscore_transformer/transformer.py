@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import logging
 import time
@@ -30,7 +31,9 @@ class LeadTransformer(kserve.Model):
     """CRM leads -> V2 ``features`` (preprocess); V2 outputs -> CRM scores with reasons (postprocess).
 
     ``load()`` reads the feature contract from the predictor's V2 model metadata, so the transformer and
-    the predictor of one revision always agree on it; it is ready only once that succeeded.
+    the predictor of one revision always agree on it; it is ready only once that succeeded. Afterwards
+    :meth:`watch_predictor` keeps ``ready`` (and ``leadscore_ready{component="transformer"}``) true only
+    while the predictor answers its readiness probe.
     """
 
     def __init__(self, settings: TransformerSettings, predictor_url: str, load_timeout: float) -> None:
@@ -47,23 +50,25 @@ class LeadTransformer(kserve.Model):
         url = f"{self.predictor_url}/v2/models/{self.name}"
         deadline = time.monotonic() + self.load_timeout
         last = "no answer"
+        log.info("waiting up to %.1fs for the feature contract from %s", self.load_timeout, url)
         while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                log.error("predictor %s gave no feature contract within %.1fs: %s", url, self.load_timeout, last)
+                self.ready = False
+                return False
             try:
-                r = httpx.get(url, timeout=5.0)
+                r = httpx.get(url, timeout=min(5.0, max(left, 0.05)))
                 params = r.json().get("parameters") or {} if r.status_code == 200 else {}
                 if MANIFEST_SPEC in params:
                     break
                 last = f"HTTP {r.status_code}, model not ready"
             except (httpx.HTTPError, ValueError) as exc:
-                last = f"{type(exc).__name__}: {exc}"
-            if time.monotonic() > deadline:
-                log.error("predictor %s gave no feature contract within %.0fs: %s", url, self.load_timeout, last)
-                self.ready = False
-                return False
-            time.sleep(0.5)
+                last = f"{type(exc).__name__}: {exc or 'timed out'}"
+            time.sleep(min(0.5, max(deadline - time.monotonic(), 0.0)))
         spec = spec_from_json(params[MANIFEST_SPEC])
         self.model_version = str(params.get(MODEL_VERSION, "unknown"))
-        metrics = FrontMetrics.shared(REGISTRY, self.settings.revision)
+        metrics = FrontMetrics.shared(REGISTRY, self.settings.revision, component="transformer")
         self.front = ScoringFront(spec, self.settings, metrics, top_k=int(params.get(TOP_K, 3)))
         metrics.set_model(self.name, self.model_version, spec.name, spec.fingerprint())
         log.info("contract %s v%s from %s (model version %s)", spec.name, spec.version, url, self.model_version)
@@ -107,11 +112,55 @@ class LeadTransformer(kserve.Model):
                     raise PredictorUnavailable(f"predictor answered HTTP {r.status}: {body[:200]!r}")
             doc: dict[str, Any] = orjson.loads(body)
             return doc
-        except (aiohttp.ClientError, TimeoutError, orjson.JSONDecodeError) as exc:
-            raise PredictorUnavailable(f"{type(exc).__name__}: {exc}") from None
+        except TimeoutError:
+            timeout = self.settings.predictor_timeout_seconds
+            raise PredictorUnavailable(f"TimeoutError: no answer from {self.infer_url} within {timeout}s") from None
+        except (aiohttp.ClientError, orjson.JSONDecodeError) as exc:
+            raise PredictorUnavailable(f"{type(exc).__name__}: {exc or 'no detail'} ({self.infer_url})") from None
         finally:
             assert self.front is not None
             self.front.metrics.stage("predict", time.perf_counter() - t)
+
+    # -- readiness ---------------------------------------------------------------------------
+    def set_ready(self, ready: bool, reason: str = "") -> None:
+        """Readiness of this transformer (kserve's model ready, ``/v2/health/ready``, ``leadscore_ready``)."""
+        if ready != self.ready:
+            if ready:
+                log.info("predictor %s answers again: ready", self.predictor_url)
+            else:
+                log.warning("predictor %s unreachable (%s): NOT ready", self.predictor_url, reason)
+        self.ready = ready
+        if self.front is not None:
+            self.front.metrics.set_ready(ready)
+
+    async def probe_predictor(self, session: aiohttp.ClientSession) -> str:
+        """One bounded readiness probe of the predictor's model; ``""`` when ready, else the reason."""
+        url = f"{self.predictor_url}/v2/models/{self.name}/ready"
+        try:
+            async with session.get(url) as r:
+                return "" if r.status == 200 else f"HTTP {r.status}"
+        except TimeoutError:
+            return f"no answer within {self.settings.health_timeout_seconds}s"
+        except aiohttp.ClientError as exc:
+            return f"{type(exc).__name__}: {exc or 'no detail'}"
+
+    async def watch_predictor(self) -> None:
+        """Probe the predictor every ``health_interval_seconds``: not ready after ``health_failures`` failed
+        probes in a row, ready again after one success. Runs until cancelled."""
+        s = self.settings
+        failures = 0
+        timeout = aiohttp.ClientTimeout(total=s.health_timeout_seconds)
+        async with aiohttp.ClientSession(timeout=timeout) as session:
+            while True:
+                reason = await self.probe_predictor(session)
+                if not reason:
+                    failures = 0
+                    self.set_ready(True)
+                else:
+                    failures += 1
+                    if failures >= s.health_failures:
+                        self.set_ready(False, reason)
+                await asyncio.sleep(s.health_interval_seconds)
 
     def session(self) -> aiohttp.ClientSession:
         """The pooled client session, created on the server's event loop at the first request."""

@@ -86,3 +86,66 @@ def test_unreachable_storage_fails_open_and_counts() -> None:
     )
     asyncio.run(limiter.check("x"))
     assert errors == [1]
+
+
+def _fails_open_within(limiter: RateLimiter, bound: float) -> float:
+    async def run() -> float:
+        t = time.monotonic()
+        await limiter.check(f"c-{uuid.uuid4().hex}")  # no 429, no exception: the request is allowed
+        return time.monotonic() - t
+
+    return asyncio.run(run())
+
+
+@pytest.mark.parametrize("timeout", [0.2, 0.5])
+def test_blackholed_redis_fails_open_within_the_timeout(fault_server, timeout: float) -> None:
+    """A Redis that accepts and never answers (the 10-minute stall of issue 12) costs one timeout."""
+    hole = fault_server("blackhole")
+    errors: list[int] = []
+    settings = FrontSettings(
+        rate_limit="5/minute",
+        rate_limit_storage=f"redis://127.0.0.1:{hole.port}/0",
+        rate_limit_timeout_seconds=timeout,
+    )
+    limiter = RateLimiter(settings, on_storage_error=lambda: errors.append(1))
+    for _ in range(2):
+        took = _fails_open_within(limiter, timeout)
+        assert timeout * 0.8 <= took < timeout + 0.5, took
+    assert errors == [1, 1]
+
+
+@pytest.mark.redis
+def test_slow_redis_fails_open_and_a_fast_one_limits(fault_server, redis_url: str) -> None:
+    """Answers slower than the timeout fail open; the same Redis without the delay enforces the limit."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(redis_url)
+    slow = fault_server("slow", upstream=(parts.hostname or "127.0.0.1", parts.port or 6379), delay=0.6)
+    errors: list[int] = []
+    settings = FrontSettings(
+        rate_limit="1/minute", rate_limit_storage=f"redis://127.0.0.1:{slow.port}/0", rate_limit_timeout_seconds=0.2
+    )
+    limiter = RateLimiter(settings, on_storage_error=lambda: errors.append(1))
+    client = f"slow-{uuid.uuid4().hex}"
+
+    async def run() -> None:
+        for _ in range(3):  # over the 1/minute budget, yet allowed: the storage did not answer in time
+            t = time.monotonic()
+            await limiter.check(client)
+            assert time.monotonic() - t < 0.7
+
+    asyncio.run(run())
+    assert len(errors) == 3
+    check_limit(RateLimiter(FrontSettings(rate_limit="3/minute", rate_limit_storage=redis_url)))
+
+
+def test_storage_errors_are_logged_rate_limited(caplog: pytest.LogCaptureFixture) -> None:
+    from leadscore_front import ratelimit
+
+    ratelimit._warn._last.clear()  # a fresh 10 s interval
+    limiter = RateLimiter(FrontSettings(rate_limit="1/minute", rate_limit_storage="redis://127.0.0.1:1/0"))
+    with caplog.at_level("WARNING", logger="leadscore_front.ratelimit"):
+        for _ in range(5):
+            asyncio.run(limiter.check("x"))
+    lines = [r for r in caplog.records if "rate-limit storage error" in r.getMessage()]
+    assert len(lines) == 1  # one line per 10 s, not one per failed request

@@ -14,7 +14,7 @@ from mlserver.types import InferenceRequest, Parameters, RequestInput
 from leadscore_core.artifact import LeadScorer
 from leadscore_core.testkit import sample_lead
 from leadscore_core.validation import check_record
-from leadscore_predictor.runtime import LeadScoringRuntime
+from leadscore_predictor.runtime import LeadScoringRuntime, ModelLoadError
 
 
 def runtime(uri: str, version: str | None = "12") -> LeadScoringRuntime:
@@ -80,9 +80,11 @@ def test_metadata_publishes_the_contract(loaded: LeadScoringRuntime) -> None:
     assert '"crm_freezone"' in extra["leadscore_spec"] and extra["top_k_reasons"] == 3
 
 
-def test_failed_load_is_not_ready(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_failed_load_raises_so_mlserver_fails_it(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     rt = runtime(str(tmp_path / "nothing"))
-    assert asyncio.run(rt.load()) is False
+    with pytest.raises(ModelLoadError, match="not a leadscore model"):
+        asyncio.run(rt.load())
+    assert not rt.ready and LeadScoringRuntime.load_error is not None
     assert "NOT loaded" in caplog.text and "not a leadscore model" in caplog.text
 
 
@@ -90,3 +92,25 @@ def test_version_falls_back_to_the_artifact(artifact: Path) -> None:
     rt = runtime(str(artifact), version=None)
     assert asyncio.run(rt.load())
     assert rt._version == "7"
+
+
+def test_shipped_mlserver_logging_file_is_the_core_setup() -> None:
+    """``mlserver start`` in the cluster reads logging.json (MLSERVER_LOGGING_SETTINGS): the same JSON lines."""
+    import json
+    import logging
+    import logging.config
+
+    import leadscore_predictor
+    from leadscore_core.logs import logging_config
+
+    path = Path(leadscore_predictor.__file__).parent / "logging.json"
+    config = json.loads(path.read_text())
+    assert config == logging_config("predictor")
+    logging.config.dictConfig(config)
+    try:
+        handler = logging.getLogger("mlserver").handlers[0]
+        record = logging.LogRecord("mlserver", logging.ERROR, __file__, 1, "boom %s", ("x",), None)
+        line = json.loads(handler.format(record))
+        assert line["level"] == "ERROR" and line["message"] == "boom x" and line["ts"].endswith("Z")
+    finally:
+        logging.config.dictConfig({"version": 1, "disable_existing_loggers": False})
