@@ -91,11 +91,10 @@ def bronze_leads(validated: DataFrame, meta: BatchMeta) -> DataFrame:
     return validated.where(F.col("_reason").isNull()).select(*raw_columns(validated), *meta.columns())
 
 
-def quarantine_leads(validated: DataFrame, meta: BatchMeta, table: str) -> DataFrame:
-    """Invalid raw rows as quarantine records (raw row as JSON, fields and reasons)."""
-    raw = F.to_json(F.struct(*[F.col(c) for c in raw_columns(validated)]))
+def _quarantine(frame: DataFrame, raw: Column, meta: BatchMeta, table: str) -> DataFrame:
+    """The rows of ``frame`` that carry a ``_reason``, as quarantine records with ``raw`` as the raw value."""
     return (
-        validated.where(F.col("_reason").isNotNull())
+        frame.where(F.col("_reason").isNotNull())
         .select(
             *meta.columns(),
             F.lit(table).alias("table"),
@@ -105,6 +104,12 @@ def quarantine_leads(validated: DataFrame, meta: BatchMeta, table: str) -> DataF
         )
         .select(*QUARANTINE_COLUMNS)
     )
+
+
+def quarantine_leads(validated: DataFrame, meta: BatchMeta, table: str) -> DataFrame:
+    """Invalid raw rows as quarantine records (raw row as JSON, fields and reasons)."""
+    raw = F.to_json(F.struct(*[F.col(c) for c in raw_columns(validated)]))
+    return _quarantine(validated, raw, meta, table)
 
 
 def quarantine_lines(spark: SparkSession, rejected: pa.Table, meta: BatchMeta, table: str) -> DataFrame:
@@ -252,14 +257,4 @@ def bronze_events(parsed: DataFrame, meta: BatchMeta) -> DataFrame:
 def quarantine_events(parsed: DataFrame, meta: BatchMeta, table: str) -> DataFrame:
     """Invalid event lines as quarantine records."""
     raw = F.to_json(F.struct(F.col("_line"), F.col("raw")))
-    return (
-        parsed.where(F.col("_reason").isNotNull())
-        .select(
-            *meta.columns(),
-            F.lit(table).alias("table"),
-            raw.alias("raw"),
-            F.col("_field").alias("field"),
-            F.col("_reason").alias("reason"),
-        )
-        .select(*QUARANTINE_COLUMNS)
-    )
+    return _quarantine(parsed, raw, meta, table)
