@@ -217,9 +217,8 @@ def _wait_ready(url: str, proc: subprocess.Popen, log: Path, timeout: float = 60
 
 
 # ------------------------------------------------------------------------------------- registry template
-@pytest.fixture(scope="session")
-def published_store(tmp_path_factory: pytest.TempPathFactory, tiny_artifacts: list[Path]) -> Path:
-    """A home with v1 = published champion and v2 = published shadow candidate (built once, copied per test)."""
+def build_store(home: Path, artifacts: list[Path]) -> Path:
+    """A registry home with v1 = published champion (``artifacts[0]``) and v2 = published shadow candidate."""
     import mlflow
 
     from leadscore.delivery.publish import publisher
@@ -228,7 +227,6 @@ def published_store(tmp_path_factory: pytest.TempPathFactory, tiny_artifacts: li
     from training.logging_model import log_pyfunc
     from training.tracking import ensure_experiment
 
-    home = tmp_path_factory.mktemp("store") / "home"
     mp = pytest.MonkeyPatch()
     mp.setenv("LEADSCORE_HOME", str(home))
     mp.setenv("LEADSCORE_ACTOR", "test-operator")
@@ -239,7 +237,7 @@ def published_store(tmp_path_factory: pytest.TempPathFactory, tiny_artifacts: li
         mlflow.set_experiment(experiment_id=ensure_experiment("delivery-tests", HomeSettings(home=home)))
         for i, (stage, decision) in enumerate((("production", "bootstrap"), ("staging", "promoted"))):
             with mlflow.start_run() as run:
-                uri, model_id = log_pyfunc(tiny_artifacts[i])
+                uri, model_id = log_pyfunc(artifacts[i])
             tags = {"gate_decision": decision, "gate_reason": f"test gate: {decision}"}
             reg.register(uri, run.info.run_id, stage, tags, "test", model_id=model_id)
         reg.record_storage("1", publisher(reg))
@@ -247,6 +245,24 @@ def published_store(tmp_path_factory: pytest.TempPathFactory, tiny_artifacts: li
     finally:
         mp.undo()
     return home
+
+
+@pytest.fixture(scope="session")
+def store_builder():  # type: ignore[no-untyped-def]
+    """:func:`build_store`, for tests that need their own pair of versions."""
+    return build_store
+
+
+@pytest.fixture(scope="session")
+def prometheus_binaries() -> tuple[str, str]:
+    """(promtool, prometheus) paths; skips with the reason when they are not installed."""
+    return _prom_binaries()
+
+
+@pytest.fixture(scope="session")
+def published_store(tmp_path_factory: pytest.TempPathFactory, tiny_artifacts: list[Path]) -> Path:
+    """A home with v1 = published champion and v2 = published shadow candidate (built once, copied per test)."""
+    return build_store(tmp_path_factory.mktemp("store") / "home", tiny_artifacts)
 
 
 @pytest.fixture
