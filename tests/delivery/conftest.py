@@ -265,12 +265,23 @@ def published_store(tmp_path_factory: pytest.TempPathFactory, tiny_artifacts: li
     return build_store(tmp_path_factory.mktemp("store") / "home", tiny_artifacts)
 
 
-@pytest.fixture
-def store(published_store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def use_store(template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private copy of a store built by :func:`build_store`, made the current ``LEADSCORE_HOME``."""
     home = tmp_path / "home"
-    shutil.copytree(published_store, home)
+    shutil.copytree(template, home)
     monkeypatch.setenv("LEADSCORE_HOME", str(home))
     monkeypatch.setenv("LEADSCORE_ACTOR", "test-operator")
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    monkeypatch.setenv("LEADSCORE_DELIVERY_MODEL_STORE", str(published_store / "model-store"))
+    monkeypatch.setenv("LEADSCORE_DELIVERY_MODEL_STORE", str(template / "model-store"))
     return home
+
+
+@pytest.fixture
+def store_user(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    """``use(template) -> home``: :func:`use_store` bound to this test's tmp_path and monkeypatch."""
+    return lambda template: use_store(template, tmp_path, monkeypatch)
+
+
+@pytest.fixture
+def store(published_store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    return use_store(published_store, tmp_path, monkeypatch)

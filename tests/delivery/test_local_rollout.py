@@ -7,7 +7,6 @@ is rolled back at its first judgement, on the latency check alone."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -43,14 +42,8 @@ def close_pair(tmp_path_factory: pytest.TempPathFactory, store_builder) -> Path:
 
 
 @pytest.fixture
-def home(close_pair: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, prometheus_binaries: tuple) -> Path:
-    copy = tmp_path / "home"
-    shutil.copytree(close_pair, copy)
-    monkeypatch.setenv("LEADSCORE_HOME", str(copy))
-    monkeypatch.setenv("LEADSCORE_ACTOR", "test-operator")
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    monkeypatch.setenv("LEADSCORE_DELIVERY_MODEL_STORE", str(close_pair / "model-store"))
-    return copy
+def home(close_pair: Path, store_user, prometheus_binaries: tuple) -> Path:  # type: ignore[no-untyped-def]
+    return store_user(close_pair)  # type: ignore[no-any-return]
 
 
 def job(home: Path, fault_ms: int, lines: list[str]) -> canary.LocalCanary:
