@@ -78,6 +78,7 @@ def judgements(outcome: Outcome) -> list[tuple[str, int, str]]:
 def test_a_healthy_candidate_is_promoted(home: Path) -> None:
     lines: list[str] = []
     result = canary.run(job(home, 0, lines))
+    print("\n".join(lines))  # the timeline, shown with -rP
     outcome = result.outcome
     assert outcome.status == "promoted", "\n".join(lines)
     steps = [(e.step, e.status) for e in outcome.events if e.status in ("step", "passed", "promoted")]
@@ -102,6 +103,7 @@ def test_a_healthy_candidate_is_promoted(home: Path) -> None:
 def test_a_slow_candidate_is_rolled_back_at_the_first_failing_check(home: Path) -> None:
     lines: list[str] = []
     result = canary.run(job(home, FAULT_MS, lines))
+    print("\n".join(lines))  # the timeline, shown with -rP
     outcome = result.outcome
     assert outcome.status == "rolled_back", "\n".join(lines)
     judged = [e for e in outcome.events if e.verdict is not None]
