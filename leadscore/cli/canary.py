@@ -227,6 +227,7 @@ def local_command(
 ) -> None:
     """Shadow -> canary 10/50/100 -> production here: two real servers, replayed traffic, a real Prometheus,
     the same analysis as `canary analyze`; prints the timeline. Exit 4 when the candidate is rolled back."""
+    import signal
     import time
 
     from leadscore.delivery.analysis import Plan
@@ -237,6 +238,7 @@ def local_command(
     from leadscore_core.settings import CanaryThresholds
     from training.errors import RegistryError
 
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)  # unwind: the servers and Prometheus it started are stopped
     with friendly_errors(False):
         if fault not in canary.FAULTS:
             raise RegistryError(f"--fault {fault!r}: one of {', '.join(canary.FAULTS)}")
@@ -266,6 +268,10 @@ def local_command(
         for line in canary.summary(job, outcome):
             typer.echo(line)
         raise typer.Exit(OUTCOME_EXIT[outcome.status])
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(143)
 
 
 def _ts(at: float) -> str:

@@ -86,22 +86,23 @@ class Stack:
 
 # -- registry: who is stable, who is the candidate, both published ----------------------------------------
 def prepare_versions(reg: Registry, candidate: int, echo: Echo) -> int:
-    """Publish the champion if it never was, bring a staging candidate into shadow; return the stable version."""
+    """Check the candidate can be rolled out, publish the champion if it never was, bring a staging
+    candidate into shadow; return the stable (champion) version."""
     champion = reg.champion()
     if champion is None:
         raise RegistryError("no champion to compare the candidate with: train one (`leadscore train`)")
-    stable = int(champion.version)
-    if not dict(champion.tags or {}).get(STORAGE_TAG):
-        echo(f"    published champion v{stable}: {reg.record_storage(str(stable), publisher(reg))}")
     state = reg.state(str(candidate))
-    if state.stage == "staging":
-        moved = reg.promote(str(candidate), "shadow", why="local canary: shadow replay", publish=publisher(reg))
-        echo(f"    v{candidate}: staging -> shadow, published to {moved['storage_uri']}")
-    elif state.stage not in ("shadow", "canary"):
+    if state.stage not in ("staging", "shadow", "canary"):
         raise RegistryError(
             f"v{candidate} is in {state}: only a staging, shadow or canary version can be rolled out "
             "(the promotion gate keeps a version that did not beat the champion in development)"
         )
+    stable = int(champion.version)
+    if not dict(champion.tags or {}).get(STORAGE_TAG):
+        echo(f"    published champion v{stable}: {reg.record_storage(str(stable), publisher(reg))}")
+    if state.stage == "staging":
+        moved = reg.promote(str(candidate), "shadow", why="local canary: shadow replay", publish=publisher(reg))
+        echo(f"    v{candidate}: staging -> shadow, published to {moved['storage_uri']}")
     return stable
 
 

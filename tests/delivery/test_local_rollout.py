@@ -154,3 +154,22 @@ def test_too_little_logged_traffic_is_refused(tmp_path: Path, tiny_artifacts: li
     write_log(tmp_path / "log", tiny_artifacts[0], 20, seed=5, day="2026-11-02")
     with pytest.raises(RegistryError, match="at least 50 are needed to replay"):
         replayed_requests(str(tmp_path / "log"), load_spec("crm_freezone"), 5)
+
+
+def test_only_a_gated_candidate_is_rolled_out_and_both_sides_get_published(add_version) -> None:  # type: ignore[no-untyped-def]
+    from leadscore.registry.registry import STORAGE_TAG
+    from training.errors import RegistryError
+
+    assert add_version("production", "bootstrap") == 1
+    rejected = add_version("development", "rejected", artifact=1)
+    said: list[str] = []
+    reg = Registry()
+    with pytest.raises(RegistryError, match=f"v{rejected} is in development: only a staging, shadow or canary"):
+        canary.prepare_versions(reg, rejected, said.append)
+    assert not dict(reg.resolve("1").tags or {}).get(STORAGE_TAG) and said == []  # nothing published on a refusal
+    staged = add_version("staging", "promoted", artifact=1)
+    assert canary.prepare_versions(reg, staged, said.append) == 1
+    assert reg.state(str(staged)).stage == "shadow"
+    for version in ("1", str(staged)):
+        assert canary.storage_dir(reg, int(version)).is_dir()
+    assert [line.split(":")[0].strip() for line in said] == ["published champion v1", f"v{staged}"]
