@@ -222,7 +222,8 @@ def timeline_printer(echo: Echo, t0: float, driver: TrafficDriver | None = None)
 
     def show(event: Event) -> None:
         share = f"{event.step:3d}%" if event.phase == "canary" else "100%"
-        echo(f"    +{event.at - t0:6.1f}s  {event.phase:6} {share}  {event.status:12} {event.detail}")
+        detail = "" if event.status in ("pass", "wait") else event.detail  # those details repeat the checks
+        echo(f"    +{event.at - t0:6.1f}s  {event.phase:6} {share}  {event.status:12} {detail}".rstrip())
         if event.verdict is not None:
             for check in event.verdict.get("checks", []):
                 echo(f"              {check['name']:20} {check['status']:5} {check['detail']}")
