@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -79,7 +79,7 @@ class VersionOutcome(BaseModel):
     auc: float | None = Field(None, ge=0, le=1)
     """Realised ROC-AUC (None with one class only)."""
     conversion_rate: float | None = Field(None, ge=0, le=1)
-    conversion_by_tier: dict[str, float] = Field(default_factory=dict)
+    conversion_by_tier: dict[str, Annotated[float, Field(ge=0, le=1)]] = Field(default_factory=dict)
     """Tier -> conversion rate of the joined leads in that tier."""
     conversion_drop: float | None = Field(None, le=1)
     """1 - later / earlier half's conversion rate (positive = fewer conversions)."""

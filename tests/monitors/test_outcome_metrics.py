@@ -125,6 +125,10 @@ def test_a_new_cell_is_exported_at_zero_first_so_increase_sees_its_first_count(
         ({"versions": [{"model_version": "7", "joined": 1, "conversions": 0, "auc": 1.5}]}, "versions.0.auc"),
         ({"counts": [{"model_version": "7", "tier": "A", "converted": True, "leads": -1}]}, "counts.0.leads"),
         ({"computed_at": "yesterday"}, "computed_at"),
+        (
+            {"versions": [{"model_version": "7", "joined": 1, "conversions": 1, "conversion_by_tier": {"A": 2.0}}]},
+            "versions.0.conversion_by_tier.A",
+        ),
         ({"surprise": 1}, "surprise"),
     ],
 )
