@@ -12,7 +12,7 @@
 #      server, replayed traffic, a local Prometheus, the cluster's analysis code); timeline
 # A step whose command is not built yet is reported as "not available yet" and skipped.
 # Knobs: UP_ROWS (20000) UP_SEED (7) UP_TRIALS (20) UP_PORT (8080) UP_FORCE=1 (regenerate data)
-#        UP_SHIFT_ROWS (8000: leads of the shifted months; the retrain's holdout, the latest 20 %, lies in them
+#        UP_SHIFT_ROWS (14000: leads of the shifted months; the retrain's holdout, the latest 20 %, lies in them
 #        and it trains on the rest of them) UP_SHIFT_STRENGTH (1.0)
 #        CANARY_FAULT (none | latency: a local-only delay injected into the candidate server, rolled back).
 set -euo pipefail
@@ -23,7 +23,7 @@ mkdir -p "$LEADSCORE_HOME"
 LEADSCORE_HOME="$(cd "$LEADSCORE_HOME" && pwd)"
 ROWS="${UP_ROWS:-20000}" SEED="${UP_SEED:-7}" TRIALS="${UP_TRIALS:-20}" PORT="${UP_PORT:-8080}"
 FAULT="${CANARY_FAULT:-none}"
-SHIFT_ROWS="${UP_SHIFT_ROWS:-8000}" SHIFT_STRENGTH="${UP_SHIFT_STRENGTH:-1.0}" SHIFT_KIND="source_mix+concept"
+SHIFT_ROWS="${UP_SHIFT_ROWS:-14000}" SHIFT_STRENGTH="${UP_SHIFT_STRENGTH:-1.0}" SHIFT_KIND="source_mix+concept"
 RAW="$LEADSCORE_HOME/raw" DRIFTED="$LEADSCORE_HOME/raw-drift-$SHIFT_KIND-$SHIFT_STRENGTH-$SHIFT_ROWS"
 LS="$ROOT/.venv/bin/leadscore"
 DONE=() SKIPPED=()
