@@ -33,6 +33,7 @@ from serving import (
     CLIENT_CPU,
     JWT_KEY,
     LUA,
+    REPO,
     SERVER_CPU,
     _metric,
     deployed_env,
@@ -40,6 +41,8 @@ from serving import (
     hs256_token,
     local_redis,
     start_sink,
+    start_stock,
+    stock_venv,
 )
 from wrk_run import run_wrk
 
@@ -92,6 +95,8 @@ class Setup:
     sink: tuple[Proc, str] | None
     url: str
     base: str
+    body: str = "crm"
+    """Which request body: the CRM lead (``/score-lead``) or the stock V2 tensor."""
     cpu_us: list[float] = field(default_factory=list)
     instructions: list[float] = field(default_factory=list)
 
@@ -102,6 +107,11 @@ def start_setup(name: str, model_dir: Path, work: Path) -> Setup:
     ``+NAME=VALUE`` suffixes add environment variables (e.g. ``deployed+PREDICTOR_GC_FREEZE=false``)."""
     spec, *extra = name.split("+")
     kind, _, python = spec.partition("@")
+    if kind == "c-tuned":  # stock tuned MLServer + mlserver-xgboost on the same booster (bench/serving.py)
+        home = Path(os.environ.get("LEADSCORE_HOME", REPO / ".leadscore")).resolve() / "bench"
+        home.mkdir(parents=True, exist_ok=True)
+        proc, base = start_stock(stock_venv(home, True), model_dir / "booster.json", work, True, work / "stock.log")
+        return Setup(name, proc, None, f"{base}/v2/models/lead-xgb/infer", base, body="stock")
     if kind not in ("deployed", "deployed-noevents"):
         sys.exit(f"unknown setup {name}")
     log = work / f"{kind}-{len(list(work.glob('*.log')))}.log"
@@ -127,16 +137,19 @@ def start_setup(name: str, model_dir: Path, work: Path) -> Setup:
 
 
 def one_round(s: Setup, args: argparse.Namespace, lua: Path, wrk_env: dict[str, str], use_perf: bool) -> None:
-    """Load ``s`` for ``--seconds``; record its CPU (and instructions) per answered call."""
+    """Load ``s`` for ``--seconds``; record its CPU (and instructions) per answered call (the server's own
+    count; wrk's for stock MLServer)."""
     if s.sink:
         event_snapshot(s.base, s.sink[1])  # start from an empty event queue
-    n0, c0 = served(s.base), cpu_seconds(s.pred.pid)
+    stock = s.body == "stock"
+    n0, c0 = 0 if stock else served(s.base), cpu_seconds(s.pred.pid)
     perf = start_perf(s.pred.pid) if use_perf else None
-    w = run_wrk(s.url, lua, concurrency=args.concurrency, seconds=args.seconds, cpu=CLIENT_CPU, env=wrk_env)
+    env = {**wrk_env, "BODY": wrk_env[f"BODY_{s.body.upper()}"]}
+    w = run_wrk(s.url, lua, concurrency=args.concurrency, seconds=args.seconds, cpu=CLIENT_CPU, env=env)
     if s.sink:
         event_snapshot(s.base, s.sink[1])  # the events of these calls are sent (their CPU counted)
     counted = stop_perf(perf) if perf else None
-    n, c = served(s.base) - n0, cpu_seconds(s.pred.pid) - c0
+    n, c = (w.requests if stock else served(s.base) - n0), cpu_seconds(s.pred.pid) - c0
     if w.non_2xx or w.socket_errors:
         sys.exit(f"{s.name}: {w.non_2xx} non-2xx, {w.socket_errors} socket errors")
     s.cpu_us.append(c / n * 1e6)
@@ -159,23 +172,26 @@ def measure(args: argparse.Namespace, model_dir: Path, work: Path, lua: Path, bo
     """All setups run at once (each predictor on core 0, idle while another is loaded); the rounds alternate
     between them, so a change of the machine's load hits every setup alike."""
     setups = [start_setup(name, model_dir, work) for name in args.setups.split(",")]
-    wrk_env = {"BODY": str(body), "AUTH": f"Bearer {hs256_token(JWT_KEY)}"}
+    wrk_env = {"BODY_CRM": str(body), "BODY_STOCK": str(body.with_name("stock.json"))}
+    wrk_env["AUTH"] = f"Bearer {hs256_token(JWT_KEY)}"
     try:
         for s in setups:
             for p in [s.pred, *([s.sink[0]] if s.sink else [])]:
                 wait_ready(p, timeout=240)
-            run_wrk(s.url, lua, concurrency=args.concurrency, seconds=args.warmup, cpu=CLIENT_CPU, env=wrk_env)
+            env = {**wrk_env, "BODY": wrk_env[f"BODY_{s.body.upper()}"]}
+            run_wrk(s.url, lua, concurrency=args.concurrency, seconds=args.warmup, cpu=CLIENT_CPU, env=env)
         use_perf = args.perf and perf_works()
         for _ in range(args.repeat):
             for s in setups:
                 one_round(s, args, lua, wrk_env, use_perf)
         for s in setups:
             print(report(s, args.concurrency), flush=True)
-        if len(setups) == 2:
-            a, b = setups
-            diffs = [x - y for x, y in zip(a.cpu_us, b.cpu_us, strict=True)]
-            print(f"{a.name} - {b.name}: median {statistics.median(diffs):.0f} us per request "
-                  f"(rounds {', '.join(f'{d:.0f}' for d in diffs)})", flush=True)  # fmt: skip
+        tuned = next((s for s in setups if s.name == "c-tuned"), None)
+        for s in setups:
+            if tuned is not None and s is not tuned:
+                ratios = [t / x for x, t in zip(s.cpu_us, tuned.cpu_us, strict=True)]
+                print(f"{s.name} / c-tuned, requests per server-CPU-second: median {statistics.median(ratios):.2f}x "
+                      f"(rounds {', '.join(f'{r:.2f}' for r in ratios)})", flush=True)  # fmt: skip
     finally:
         for s in setups:
             stop_group(s.pred.pid)
@@ -200,6 +216,7 @@ def main() -> None:
         model_dir = args.model_dir or make_artifact(work / "model", n=20_000, rounds=200, depth=6)
         body = work / "crm.json"
         body.write_text(json.dumps(sample_lead(seed=5)))
+        body.with_name("stock.json").write_text(json.dumps(stock_body(model_dir)))
         lua = work / "post.lua"
         lua.write_text(LUA)
         t = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
@@ -207,6 +224,18 @@ def main() -> None:
         measure(args, model_dir, work, lua, body)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def stock_body(model_dir: Path) -> dict[str, object]:
+    """The stock V2 request of ``bench/serving.py``: the same lead, encoded (``input-0``, FP32)."""
+    from leadscore_core.artifact import LeadScorer
+    from leadscore_core.validation import check_record
+
+    scorer = LeadScorer(model_dir).load()
+    assert scorer.encoder is not None
+    x = scorer.encoder.encode_records([check_record(scorer.spec, sample_lead(seed=5)).values])
+    data = [None if v != v else v for v in x.ravel().tolist()]
+    return {"inputs": [{"name": "input-0", "shape": list(x.shape), "datatype": "FP32", "data": data}]}
 
 
 def _git() -> str:

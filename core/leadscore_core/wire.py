@@ -124,7 +124,7 @@ def response_tensors(out: ScoreOutputs, *, arrays: bool = False) -> list[dict[st
     as flat float64 numpy arrays, see :func:`request_body`)."""
     n = len(out.probability)
     flat = _flat64 if arrays else (lambda a: np.asarray(a, dtype=np.float64).ravel().tolist())
-    tensors = [
+    tensors: list[dict[str, Any]] = [
         {"name": PROBABILITY, "shape": [n], "datatype": "FP64", "data": flat(out.probability)},
         {"name": MARGIN, "shape": [n], "datatype": "FP64", "data": flat(out.margin)},
         {"name": TIER, "shape": [n], "datatype": "BYTES", "data": list(out.tier)},

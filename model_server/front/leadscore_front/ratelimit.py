@@ -85,7 +85,7 @@ class RateLimiter:
             RequestError: 429 with ``Retry-After`` when a limit is exhausted.
         """
         if self._redis is not None:
-            await self._check_redis(client)
+            await self._check_redis(self._redis, client)
             return
         if self._limiter is None:
             return
@@ -100,11 +100,11 @@ class RateLimiter:
                 reset, _ = await self._window(item, client)
                 raise self._exceeded(client, item, reset - time.time())
 
-    async def _check_redis(self, client: str) -> None:
+    async def _check_redis(self, redis: RedisScript, client: str) -> None:
         keys = [f"{REDIS_PREFIX}:{item.key_for('score-lead', client)}" for item in self._items]
         try:
             async with asyncio.timeout(self._timeout):
-                index, ttl = await self._redis(keys, self._args)
+                index, ttl = await redis(keys, self._args)
         except Exception as exc:  # storage down, blackholed or slow: availability over strictness
             self._storage_error(exc)
             return

@@ -276,7 +276,7 @@ class EventEmitter:
                     waiter = loop.create_future()
                     self._idle.append(waiter)
                     await waiter
-                    if self.s.linger_seconds:
+                    if self.s.linger_seconds and len(self._queue) < self.s.batch:
                         await asyncio.sleep(self.s.linger_seconds)
                 self._waking = False
                 if self._queue:
