@@ -1,16 +1,24 @@
-"""Server CPU per request of the deployed design (not a test): a count, not a speed, so it holds on a busy box.
+"""Server CPU per request (not a test): a count, not a speed, so it holds up better than rps on a busy box.
 
-For each setup (``deployed``: the manifests' predictor with its events flowing to the real inference-log sink;
-``deployed-noevents``: the same without a sink) the predictor runs pinned to core 0 and ``wrk`` (and the sink)
-to core 1, as in ``bench/serving.py``. After a warm-up, each of ``--repeat`` measurements drives
-``--seconds`` of closed-loop load at ``--concurrency`` and divides the predictor process's CPU time
-(``utime + stime`` from ``/proc/<pid>/stat``) and, where the kernel allows it, its retired instructions
-(``perf stat -e instructions``) by the calls it answered (its own ``leadscore_requests_total``). The median
-of the repeats is printed; ``deployed`` minus ``deployed-noevents`` is the event path.
+Setups: ``deployed`` (the manifests' predictor, ``/score-lead`` with JWT, the Redis limit and its events
+flowing to the real inference-log sink), ``deployed-noevents`` (the same without a sink), ``c-tuned`` (stock
+tuned MLServer + mlserver-xgboost on the same booster, as in ``bench/serving.py``); ``<setup>@<python>`` runs
+a predictor with another env's interpreter (another worktree: before/after in one run), ``+NAME=VALUE`` adds
+an environment variable. Every server is pinned to core 0, ``wrk`` and the sink to core 1.
+
+All setups run at once and the rounds alternate between them (only one is loaded at a time), so a change of
+the machine's load hits every setup alike. A round drives ``--seconds`` of closed-loop load at
+``--concurrency`` and divides the server process's CPU time (``utime + stime`` of ``/proc/<pid>/stat``) and,
+where the kernel allows it, its retired instructions (``perf stat -e instructions``) by the calls it answered
+(its ``leadscore_requests_total``; wrk's count for stock MLServer); with events it waits until they are all
+sent, so their CPU is in the round. Printed: the median per setup, and per round the ratio to ``c-tuned`` in
+requests per server-CPU-second (the issue's measure).
 
 Usage (repo root, root env; needs ``wrk`` and the predictor and monitors envs)::
 
-    .venv/bin/python bench/serving_cpu.py [--concurrency 8] [--seconds 5] [--repeat 3] [--setups ...]
+    .venv/bin/python bench/serving_cpu.py --setups c-tuned,deployed,deployed-noevents
+    OLD=../main/model_server/predictor/.venv/bin/python
+    .venv/bin/python bench/serving_cpu.py --setups c-tuned,deployed@$OLD,deployed
 """
 
 from __future__ import annotations
@@ -201,7 +209,7 @@ def measure(args: argparse.Namespace, model_dir: Path, work: Path, lua: Path, bo
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--setups", default="deployed,deployed-noevents")
+    ap.add_argument("--setups", default="c-tuned,deployed,deployed-noevents")
     ap.add_argument("--concurrency", type=int, default=8)
     ap.add_argument("--seconds", type=int, default=5, help="load per measurement")
     ap.add_argument("--warmup", type=int, default=2)
