@@ -197,3 +197,29 @@ def test_storage_errors_are_logged_rate_limited(caplog: pytest.LogCaptureFixture
             asyncio.run(limiter.check("x"))
     lines = [r for r in caplog.records if "rate-limit storage error" in r.getMessage()]
     assert len(lines) == 1  # one line per 10 s, not one per failed request
+
+
+@pytest.mark.redis
+@pytest.mark.parametrize("earlier", [1, 2])
+def test_the_redis_budget_is_shared_with_limits_own_keys(redis_url: str, earlier: int) -> None:
+    """A replica still counting with `limits` (one call per window) and this one share one budget."""
+    from limits import parse
+    from limits.aio.strategies import FixedWindowRateLimiter
+    from limits.storage import storage_from_string
+
+    client = f"shared-{uuid.uuid4().hex}"
+    item = parse("3/minute")
+
+    async def run() -> None:
+        storage = storage_from_string("async+" + redis_url, implementation="redispy")
+        old = FixedWindowRateLimiter(storage)  # type: ignore[arg-type]
+        for _ in range(earlier):
+            assert await old.hit(item, "score-lead", client)
+        limiter = RateLimiter(FrontSettings(rate_limit="3/minute", rate_limit_storage=redis_url))
+        for _ in range(3 - earlier):
+            await limiter.check(client)
+        with pytest.raises(RequestError):
+            await limiter.check(client)
+        assert not await old.hit(item, "score-lead", client)  # and the old code sees this one's hits
+
+    asyncio.run(run())
