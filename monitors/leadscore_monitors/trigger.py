@@ -158,7 +158,9 @@ class TriggerConsumer(Consumer):
         """Submit ``retraining`` under the request's deterministic name (recorded first); a transient failure
         leaves the decision unstarted (the next tick submits the same name again)."""
         s = self.settings
-        conn.execute("UPDATE decisions SET workflow = ? WHERE seq = ?", (workflow_name(RETRAINING_TEMPLATE, request_id), seq))
+        conn.execute(
+            "UPDATE decisions SET workflow = ? WHERE seq = ?", (workflow_name(RETRAINING_TEMPLATE, request_id), seq)
+        )
         try:
             body = retraining_request(
                 reason, detail or "", namespace=s.argo_namespace, request_id=request_id, **s.argo_parameters
@@ -189,7 +191,9 @@ class TriggerConsumer(Consumer):
             "UPDATE decisions SET started = ?, workflow = ?, error = NULL WHERE seq = ?", (time.time(), name, seq)
         )
         self.c_submissions.labels(outcome).inc()
-        log.warning("retrain #%d %s: workflow %s/%s (%s)", seq, outcome.replace("_", " "), s.argo_namespace, name, reason)
+        log.warning(
+            "retrain #%d %s: workflow %s/%s (%s)", seq, outcome.replace("_", " "), s.argo_namespace, name, reason
+        )
 
     def _start(self, seq: int, reason: str, detail: str) -> int:
         self.log_dir.mkdir(parents=True, exist_ok=True)
