@@ -60,9 +60,10 @@ def synthetic_gold(n: int, seed: int) -> pd.DataFrame:
 
 
 def write_gold(lake: Path, frame: pd.DataFrame) -> None:
-    from deltalake import write_deltalake
+    """Gold as the pipeline commits it: with the spec record training requires (``commit_metadata``)."""
+    from training.testkit import write_gold as write_pipeline_gold
 
-    write_deltalake(str(lake / "gold" / "lead_features"), frame, mode="overwrite")
+    write_pipeline_gold(lake, frame)
 
 
 def timed(fn, rows: int) -> dict[str, float]:  # noqa: ANN001

@@ -16,6 +16,7 @@ from leadscore.registry.registry import Registry
 from leadscore_core.artifact import Calibrator
 from leadscore_core.encoding import FeatureEncoder
 from leadscore_core.settings import HomeSettings
+from leadscore_core.storage import StorageUri
 from training import calibrate, gate, gold, plots, split, tune
 from training.bundle import build_artifact, per_feature_importance
 from training.errors import RegistryError
@@ -24,14 +25,15 @@ from training.features import encode_frame, feature_columns
 from training.logging_model import log_pyfunc
 from training.provenance import Provenance
 from training.settings import TrainingSettings
-from training.tracking import ensure_experiment, git_sha, lock_hash
+from training.tracking import check_artifact_store, ensure_experiment, git_sha, lock_hash
 
 HEADLINE = ("auc", "pr_auc", "brier", "log_loss", "ece", "top_decile_lift", "oracle_auc", "auc_to_oracle")
 
 
 @dataclass
 class TrainRequest:
-    lake: Path
+    lake: StorageUri | Path | str
+    """Lake root: a local path or ``s3://bucket/prefix``."""
     table: str = gold.DEFAULT_TABLE
     version: int | None = None
     spec: str | None = None
@@ -138,7 +140,7 @@ def fit(request: TrainRequest, settings: TrainingSettings, console: Console) -> 
 
 
 def evaluate_model(
-    fitted: Fitted, lake: Path, registry: Registry, settings: TrainingSettings, console: Console
+    fitted: Fitted, lake: StorageUri | Path | str, registry: Registry, settings: TrainingSettings, console: Console
 ) -> Evaluation:
     """Holdout metrics (with the oracle AUC on synthetic data) and the promotion gate vs the champion."""
     ts, data = fitted.ts, fitted.data
@@ -278,6 +280,8 @@ def train(
     Raises:
         TrainingError: the gold data cannot be trained on (the message says what to fix).
         RegistryError: the registry is unreachable or refused the registration (nothing half-registered).
+        StorageUnreachable: the lake's or the artifact store's S3 endpoint does not answer (checked before
+            any training; nothing registered).
     """
     import mlflow
 
@@ -286,10 +290,11 @@ def train(
     console = console or Console(stderr=True)
     started = time.monotonic()
     registry = Registry(home=home)  # fails fast when the registry is down
+    experiment_id = ensure_experiment(settings.experiment, home)
+    check_artifact_store(experiment_id)  # an unreachable S3 artifact store fails before the tuning
     fitted = fit(request, settings, console)
     evaluation = evaluate_model(fitted, request.lake, registry, settings, console)
     data = fitted.data
-    experiment_id = ensure_experiment(settings.experiment, home)
     with (
         tempfile.TemporaryDirectory(prefix="leadscore-train-") as tmp,
         mlflow.start_run(experiment_id=experiment_id, run_name=f"{data.spec.name}-gold-v{data.version}") as run,

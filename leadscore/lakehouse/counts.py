@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
 
 from leadscore_core.lake import BRONZE_LEADS, RUNS_DIR, SILVER_LEADS
+
+if TYPE_CHECKING:
+    from leadscore.objectstore import ObjectStore
 
 
 @dataclass
@@ -84,12 +86,11 @@ class RunReport:
         data["reconciled"] = self.reconciled
         return data
 
-    def save(self, lake: Path) -> Path:
-        """Write ``<lake>/_runs/<batch_id>.json``."""
-        path = lake / RUNS_DIR / f"{self.batch_id}.json"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(self.to_json(), indent=2, default=str) + "\n")
-        return path
+    def save(self, lake: ObjectStore) -> str:
+        """Write ``<lake>/_runs/<batch_id>.json``; returns its location."""
+        return lake.write_text(
+            f"{RUNS_DIR}/{self.batch_id}.json", json.dumps(self.to_json(), indent=2, default=str) + "\n"
+        )
 
     def print(self, console: Console) -> None:
         """Rich table of counts and versions."""

@@ -12,7 +12,6 @@ import uuid
 from collections.abc import Callable
 from contextlib import ExitStack
 from datetime import UTC, datetime
-from pathlib import Path
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -21,6 +20,7 @@ from leadscore.lakehouse import bronze, gold, quality, silver
 from leadscore.lakehouse.counts import LayerCounts, RunReport
 from leadscore.lakehouse.delta_io import DeltaIO, Mode
 from leadscore.lakehouse.sources import RawBatch, TextLines
+from leadscore.objectstore import ObjectStore
 from leadscore_core.contract import FeatureSpec
 from leadscore_core.lake import (
     BRONZE_EVENTS,
@@ -50,7 +50,7 @@ def _count_split(df: DataFrame) -> tuple[int, int]:
 
 
 def run_pipeline(
-    spark: SparkSession, spec: FeatureSpec, batch: RawBatch, lake: Path, step: Step | None = None
+    spark: SparkSession, spec: FeatureSpec, batch: RawBatch, lake: ObjectStore, step: Step | None = None
 ) -> RunReport:
     """Run the medallion for one raw batch.
 
@@ -58,7 +58,7 @@ def run_pipeline(
         spark: the session (local or cluster).
         spec: the feature contract.
         batch: raw input from :mod:`leadscore.lakehouse.sources` / :mod:`leadscore.lakehouse.crm_source`.
-        lake: lake root.
+        lake: the lake root (local or ``s3://``).
         step: progress callback, called with a description before each long step.
 
     Returns:
@@ -77,13 +77,13 @@ def run_pipeline(
             step(msg)
 
     now = datetime.now(UTC)
-    io = DeltaIO(spark, lake)
+    io = DeltaIO(spark, lake.root, store=lake)
     meta = bronze.BatchMeta(batch.source, new_batch_id(now), now)
     report = RunReport(
         batch_id=meta.batch_id,
         spec=spec.name,
         source=batch.source,
-        lake=str(lake),
+        lake=str(lake.root),
         engine=io.engine,
         started_at=now.isoformat(),
         notes=list(batch.notes),
@@ -92,6 +92,7 @@ def run_pipeline(
     writes: list[tuple[str, DataFrame, Mode]] = []
     quarantined: list[DataFrame] = []
     with ExitStack() as cleanup:
+        cleanup.callback(io.close)  # after every unpersist: local snapshot copies back the cached frames
         n_leads = batch.leads.num_rows + batch.rejected.num_rows
         report.counts[BRONZE_LEADS] = LayerCounts()
         if spec.events is not None:
@@ -200,16 +201,14 @@ def is_empty(batch: RawBatch) -> bool:
     return batch.leads.num_rows + batch.rejected.num_rows == 0 and _no_events(batch)
 
 
-def empty_run(spec: FeatureSpec, batch: RawBatch, lake: Path) -> RunReport:
+def empty_run(spec: FeatureSpec, batch: RawBatch, lake: ObjectStore) -> RunReport:
     """Report for a batch with no new rows, without starting Spark: zero counts, current versions."""
-    from deltalake import DeltaTable
-
     now = datetime.now(UTC)
     report = RunReport(
         batch_id=new_batch_id(now),
         spec=spec.name,
         source=batch.source,
-        lake=str(lake),
+        lake=str(lake.root),
         engine="none (nothing to do)",
         started_at=now.isoformat(),
         notes=[*batch.notes, "no new rows: nothing written"],
@@ -218,8 +217,8 @@ def empty_run(spec: FeatureSpec, batch: RawBatch, lake: Path) -> RunReport:
     if spec.events is not None:
         report.counts[BRONZE_EVENTS] = LayerCounts()
     for table in TABLES:
-        if (lake / table / "_delta_log").is_dir():
-            report.versions[table] = int(DeltaTable(str(lake / table)).version())
+        if lake.delta_exists(table):
+            report.versions[table] = int(lake.delta(table).version())
     batch.commit()
     report.finished_at = datetime.now(UTC).isoformat()
     report.save(lake)

@@ -17,6 +17,7 @@ from typing import Any
 import pyarrow as pa
 
 from leadscore.crm.load import sha256
+from leadscore.objectstore import ObjectStore
 from leadscore_core.contract import FeatureSpec
 
 
@@ -124,9 +125,12 @@ def read_ground_truth_csv(path: Path) -> pa.Table:
 class FileState:
     """Files already ingested into a lake, by kind and sha256 (``_state/files.json``)."""
 
-    def __init__(self, lake: Path) -> None:
-        self.path = lake / "_state" / "files.json"
-        self.seen: dict[str, Any] = json.loads(self.path.read_text()) if self.path.is_file() else {}
+    FILE = "_state/files.json"
+
+    def __init__(self, lake: ObjectStore) -> None:
+        self.lake = lake
+        text = lake.read_text(self.FILE)
+        self.seen: dict[str, Any] = json.loads(text) if text is not None else {}
         self.pending: dict[str, Any] = {}
 
     def is_new(self, kind: str, file: Path) -> bool:
@@ -140,11 +144,12 @@ class FileState:
     def commit(self) -> None:
         """Persist the pending files as ingested."""
         if self.pending:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.path.write_text(json.dumps({**self.seen, **self.pending}, indent=2))
+            self.lake.write_text(self.FILE, json.dumps({**self.seen, **self.pending}, indent=2))
 
 
-def _lead_file_batch(spec: FeatureSpec, path: Path, lake: Path, source: str, kind: str) -> tuple[RawBatch, FileState]:
+def _lead_file_batch(
+    spec: FeatureSpec, path: Path, lake: ObjectStore, source: str, kind: str
+) -> tuple[RawBatch, FileState]:
     """A batch holding ``path``'s lead rows, or none when that content was ingested before."""
     state = FileState(lake)
     batch = RawBatch(
@@ -160,7 +165,7 @@ def _lead_file_batch(spec: FeatureSpec, path: Path, lake: Path, source: str, kin
     return batch, state
 
 
-def files_batch(spec: FeatureSpec, src: Path, lake: Path) -> RawBatch:
+def files_batch(spec: FeatureSpec, src: Path, lake: ObjectStore) -> RawBatch:
     """A raw directory (``leads.csv``, optional ``web_events.jsonl`` and ``ground_truth.csv``), no PostgreSQL."""
     leads_path = src / "leads.csv"
     if not leads_path.is_file():
@@ -175,7 +180,7 @@ def files_batch(spec: FeatureSpec, src: Path, lake: Path) -> RawBatch:
     return batch
 
 
-def csv_batch(spec: FeatureSpec, path: Path, lake: Path) -> RawBatch:
+def csv_batch(spec: FeatureSpec, path: Path, lake: ObjectStore) -> RawBatch:
     """A historical CSV (e.g. bank marketing); ingested once per distinct file content."""
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
