@@ -28,16 +28,13 @@ import time
 from pathlib import Path
 
 import httpx
+from wrk_run import RESULT_LUA, run_wrk
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests" / "monitors"))
-
-from conftest import Server, scored_pairs  # noqa: E402
-from synth import make_artifact, make_records  # noqa: E402
-from wrk_run import RESULT_LUA, run_wrk  # noqa: E402
-
-from leadscore_core.events import REQUEST_TYPE, RESPONSE_TYPE  # noqa: E402
-from leadscore_monitors.cloudevent import logger_event  # noqa: E402
+from leadscore_core.events import REQUEST_TYPE, RESPONSE_TYPE
+from leadscore_monitors.cloudevent import logger_event
+from leadscore_monitors.testkit.events import scored_pairs
+from leadscore_monitors.testkit.servers import Server
+from leadscore_monitors.testkit.synth import make_artifact, make_records
 
 SERVER_CPU, CLIENT_CPU = "0", "1"
 LUA = (

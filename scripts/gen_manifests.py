@@ -40,6 +40,7 @@ DIRS = {
     "shadow-scorer": "eventing",
     "retrain-trigger": "eventing",
     "event-dead-letter": "eventing",
+    "outcome-metrics": "eventing",
     "monitoring": "monitoring",
     "dashboards": "monitoring",
     "alertmanager": "monitoring",

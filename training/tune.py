@@ -94,12 +94,12 @@ class _PruneInFold(xgb.callback.TrainingCallback):
 
     def __init__(self, trial: optuna.Trial, fold: int, max_rounds: int, every: int) -> None:
         super().__init__()
-        self.trial, self.offset, self.every = trial, fold * max_rounds, every
+        self.trial, self.offset, self.every, self.max_rounds = trial, fold * max_rounds, every, max_rounds
         self.pruned = False
 
     def after_iteration(self, model: Any, epoch: int, evals_log: dict[str, Any]) -> bool:
-        if (epoch + 1) % self.every:
-            return False
+        if (epoch + 1) % self.every or epoch + 1 >= self.max_rounds:
+            return False  # the fold's last round is judged by the fold-end report (its best-iteration AUC)
         self.trial.report(float(evals_log["valid"]["auc"][-1]), self.offset + epoch)
         self.pruned = self.trial.should_prune()
         return self.pruned

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -24,12 +24,16 @@ __all__ = [
     "RESPONSE_TYPE",
     "RETRAIN_TYPE",
     "DriftEvent",
+    "OutcomeCount",
+    "OutcomeReportEvent",
     "RetrainRequest",
+    "VersionOutcome",
     "lead_key",
 ]
 
 DRIFT_TYPE = "org.kubeflow.serving.inference.drift"
 OUTCOME_TYPE = "ai.leadscore.outcome"
+"""``ce-type`` of :class:`OutcomeReportEvent` (the outcome job -> the outcome-metrics consumer)."""
 RETRAIN_TYPE = "ai.leadscore.retrain.requested"
 
 
@@ -62,3 +66,45 @@ class RetrainRequest(BaseModel):
     detail: str
     requested_at: datetime
     source_event_id: str | None = None
+
+
+class VersionOutcome(BaseModel):
+    """The outcome join's figures for the leads one model version scored (their latest score)."""
+
+    model_config = ConfigDict(protected_namespaces=(), extra="forbid")
+    model_version: str = Field(min_length=1)
+    joined: int = Field(ge=0)
+    """Logged leads of this version with a CRM outcome."""
+    conversions: int = Field(ge=0)
+    auc: float | None = Field(None, ge=0, le=1)
+    """Realised ROC-AUC (None with one class only)."""
+    conversion_rate: float | None = Field(None, ge=0, le=1)
+    conversion_by_tier: dict[str, Annotated[float, Field(ge=0, le=1)]] = Field(default_factory=dict)
+    """Tier -> conversion rate of the joined leads in that tier."""
+    conversion_drop: float | None = Field(None, le=1)
+    """1 - later / earlier half's conversion rate (positive = fewer conversions)."""
+
+
+class OutcomeCount(BaseModel):
+    """Settled outcomes of one (model version, tier, converted) cell, over the whole logged period."""
+
+    model_config = ConfigDict(protected_namespaces=(), extra="forbid")
+    model_version: str = Field(min_length=1)
+    tier: str = Field(min_length=1)
+    converted: bool
+    leads: int = Field(ge=0)
+
+
+class OutcomeReportEvent(BaseModel):
+    """Body of an ``ai.leadscore.outcome`` CloudEvent: one run of the outcome join, as the monitors export it.
+
+    ``counts`` is a snapshot over the whole log (not a delta): a lost or repeated report loses or adds
+    nothing, the next one carries the same totals. A lead counts once it is settled: converted, or scored
+    at least ``settle_days`` before ``computed_at`` without converting."""
+
+    model_config = ConfigDict(extra="forbid")
+    computed_at: datetime
+    settle_days: float = Field(ge=0)
+    business_signal: bool
+    versions: list[VersionOutcome]
+    counts: list[OutcomeCount]

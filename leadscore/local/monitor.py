@@ -104,6 +104,9 @@ def outcome_command(
     dsn: Annotated[str | None, typer.Option(help="CRM PostgreSQL DSN (default LEADSCORE_CRM_DSN / local).")] = None,
     table_uri: Annotated[str | None, typer.Option(help="Inference log (default $LEADSCORE_HOME/lake/...).")] = None,
     trigger_url: Annotated[str | None, typer.Option(help="Retrain trigger URL to notify on a business signal.")] = None,
+    report_url: Annotated[
+        str | None, typer.Option(help="outcome-metrics consumer (or broker) URL the report event is posted to.")
+    ] = None,
     model_dir: Annotated[
         Path | None, typer.Option(help="Serving artifact: judge concept drift against its holdout AUC.")
     ] = None,
@@ -117,6 +120,8 @@ def outcome_command(
         args += ["--table-uri", table_uri]
     if trigger_url:
         args += ["--trigger-url", trigger_url]
+    if report_url:
+        args += ["--report-url", report_url]
     if model_dir:
         args += ["--model-dir", str(_artifact(model_dir, "champion"))]
     _run(args)

@@ -4,10 +4,11 @@ charts/leadscore/dashboards/ (one ConfigMap each, loaded by the Grafana dashboar
 ``python -m leadscore.observability.dashboards``          rewrite the JSON files
 ``python -m leadscore.observability.dashboards --check``  exit 1 when a committed file differs (golden test)
 
-Every query names only metrics the servers and consumers export (model_server/, monitors/) or that
-Argo Workflows' controller exports (``argo_workflows_*``); tests/monitoring/test_live_queries.py runs
-each one against a real Prometheus scraping the real local servers. Metrics another change still has
-to add are listed in :data:`PENDING_METRICS`, with the owner.
+Every query names only metrics the servers and consumers export (model_server/, monitors/, the canary
+analysis in leadscore/delivery/) or that Argo Workflows' controller exports (``argo_workflows_*``);
+tests/monitoring/test_live_queries.py runs each one against a real Prometheus scraping the real local
+servers. Metrics another change still has to add are listed in :data:`PENDING_METRICS`, with the owner
+(none today).
 """
 
 from __future__ import annotations
@@ -29,12 +30,7 @@ DS = DataSourceRef(type_val="prometheus", uid="${datasource}")
 NS = 'namespace=~"$namespace"'
 RI = "$__rate_interval"
 
-PENDING_METRICS: dict[str, str] = {
-    "leadscore_outcome_auc": "outcome job (monitors/leadscore_monitors/outcome.py) must export its report",
-    "leadscore_outcome_conversion_rate": "outcome job: conversion rate by tier",
-    "leadscore_outcome_conversion_drop": "outcome job: 1 - later/earlier conversion rate",
-    "leadscore_canary_rollbacks_total": "canary analysis: counter incremented when it rolls the canary back",
-}
+PENDING_METRICS: dict[str, str] = {}
 """Metrics a panel or rule uses that no code exports yet -> who must add them."""
 
 
@@ -352,11 +348,17 @@ def business() -> Board:
     return Board(
         "leadscore-business",
         "leadscore / Business",
-        "Realised quality from CRM outcomes (the outcome job joins conversions to logged scores).",
+        "Realised quality from CRM outcomes: the nightly outcome job joins conversions to logged scores and "
+        "the outcome-metrics consumer exports its newest report, per model version that scored the leads.",
         (
             Panel(
                 "Conversion rate by tier",
-                (q(f"max by (tier, model_version) (leadscore_outcome_conversion_rate{{{NS}}})", "{{tier}}"),),
+                (
+                    q(
+                        f"max by (tier, model_version) (leadscore_outcome_conversion_rate{{{NS}}})",
+                        "{{tier}} v{{model_version}}",
+                    ),
+                ),
                 "percentunit",
             ),
             Panel(
@@ -371,6 +373,23 @@ def business() -> Board:
                 "Leads scored per tier (last 24h)",
                 (q(f"sum by (tier) (increase(leadscore_tier_total{{{NS}}}[24h]))", "{{tier}}"),),
                 kind="stat",
+            ),
+            Panel(
+                "Settled outcomes (last 24h) by version, tier and conversion",
+                (
+                    q(
+                        f"sum by (model_version, tier, converted) (increase(leadscore_outcomes_total{{{NS}}}[24h]))",
+                        "v{{model_version}} {{tier}} converted={{converted}}",
+                    ),
+                ),
+                description="What the canary analysis' conversion KPI reads (leadscore_outcomes_total).",
+            ),
+            Panel(
+                "Age of the newest outcome report",
+                (q(f"time() - max(leadscore_outcome_report_timestamp_seconds{{{NS}}})", "age"),),
+                "s",
+                kind="stat",
+                description="The outcome job runs nightly; older than a day means its CronWorkflow did not deliver.",
             ),
         ),
     )

@@ -1,7 +1,7 @@
 """``python -m leadscore_monitors <component>``: settings -> objects -> server, nothing at import time.
 
-Components: ``drift``, ``sink``, ``shadow``, ``trigger``, ``dead-letter`` (CloudEvent consumers), ``logger`` (local-only
-payload-logger stand-in), and the batch steps ``replay``, ``analyze``, ``outcome``.
+Components: ``drift``, ``sink``, ``shadow``, ``trigger``, ``dead-letter``, ``outcome-metrics`` (CloudEvent consumers),
+``logger`` (local-only payload-logger stand-in), and the batch steps ``replay``, ``analyze``, ``outcome``.
 """
 
 from __future__ import annotations
@@ -84,6 +84,17 @@ def _dead_letter() -> None:
     _serve(app, s.host, s.port)
 
 
+def _outcome_metrics() -> None:
+    from leadscore_monitors.consumer import build_app
+    from leadscore_monitors.outcome_metrics import OutcomeMetricsConsumer
+    from leadscore_monitors.settings import OutcomeMetricsSettings
+
+    s = OutcomeMetricsSettings()
+    consumer = OutcomeMetricsConsumer(s.zero_hold_seconds)
+    state = s.resolved_state_dir("outcome-metrics")
+    _serve(build_app(consumer, state, s.sqlite_synchronous, s.max_body_bytes), s.host, s.port)
+
+
 def _logger(argv: list[str]) -> None:
     from leadscore_core.contract import load_spec
     from leadscore_core.settings import HomeSettings
@@ -127,6 +138,8 @@ def main(argv: list[str] | None = None) -> None:
         _trigger()
     elif component == "dead-letter":
         _dead_letter()
+    elif component == "outcome-metrics":
+        _outcome_metrics()
     elif component == "logger":
         _logger(rest)
     elif component == "replay":

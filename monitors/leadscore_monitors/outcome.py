@@ -6,14 +6,25 @@ inference log. Reports the realised AUC, the conversion rate by tier, and the bu
 conversion rate of the later half of the logged period fell by more than ``drop_threshold`` (default
 10 %) relative to the earlier half; a signal is posted to the retrain trigger as a
 ``retrain.requested`` CloudEvent when ``--trigger-url`` is given.
+
+The job is a batch step (a CronWorkflow), so nothing scrapes it. Each run posts its figures per model
+version and its settled outcome counts as an ``ai.leadscore.outcome`` CloudEvent
+(:class:`~leadscore_core.events.OutcomeReportEvent`) to ``--report-url`` (the broker); the long-running
+``outcome-metrics`` consumer stores it durably and exports ``leadscore_outcome_*`` and
+``leadscore_outcomes_total`` (:mod:`leadscore_monitors.outcome_metrics`). Delivery is bounded (attempts x
+timeout); an undelivered report ends the job with exit code 75 after the report file is written, so Argo
+retries it.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
+import time
+import uuid
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +32,18 @@ import httpx
 import numpy as np
 import psycopg
 from leadscore_core.contract import FeatureSpec, load_spec
-from leadscore_core.events import RETRAIN_TYPE, RetrainRequest, lead_key
+from leadscore_core.events import (
+    OUTCOME_TYPE,
+    RETRAIN_TYPE,
+    OutcomeCount,
+    OutcomeReportEvent,
+    RetrainRequest,
+    VersionOutcome,
+    lead_key,
+)
 from leadscore_core.lake import INFERENCE_LOG
 from leadscore_core.settings import CrmSettings, DriftThresholds, HomeSettings
+from leadscore_core.workflows import TRANSIENT_EXIT_CODE
 from psycopg import sql
 from pydantic import BaseModel
 from scipy.stats import chi2, norm, rankdata
@@ -31,6 +51,10 @@ from scipy.stats import chi2, norm, rankdata
 from leadscore_monitors.cloudevent import reply_event
 from leadscore_monitors.logtable import read_log
 from leadscore_monitors.settings import OutcomeSettings
+
+log = logging.getLogger(__name__)
+SOURCE = "/leadscore/monitors/outcome"
+LOG_COLUMNS = ["lead_key", "probability", "tier", "event_time", "model_version"]
 
 
 class OutcomeReport(BaseModel):
@@ -113,13 +137,19 @@ def concept_drift(
     return auc_fell or (calibration_p is not None and calibration_p < t.alpha / 2)
 
 
-def compute(log_rows: list[dict[str, Any]], outcomes: dict[str, bool], drop_threshold: float = 0.10) -> OutcomeReport:
-    """Join logged rows (``lead_key``, ``probability``, ``tier``, ``event_time``) to outcomes by lead key."""
+def latest_rows(log_rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """``lead_key -> row``: a lead scored several times counts once, with its latest score."""
     latest: dict[str, dict[str, Any]] = {}
-    for r in log_rows:  # a lead scored several times counts once, with its latest score
+    for r in log_rows:
         k = r.get("lead_key")
         if k and r.get("probability") is not None and (k not in latest or r["event_time"] > latest[k]["event_time"]):
             latest[k] = r
+    return latest
+
+
+def compute(log_rows: list[dict[str, Any]], outcomes: dict[str, bool], drop_threshold: float = 0.10) -> OutcomeReport:
+    """Join logged rows (``lead_key``, ``probability``, ``tier``, ``event_time``) to outcomes by lead key."""
+    latest = latest_rows(log_rows)
     joined = [(r, outcomes[k]) for k, r in latest.items() if k in outcomes]
     joined.sort(key=lambda x: x[0]["event_time"])
     y = [int(c) for _, c in joined]
@@ -168,52 +198,166 @@ def crm_outcomes(
     return {lead_key(str(i), salt): spec.is_positive(c) for i, c in rows if i is not None}
 
 
-def main(argv: list[str] | None = None) -> None:
-    s = OutcomeSettings()
+def by_version(log_rows: list[dict[str, Any]], outcomes: dict[str, bool]) -> list[VersionOutcome]:
+    """:func:`compute` over the leads each model version scored last (``model_version`` of the latest score)."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for row in latest_rows(log_rows).values():
+        groups.setdefault(str(row.get("model_version") or "unknown"), []).append(row)
+    out = []
+    for version, rows in sorted(groups.items()):
+        r = compute(rows, outcomes)
+        out.append(
+            VersionOutcome(
+                model_version=version,
+                joined=r.joined,
+                conversions=r.conversions,
+                auc=r.auc,
+                conversion_rate=r.conversion_rate,
+                conversion_by_tier={t: v["rate"] for t, v in r.conversion_by_tier.items()},
+                conversion_drop=r.conversion_drop,
+            )
+        )
+    return out
+
+
+def settled_counts(
+    log_rows: list[dict[str, Any]], outcomes: dict[str, bool], now: datetime, settle_days: float
+) -> list[OutcomeCount]:
+    """Settled outcomes per (model version, tier, converted) over the whole log, one lead counted once.
+
+    A lead is settled when it converted, or when its latest score is at least ``settle_days`` old without a
+    conversion (before that, "not converted" only means "not yet")."""
+    cutoff = now - timedelta(days=settle_days)
+    cells: dict[tuple[str, str, bool], int] = {}
+    for key, row in latest_rows(log_rows).items():
+        if key not in outcomes:
+            continue
+        converted = outcomes[key]
+        scored = row["event_time"] if row["event_time"].tzinfo else row["event_time"].replace(tzinfo=UTC)
+        if converted or scored <= cutoff:
+            cell = (str(row.get("model_version") or "unknown"), str(row.get("tier")), converted)
+            cells[cell] = cells.get(cell, 0) + 1
+    return [OutcomeCount(model_version=v, tier=t, converted=c, leads=n) for (v, t, c), n in sorted(cells.items())]
+
+
+class ReportUndelivered(RuntimeError):
+    """An event could not be delivered: ``transient`` (no answer or 5xx within the attempts) or refused (4xx)."""
+
+    def __init__(self, message: str, transient: bool) -> None:
+        super().__init__(message)
+        self.transient = transient
+
+
+def post_event(url: str, ce_type: str, ce_id: str, body: dict[str, Any], attempts: int, timeout: float) -> int:
+    """POST one binary-mode CloudEvent; retried (1 s, 2 s, ... apart) on a connection error or a 5xx.
+
+    Returns the status of the accepted delivery. Raises :class:`ReportUndelivered` after ``attempts``."""
+    headers, content = reply_event(ce_type, ce_id, SOURCE, body)
+    last = ""
+    for attempt in range(attempts):
+        if attempt:
+            time.sleep(min(2.0 ** (attempt - 1), 30.0))
+        try:
+            r = httpx.post(url, headers=headers, content=content, timeout=timeout)
+        except httpx.HTTPError as exc:
+            last = f"{type(exc).__name__}: {exc}"
+            continue
+        if r.status_code < 500:
+            if r.status_code >= 400:
+                raise ReportUndelivered(f"{url} refused the {ce_type} event: {r.status_code} {r.text[:300]}", False)
+            return r.status_code
+        last = f"HTTP {r.status_code} {r.text[:200]}"
+    raise ReportUndelivered(f"{ce_type} event not delivered to {url} after {attempts} attempts: {last}", True)
+
+
+def _parser(s: OutcomeSettings) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="leadscore_monitors outcome", description="CRM conversions vs logged scores")
     p.add_argument("--dsn", default=None, help="CRM DSN (default: LEADSCORE_CRM_DSN, see CrmSettings)")
     p.add_argument("--crm-table", default=s.crm_table)
     p.add_argument("--table-uri", default=None)
     p.add_argument("--spec", default="crm_freezone")
     p.add_argument("--trigger-url", default=None, help="retrain trigger to notify on a business signal")
-    p.add_argument("--model-dir", default=None, help="serving artifact: compare the realised AUC with its holdout AUC")
-    a = p.parse_args(argv)
-    home = HomeSettings()
-    uri = a.table_uri or str(home.lake / INFERENCE_LOG)
-    spec = load_spec(a.spec)
-    rows = read_log(uri, columns=["lead_key", "probability", "tier", "event_time"]).to_pylist()
-    report = compute(
-        rows, crm_outcomes(a.dsn or CrmSettings().crm_dsn, a.crm_table, spec, home.pii_salt), s.drop_threshold
+    p.add_argument(
+        "--report-url",
+        default=s.report_url,
+        help="where the report CloudEvent goes (the broker; default MONITOR_REPORT_URL; none: not sent)",
     )
-    if a.model_dir:
-        from leadscore_core.artifact import MANIFEST, Manifest
+    p.add_argument("--model-dir", default=None, help="serving artifact: compare the realised AUC with its holdout AUC")
+    return p
 
-        manifest = Manifest.model_validate_json((Path(a.model_dir) / MANIFEST).read_text())
-        report.reference_auc = manifest.metrics.get("auc")
-        if report.reference_auc is not None:
-            n_pos = report.conversions
-            report.concept_drift = concept_drift(
-                report.auc,
-                n_pos,
-                report.joined - n_pos,
-                report.reference_auc,
-                DriftThresholds(),
-                report.calibration_p_value,
-            )
-    out = report.model_dump()
+
+def _judge_concept(report: OutcomeReport, model_dir: str) -> None:
+    from leadscore_core.artifact import MANIFEST, Manifest
+
+    manifest = Manifest.model_validate_json((Path(model_dir) / MANIFEST).read_text())
+    report.reference_auc = manifest.metrics.get("auc")
+    if report.reference_auc is not None:
+        n_pos = report.conversions
+        report.concept_drift = concept_drift(
+            report.auc,
+            n_pos,
+            report.joined - n_pos,
+            report.reference_auc,
+            DriftThresholds(),
+            report.calibration_p_value,
+        )
+
+
+def _deliver(a: argparse.Namespace, s: OutcomeSettings, report: OutcomeReport, event: OutcomeReportEvent) -> dict:
+    """Post the report (and the business signal); returns the statuses. Raises :class:`ReportUndelivered`."""
+    out: dict[str, Any] = {}
+    if a.report_url:
+        body = event.model_dump(mode="json")
+        ce_id = f"outcome-{uuid.uuid4()}"
+        out["report_status"] = post_event(
+            a.report_url, OUTCOME_TYPE, ce_id, body, s.report_attempts, s.report_timeout_seconds
+        )
     if report.business_signal and a.trigger_url:
-        now = datetime.now(UTC)
+        now = event.computed_at
         req = RetrainRequest(
             reason="business", detail=f"conversion rate fell {report.conversion_drop:.1%}", requested_at=now
         )
-        headers, body = reply_event(
+        out["trigger_status"] = post_event(
+            a.trigger_url,
             RETRAIN_TYPE,
             f"business-{now.date().isoformat()}",
-            "/leadscore/monitors/outcome",
             req.model_dump(mode="json"),
+            s.report_attempts,
+            s.report_timeout_seconds,
         )
-        out["trigger_status"] = httpx.post(a.trigger_url, headers=headers, content=body, timeout=10).status_code
-    target = home.reports / "outcome" / f"outcome-{datetime.now(UTC).date().isoformat()}.json"
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    s = OutcomeSettings()
+    a = _parser(s).parse_args(argv)
+    home = HomeSettings()
+    uri = a.table_uri or str(home.lake / INFERENCE_LOG)
+    spec = load_spec(a.spec)
+    rows = read_log(uri, columns=LOG_COLUMNS).to_pylist()
+    outcomes = crm_outcomes(a.dsn or CrmSettings().crm_dsn, a.crm_table, spec, home.pii_salt)
+    now = datetime.now(UTC)
+    report = compute(rows, outcomes, s.drop_threshold)
+    if a.model_dir:
+        _judge_concept(report, a.model_dir)
+    event = OutcomeReportEvent(
+        computed_at=now,
+        settle_days=s.settle_days,
+        business_signal=report.business_signal,
+        versions=by_version(rows, outcomes),
+        counts=settled_counts(rows, outcomes, now, s.settle_days),
+    )
+    out: dict[str, Any] = {**report.model_dump(), "event": event.model_dump(mode="json")}
+    target = home.reports / "outcome" / f"outcome-{now.date().isoformat()}.json"
     target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        out.update(_deliver(a, s, report, event))
+    except ReportUndelivered as exc:
+        out["error"] = str(exc)
+        target.write_text(json.dumps(out, indent=2))
+        print(json.dumps(out))
+        code = TRANSIENT_EXIT_CODE if exc.transient else 1
+        log.error("%s (exit %d%s)", exc, code, ": Argo retries the step" if exc.transient else "")
+        raise SystemExit(code) from None
     target.write_text(json.dumps(out, indent=2))
     print(json.dumps(out))

@@ -133,6 +133,15 @@ class TriggerSettings(ConsumerSettings):
         return self.argo_token
 
 
+class OutcomeMetricsSettings(ConsumerSettings):
+    """The outcome-metrics consumer (the outcome job's reports -> Prometheus)."""
+
+    zero_hold_seconds: float = Field(120.0, ge=0)
+    """A (model version, tier, converted) cell seen for the first time is exported at 0 for this long before
+    its count, so Prometheus scrapes the 0 and ``increase()`` sees the whole first count (a series that
+    appears at N counts nothing). Keep it above two scrape intervals."""
+
+
 class OutcomeSettings(BaseSettings):
     """Outcome feedback job (CRM conversions joined to logged scores)."""
 
@@ -142,3 +151,13 @@ class OutcomeSettings(BaseSettings):
     """Table with ``lead_id``, a converted flag and ``converted_at``."""
     drop_threshold: float = Field(0.10, gt=0, lt=1)
     """Business signal when the conversion rate falls by more than this share vs the baseline."""
+    report_url: str | None = None
+    """Where each run posts its ``ai.leadscore.outcome`` report event (``MONITOR_REPORT_URL``): the broker
+    ingress in a cluster, the ``outcome-metrics`` consumer locally; unset: the report is only written to a file."""
+    report_attempts: int = Field(3, ge=1, le=10)
+    """Delivery attempts per event (report and business signal) before the job gives up with exit code 75."""
+    report_timeout_seconds: float = Field(10.0, gt=0)
+    """Timeout of one delivery attempt."""
+    settle_days: float = Field(30.0, ge=0)
+    """A joined lead counts in ``leadscore_outcomes_total`` once it converted, or once its score is this old
+    without a conversion (earlier, "not converted" only means "not yet")."""

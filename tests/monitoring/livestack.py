@@ -4,13 +4,19 @@ Processes (each in its own process group on a free 127.0.0.1 port, always stoppe
 
 * MLServer predictor and kserve transformer from their own venvs (``leadscore.local.serve``), the
   transformer's rate limiter pointed at a closed port: it fails open and counts it;
-* the five consumers (``python -m leadscore_monitors <component>`` from monitors/.venv) and the local
+* the six consumers (``python -m leadscore_monitors <component>`` from monitors/.venv) and the local
   payload-logger stand-in in front of the transformer, delivering to drift, sink and shadow;
+* the canary analysis' metrics server (:class:`leadscore.delivery.metrics.AnalysisMetrics`, as
+  ``leadscore canary analyze`` starts it before its first judgement; no analysis runs: that needs a registry,
+  a Kubernetes API and canary traffic, and tests/delivery/test_analysis.py drives the rollback that counts);
 * Prometheus (Debian binary) scraping all of them every second, with the chart's alert rules loaded.
 
 Traffic: valid leads (some with missing values and unknown categories) through the logger, refused
 leads (422), a retrain request, a dead-lettered event, a malformed event (rejected), an event a locked
-store cannot record (error), and finally requests while the predictor is down (503).
+store cannot record (error), and finally requests while the predictor is down (503). Then the real outcome
+join (``python -m leadscore_monitors outcome``) runs against a real PostgreSQL CRM holding the logged leads'
+conversions (the earlier half converts more: a conversion drop) and posts its report to the outcome-metrics
+consumer.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import signal
 import socket
 import sqlite3
 import subprocess
+import sys
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -38,6 +45,16 @@ WINDOW = 60
 """Drift and shadow window size: the traffic closes at least one window of each."""
 BIAS_MIN_GROUP = 5
 """Leads a sensitive group needs in a drift window for bias figures (live stack only)."""
+ZERO_HOLD_SECONDS = 3
+"""The outcome-metrics consumer exports a new cell at 0 this long (three scrapes) before its count."""
+CONVERSION = (0.45, 0.10)
+"""Conversion probability of the earlier and the later half of the logged leads in the CRM."""
+ANALYSIS_METRICS = (
+    "import sys, time\n"
+    "from leadscore.delivery.metrics import AnalysisMetrics\n"
+    "AnalysisMetrics().serve(int(sys.argv[1]), addr='127.0.0.1')\n"
+    "time.sleep(3600)\n"
+)
 NEW_VALUE = "live-check-new-source"
 """A lead_source value outside the contract, sent in every sixth lead: it maps to the spec's unknown bucket,
 which the reference (clean random leads) never saw, so the detector reports it (leadscore_drift_new_value)."""
@@ -62,6 +79,8 @@ class Stack:
     """HTTP status -> calls, of the traffic sent."""
     down: list[int] = field(default_factory=list)
     """Statuses answered while the predictor was stopped."""
+    outcome: dict[str, Any] = field(default_factory=dict)
+    """The outcome job's printed report (its ``event`` is what the outcome-metrics consumer exports)."""
 
     def spawn(self, name: str, argv: list[str], env: dict[str, str]) -> None:
         log = (self.tmp / f"{name}.log").open("ab")
@@ -124,7 +143,7 @@ def start_serving(stack: Stack, artifact: Path) -> None:
 
 
 def start_consumers(stack: Stack, artifact: Path, shadow: Path) -> None:
-    ports = {c: free_port() for c in ("drift", "sink", "shadow", "trigger", "dead-letter")}
+    ports = {c: free_port() for c in ("drift", "sink", "shadow", "trigger", "dead-letter", "outcome-metrics")}
     trigger_url = f"http://127.0.0.1:{ports['trigger']}"
     extra = {
         "drift": {
@@ -140,6 +159,7 @@ def start_consumers(stack: Stack, artifact: Path, shadow: Path) -> None:
         "shadow": {"MONITOR_SHADOW_MODEL_DIR": str(shadow), "MONITOR_WINDOW_SIZE": str(WINDOW)},
         "trigger": {"MONITOR_COMMAND": "true", "MONITOR_COOLDOWN_SECONDS": "0"},
         "dead-letter": {},
+        "outcome-metrics": {"MONITOR_ZERO_HOLD_SECONDS": str(ZERO_HOLD_SECONDS)},
     }
     for component, port in ports.items():
         env = {
@@ -162,6 +182,42 @@ def start_logger(stack: Stack) -> None:
     argv += [a for s in subs for a in ("--subscriber", s)] + ["--port", str(port)]
     stack.spawn("logger", argv, {"LEADSCORE_HOME": str(stack.tmp / "home")})
     stack.urls["logger"] = f"http://127.0.0.1:{port}"
+
+
+def start_analysis_metrics(stack: Stack) -> None:
+    """The canary analysis' metrics server in the root env (``leadscore_canary_*`` at their start values)."""
+    port = free_port()
+    stack.spawn("canary-analysis", [sys.executable, "-c", ANALYSIS_METRICS, str(port)], {})
+    stack.urls["canary-analysis"] = f"http://127.0.0.1:{port}"
+    stack.metrics["canary-analysis"] = f"127.0.0.1:{port}"
+
+
+def crm_with_conversions(dsn: str, lead_ids: list[str], seed: int = 11) -> int:
+    """A CRM ``leads`` table (id, converted) for ``lead_ids``; the later half converts less. Returns conversions."""
+    import numpy as np
+    import psycopg
+
+    rng = np.random.default_rng(seed)
+    half = len(lead_ids) // 2
+    rows = [(x, "true" if rng.random() < CONVERSION[i >= half] else "false") for i, x in enumerate(lead_ids)]
+    with psycopg.connect(dsn, autocommit=True, connect_timeout=10) as conn:
+        conn.execute("CREATE TABLE leads (lead_id text PRIMARY KEY, converted text)")
+        with conn.cursor() as cur:
+            cur.executemany("INSERT INTO leads VALUES (%s, %s)", rows)
+    return sum(c == "true" for _, c in rows)
+
+
+def run_outcome_join(stack: Stack, dsn: str) -> dict[str, Any]:
+    """Flush the sink's staged rows into the Delta log, then run the outcome job as the CronWorkflow does."""
+    httpx.post(f"{stack.urls['sink']}/flush", timeout=120.0).raise_for_status()
+    argv = [str(MONITORS_PY), "-m", "leadscore_monitors", "outcome", "--dsn", dsn]
+    argv += ["--table-uri", str(stack.tmp / "inference_log"), "--report-url", stack.urls["outcome-metrics"]]
+    env = {**os.environ, "LEADSCORE_HOME": str(stack.tmp / "home"), "MONITOR_SETTLE_DAYS": "0"}
+    proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=300, check=False)
+    if proc.returncode != 0:
+        raise RuntimeError(f"outcome job exited {proc.returncode}: {proc.stderr[-2000:]}")
+    report: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return report
 
 
 def prometheus_config(stack: Stack) -> Path:

@@ -17,7 +17,16 @@ from leadscore.observability import dashboards
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "charts" / "leadscore"
 RULES = sorted((CHART / "files" / "rules").glob("*.rules.yaml"))
-SOURCES = [*ROOT.glob("model_server/*/leadscore_*/**/*.py"), *ROOT.glob("monitors/leadscore_monitors/**/*.py")]
+SOURCES = [
+    *ROOT.glob("model_server/*/leadscore_*/**/*.py"),
+    *ROOT.glob("monitors/leadscore_monitors/**/*.py"),
+    *ROOT.glob("leadscore/delivery/**/*.py"),  # the canary analysis serves leadscore_canary_* itself
+]
+EXPORT_RE = re.compile(
+    r"\b(Counter|Gauge|Histogram|Summary|g|CounterMetricFamily|GaugeMetricFamily)\(\s*\"(leadscore_[a-z0-9_]+)\""
+)
+"""A metric defined in code: prometheus_client's types, verdict_metrics.py's ``g(`` helper, or a custom collector's
+metric families (outcome_metrics.py)."""
 METRIC_RE = re.compile(r"\b((?:leadscore|argo_workflows)_[a-z0-9_]+)")
 SUFFIXES = ("_bucket", "_count", "_sum", "_total")
 
@@ -106,8 +115,7 @@ def test_dashboard_structure(name: str) -> None:
 def _exported_metric_names() -> set[str]:
     names: set[str] = set()
     for src in SOURCES:
-        # `g(` is verdict_metrics.py's Gauge helper
-        for m in re.finditer(r"\b(Counter|Gauge|Histogram|Summary|g)\(\s*\"(leadscore_[a-z0-9_]+)\"", src.read_text()):
+        for m in EXPORT_RE.finditer(src.read_text()):
             kind, name = m.groups()
             names.add(name.removesuffix("_total"))
     return names
@@ -128,13 +136,28 @@ def _used_metrics() -> set[str]:
 
 def test_every_metric_is_exported_by_code_or_listed_as_pending() -> None:
     exported = _exported_metric_names()
-    assert {"leadscore_requests", "leadscore_drift_feature_drifted", "leadscore_shadow_spearman"} <= exported
+    assert {
+        "leadscore_requests",
+        "leadscore_drift_feature_drifted",
+        "leadscore_shadow_spearman",
+        "leadscore_outcome_auc",
+        "leadscore_outcomes",
+        "leadscore_canary_rollbacks",
+    } <= exported
     unknown = {
         m
         for m in _used_metrics()
         if not m.startswith("argo_workflows_") and _base(m) not in exported and m not in dashboards.PENDING_METRICS
     }
     assert not unknown, f"metrics no code exports (misspelt?): {sorted(unknown)}"
+
+
+def test_the_canary_analysis_reads_only_exported_metrics() -> None:
+    """leadscore/delivery/checks.py queries Prometheus too; its KPI once read a counter nothing exported."""
+    used = set(METRIC_RE.findall((ROOT / "leadscore" / "delivery" / "checks.py").read_text()))
+    assert "leadscore_outcomes_total" in used and "leadscore_requests_total" in used
+    exported = _exported_metric_names()
+    assert not {m for m in used if _base(m) not in exported}, sorted(used)
 
 
 def test_pending_metrics_are_used_and_really_missing() -> None:

@@ -3,8 +3,10 @@ scraping the real local servers and consumers (tests/monitoring/livestack.py), s
 empty and no alert silently dead because of a misspelt metric or label.
 
 For a rule: each of its vector selectors returns a series, and so does the expression with its final
-threshold comparison stripped. Metrics no code exports yet (dashboards.PENDING_METRICS, with the owner)
-and Argo's controller metrics (no Argo controller runs here) are skipped with that reason, never passed.
+threshold comparison stripped. Metrics no code exports yet (dashboards.PENDING_METRICS, with the owner;
+empty today) and Argo's controller metrics (no Argo controller runs here) are skipped with that reason,
+never passed. The business metrics come from a real outcome join against a real PostgreSQL CRM; the canary
+rollback counter from the canary analysis' own metrics server (livestack.py says why no analysis runs).
 """
 
 from __future__ import annotations
@@ -12,19 +14,25 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import yaml
 from livestack import (
+    CONVERSION,
     NEW_VALUE,
     RULES,
     WINDOW,
+    ZERO_HOLD_SECONDS,
     Stack,
+    crm_with_conversions,
     drive_traffic,
     predictor_down_traffic,
     query,
+    run_outcome_join,
+    start_analysis_metrics,
     start_consumers,
     start_logger,
     start_prometheus,
@@ -50,6 +58,13 @@ END_STATE = [
     "leadscore_drift_reason_share",
     "leadscore_bias_group_leads",
     'leadscore_drift_new_value{feature="lead_source"}',
+]
+OUTCOME_STATE = [
+    "leadscore_outcome_auc",
+    "leadscore_outcome_conversion_rate",
+    "leadscore_outcome_conversion_drop",
+    "increase(leadscore_outcomes_total[5m]) > 0",  # the 0 held first, then the counts: increase() sees them
+    'ALERTS{alertname="LeadConversionDrop", alertstate="firing"}',
 ]
 
 
@@ -131,7 +146,7 @@ def _leads(tiny: Any, n: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def stack(tmp_path_factory: pytest.TempPathFactory, scratch_database: Any) -> Iterator[Stack]:
     binary = shutil.which("prometheus")
     if binary is None:
         pytest.skip("prometheus not installed: `make envs` installs Debian prometheus (as root)")
@@ -144,9 +159,11 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         start_serving(s, artifact)
         start_consumers(s, artifact, shadow)
         start_logger(s)
+        start_analysis_metrics(s)
         start_prometheus(s, binary)  # scrapes from the start: every target's first samples
-        for name in ("drift", "sink", "shadow", "trigger", "dead-letter"):
+        for name in ("drift", "sink", "shadow", "trigger", "dead-letter", "outcome-metrics"):
             s.wait_http(name, f"{s.urls[name]}/healthz")
+        s.wait_http("canary-analysis", f"{s.urls['canary-analysis']}/metrics")
         s.wait_http("predictor", s.urls["predictor_ready"])
         s.wait_http("transformer", s.urls["transformer_ready"])
         s.wait_http("logger", f"{s.urls['logger']}/v2/health/ready")
@@ -154,6 +171,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         s.counts = drive_traffic(s, leads, odd)
         s.down = predictor_down_traffic(s, odd[0])
         wait_for_series(s, END_STATE)
+        crm = scratch_database("leadscore_live_crm")
+        crm_with_conversions(crm, [lead["lead_id"] for lead in leads])
+        s.outcome = run_outcome_join(s, crm)
+        wait_for_series(s, OUTCOME_STATE, timeout=60.0 + ZERO_HOLD_SECONDS)
         yield s
     finally:
         s.stop_all()
@@ -165,7 +186,44 @@ def test_the_stack_saw_the_traffic(stack: Stack) -> None:
     assert counts.get("422", 0) >= 2, counts
     assert all(code >= 500 for code in stack.down), stack.down
     up = query(stack, "up")
-    assert {r["metric"]["job"] for r in up if r["value"][1] == "1"} >= {"transformer", "drift", "sink", "shadow"}
+    jobs = {r["metric"]["job"] for r in up if r["value"][1] == "1"}
+    assert jobs >= {"transformer", "drift", "sink", "shadow", "outcome-metrics", "canary-analysis"}
+
+
+def test_the_outcome_join_ran_on_the_logged_leads(stack: Stack) -> None:
+    report = stack.outcome
+    assert report["report_status"] == 200, report
+    assert report["joined"] >= 2 * WINDOW and 0 < report["conversions"] < report["joined"]
+    assert [v["model_version"] for v in report["event"]["versions"]] == ["7"]  # the served version, from the log
+    assert report["conversion_drop"] > 0.10  # the CRM's later half converts at CONVERSION[1]
+    assert CONVERSION[0] > CONVERSION[1]
+
+
+def test_the_canary_analysis_reads_the_exported_outcomes(stack: Stack) -> None:
+    """leadscore/delivery/checks.py's own queries, on the live data: the KPI has outcomes to judge."""
+    from leadscore.delivery.checks import side_stats
+    from leadscore.delivery.prom import Prometheus
+
+    tiers = ("A", "B")
+    side = side_stats(Prometheus(stack.urls["prometheus"], 10, 2), 7, 900, time.time(), tiers)
+    # (requests and scores are not asserted: the burst of traffic may all land between two scrapes, and a series
+    # that appears at its final value has no increase; live traffic does not stop)
+    counts = [c for c in stack.outcome["event"]["counts"] if c["tier"] in tiers]
+    settled = sum(c["leads"] for c in counts)
+    converted = sum(c["leads"] for c in counts if c["converted"])
+    assert settled > 0
+    # increase() sees the whole first count (the consumer held the new cells at 0 first) and extrapolates it
+    # to the window's end by up to one scrape interval (1 s) over a series only seconds old: a little more
+    assert settled <= side.top_outcomes < 1.3 * settled
+    assert converted <= side.top_conversions < 1.3 * converted + 1
+
+
+def test_the_conversion_drop_alert_fires_on_the_exported_metric(stack: Stack) -> None:
+    firing = query(stack, 'ALERTS{alertname="LeadConversionDrop", alertstate="firing"}')
+    assert [a["metric"]["model_version"] for a in firing] == ["7"]
+    drop = query(stack, 'leadscore_outcome_conversion_drop{model_version="7"}')
+    version = next(v for v in stack.outcome["event"]["versions"] if v["model_version"] == "7")
+    assert float(drop[0]["value"][1]) == pytest.approx(version["conversion_drop"])
 
 
 def test_prometheus_loaded_every_rule_healthy(stack: Stack) -> None:

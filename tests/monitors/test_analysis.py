@@ -6,11 +6,10 @@ import json
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-from logfixture import write_log
-from synth import make_records
-
 from leadscore_monitors.analysis import daily, hourly, weekly
 from leadscore_monitors.reference import load_reference
+from leadscore_monitors.testkit.logs import write_log
+from leadscore_monitors.testkit.synth import make_records
 
 
 def test_daily_hourly_weekly(artifact: Path, tmp_path: Path) -> None:

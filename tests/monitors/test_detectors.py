@@ -6,10 +6,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from synth import make_records
 
 from leadscore_monitors.detectors.base import DriftDetector, WindowData, build_detector
 from leadscore_monitors.reference import load_reference
+from leadscore_monitors.testkit.synth import make_records
 
 
 @pytest.fixture(scope="module", params=["alibi", "evidently"])

@@ -6,10 +6,11 @@ import json
 from pathlib import Path
 
 import httpx
-from conftest import make_records, post_event, scored_pairs
 
 from leadscore_core.events import DRIFT_TYPE, REQUEST_TYPE, RESPONSE_TYPE, DriftEvent
 from leadscore_monitors.cloudevent import logger_event
+from leadscore_monitors.testkit.events import post_event, scored_pairs
+from leadscore_monitors.testkit.synth import make_records
 
 
 def send(client: httpx.Client, url: str, pairs: list[tuple[str, dict, dict]], ok: tuple[int, ...] = (200,)) -> None:

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import yaml
 
+from leadscore_core.events import OUTCOME_TYPE
+
 EVENTING = Path(__file__).resolve().parents[2] / "manifests" / "eventing"
 
 
@@ -30,6 +32,8 @@ def test_one_trigger_per_consumer_on_the_logger_types() -> None:
     for name in ("inference-log", "drift-detector", "shadow-scorer"):
         types = {f["exact"]["type"] for f in triggers[name]["spec"]["filters"][0]["any"]}
         assert types == {"org.kubeflow.serving.inference.request", "org.kubeflow.serving.inference.response"}
+    (outcome,) = triggers["outcome-metrics"]["spec"]["filters"]
+    assert outcome == {"exact": {"type": OUTCOME_TYPE}}  # the outcome job's reports, nothing else
     broker = next(d for d in all_docs if d.get("kind") == "Broker")
     assert broker["spec"]["delivery"]["deadLetterSink"]["ref"]["name"] == "event-dead-letter"
     assert broker["spec"]["delivery"]["retry"] >= 3

@@ -6,10 +6,11 @@ import json
 from pathlib import Path
 
 import httpx
-from conftest import make_records, post_event, scored_pairs
 from deltalake import DeltaTable
 
 from leadscore_core.events import REQUEST_TYPE, RESPONSE_TYPE
+from leadscore_monitors.testkit.events import post_event, scored_pairs
+from leadscore_monitors.testkit.synth import make_records
 
 
 def test_sink_joins_by_ce_id_into_delta_without_pii(server, artifact: Path, tmp_path: Path) -> None:

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import make_records, scored_pairs
 from starlette.testclient import TestClient
 
 from leadscore_core.events import REQUEST_TYPE
@@ -21,6 +20,8 @@ from leadscore_monitors.detectors.base import build_detector
 from leadscore_monitors.drift import DriftConsumer
 from leadscore_monitors.reference import load_reference
 from leadscore_monitors.settings import DriftSettings
+from leadscore_monitors.testkit.events import scored_pairs
+from leadscore_monitors.testkit.synth import make_records
 
 FULL = "database or disk is full"
 

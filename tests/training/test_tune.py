@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import optuna
 import pytest
@@ -40,3 +42,34 @@ def test_in_fold_pruning_runs_every_trial_and_reports_inside_folds(
     # the first trials (before the pruner's start-up count) are identical: same sampler, same seed
     first = [t.params for t in studies[0].trials[:5]]
     assert first == [t.params for t in studies[1].trials[:5]]
+
+
+@pytest.mark.parametrize(("n", "seed"), [(1200, 3), (2000, 4)])
+def test_fold_end_is_judged_on_the_fold_auc_when_a_fold_runs_to_max_rounds(
+    n: int, seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # no early stop (patience > rounds) and max_rounds a multiple of prune_every: the in-fold callback and the
+    # fold-end report would both claim step (fold + 1) * max_rounds - 1; the fold AUC must be the one recorded
+    x, y, folds = data(n, seed)
+    studies: list[optuna.Study] = []
+    real = optuna.create_study
+    monkeypatch.setattr(optuna, "create_study", lambda **kw: studies.append(real(**kw)) or studies[-1])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # optuna warns (and ignores the value) on a step reported twice
+        tune.run_study(
+            x,
+            y,
+            folds,
+            n_trials=6,
+            seed=seed,
+            n_jobs=1,
+            max_rounds=20,
+            early_stopping_rounds=1000,
+            console=Console(quiet=True),
+            prune_every=5,
+        )
+    done = [t for t in studies[0].trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert done
+    for t in done:
+        for k, fold_auc in enumerate(t.user_attrs["fold_aucs"]):
+            assert t.intermediate_values[(k + 1) * 20 - 1] == pytest.approx(fold_auc)

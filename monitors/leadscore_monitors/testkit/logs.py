@@ -6,13 +6,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from conftest import scored_pairs
-
 from leadscore_core.events import REQUEST_TYPE, RESPONSE_TYPE
+
 from leadscore_monitors.cloudevent import LoggedEvent
 from leadscore_monitors.settings import SinkSettings
 from leadscore_monitors.sink import SinkConsumer
 from leadscore_monitors.store import connect
+from leadscore_monitors.testkit.events import scored_pairs
 
 
 def write_log(

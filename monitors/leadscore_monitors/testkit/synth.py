@@ -1,4 +1,4 @@
-"""Small synthetic lead frames and tiny real model artifacts for the monitor tests.
+"""Small synthetic lead frames and tiny real model artifacts for the monitor tests and benchmarks.
 
 Values are clean (as :func:`leadscore_core.validation.check_record` returns them); the artifact is a
 real XGBoost booster with a real drift reference written by :func:`leadscore_core.reference.save_artifact`.
@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
 from leadscore_core.contract import FeatureSpec, load_spec
 from leadscore_core.testkit import build_artifact
 
