@@ -81,8 +81,9 @@ services: ## start PostgreSQL and Redis when they are not running
 	@$(ROOT)/scripts/services.sh start
 
 # ------------------------------------------------------------------ the local stack
-up: envs ## fresh machine -> data, CRM, medallion, model, live endpoint, drift replay
-	@$(ROOT)/scripts/local/up.sh
+CANARY_FAULT ?= none
+up: envs ## fresh machine -> data, CRM, medallion, model, live endpoint, drift replay, retraining, canary (CANARY_FAULT=latency)
+	@CANARY_FAULT="$(CANARY_FAULT)" $(ROOT)/scripts/local/up.sh
 
 down: ## stop the servers `make up` left running
 	@$(ROOT)/scripts/local/down.sh

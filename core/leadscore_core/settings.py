@@ -98,6 +98,58 @@ class DriftThresholds(BaseSettings):
         return {"numeric": self.psi_numeric, "boolean": self.psi_boolean}.get(feature_type, self.psi_categorical)
 
 
+class CanaryThresholds(BaseSettings):
+    """Every threshold of the canary analysis (``LEADSCORE_CANARY_`` prefix): canary vs stable, one
+    interval at a time (``leadscore.delivery.checks``). A quiet interval (too few samples) waits; it
+    neither passes nor fails the candidate."""
+
+    model_config = SettingsConfigDict(env_prefix="LEADSCORE_CANARY_", extra="ignore")
+
+    min_requests: int = Field(200, ge=1)
+    """Requests per side in the window below which the interval waits."""
+    min_success_rate: float = Field(0.99, gt=0, le=1)
+    """Canary success rate floor (non-5xx / all)."""
+    max_success_drop: float = Field(0.005, ge=0, lt=1)
+    """Canary success rate may trail stable's by at most this much."""
+    max_p99_s: float = Field(0.2, gt=0)
+    """Canary p99 latency ceiling, seconds."""
+    max_psi: float = Field(0.2, gt=0)
+    """PSI (:func:`leadscore_core.stats.psi`) between the canary's and stable's score distributions on the
+    same traffic: a model change, not input drift (that is :class:`DriftThresholds`)."""
+    min_scores: int = Field(200, ge=1)
+    """Scores per side needed before PSI is judged."""
+    min_outcomes: int = Field(100, ge=1)
+    """Labelled top-tier outcomes per side needed before the KPI is judged."""
+    max_kpi_drop: float = Field(0.05, ge=0, lt=1)
+    """Top-tier conversion of the canary may trail stable's by at most this much (absolute)..."""
+    kpi_z: float = Field(2.58, gt=0)
+    """...and a larger drop fails only when significant: one-sided two-proportion z above this (p < 0.005),
+    so sampling noise in a window of a few hundred outcomes does not roll a good model back."""
+    top_tiers: tuple[str, ...] = ("A", "B")
+    """Tiers whose conversion is the business KPI (JSON list in the environment)."""
+
+
+class ShadowCriteria(BaseSettings):
+    """Exit criteria of the shadow stage (``LEADSCORE_SHADOW_`` prefix): may the shadow version start its
+    canary (``leadscore canary shadow-check``)?"""
+
+    model_config = SettingsConfigDict(env_prefix="LEADSCORE_SHADOW_", extra="ignore")
+
+    min_days: float = Field(7.0, ge=0)
+    """Days in shadow before the canary may start (seed: 1-2 weeks)."""
+    min_spearman: float = Field(0.7, ge=-1, le=1)
+    """Floor of the Spearman correlation of shadow and production scores (``leadscore_shadow_spearman``);
+    lower means something is broken, not that the shadow is better."""
+    min_top_decile_overlap: float = Field(0.5, ge=0, le=1)
+    """Floor of the share of production's top decile also in the shadow's."""
+    min_tier_agreement: float = Field(0.6, ge=0, le=1)
+    """Floor of the share of leads both models put in the same tier."""
+    min_outcomes: int = Field(200, ge=1)
+    """Labelled logged leads (both classes present) before the realised AUC is judged."""
+    auc_tolerance: float = Field(0.005, ge=0, lt=1)
+    """The shadow's realised AUC may trail the champion's on the same leads by at most this much."""
+
+
 class CrmSettings(BaseSettings):
     """Where the CRM database lives: one name for every component (the data tools, the medallion's CRM
     source, the monitors' outcome job)."""

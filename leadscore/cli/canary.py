@@ -1,4 +1,5 @@
-"""``leadscore canary render|analyze``: move traffic to a model version, by hand or under analysis."""
+"""``leadscore canary render|analyze|replay|shadow-check|local``: move traffic to a model version, by hand or
+under analysis; ``local`` runs the whole rollout on this machine (:mod:`leadscore.local.canary`)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import typer
 
 from leadscore.cli._errors import friendly_errors
 
+OUTCOME_EXIT = {"passed": 0, "promoted": 0, "rolled_back": 4, "inconclusive": 5}
+"""Exit code of an analysis outcome (``analyze`` and ``local``)."""
 group = typer.Typer(help="Progressive delivery: render canary steps, analyse and roll back.", no_args_is_help=True)
 
 
@@ -102,7 +105,7 @@ def analyze_command(
             print(json.dumps({"status": outcome.status, "events": [e.__dict__ for e in outcome.events]}, default=str))
         if outcome.status == "rolled_back" and metrics_port:
             WallClock().sleep(_seconds(linger))
-        raise typer.Exit({"passed": 0, "promoted": 0, "rolled_back": 4, "inconclusive": 5}[outcome.status])
+        raise typer.Exit(OUTCOME_EXIT[outcome.status])
 
 
 @group.command("replay")
@@ -155,7 +158,9 @@ def shadow_check_command(
     log: Annotated[str | None, typer.Option(help="Delta inference log (default: under $LEADSCORE_HOME).")] = None,
     crm_dsn: Annotated[str | None, typer.Option(help="PostgreSQL CRM with the outcomes (none: AUC pending).")] = None,
     crm_table: Annotated[str, typer.Option(help="CRM table holding lead id and the converted flag.")] = "leads",
-    min_days: Annotated[float, typer.Option(help="Minimum days in shadow.")] = 7.0,
+    min_days: Annotated[
+        float | None, typer.Option(help="Minimum days in shadow (default: LEADSCORE_SHADOW_MIN_DAYS, 7).")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """May the shadow start its canary? Days in shadow, agreement metrics, realized AUC vs the champion."""
@@ -170,11 +175,12 @@ def shadow_check_command(
     from leadscore.delivery.settings import DeliverySettings
     from leadscore.registry.registry import Registry
     from leadscore_core.artifact import LeadScorer
+    from leadscore_core.settings import ShadowCriteria
 
     with friendly_errors(as_json):
         s, reg = DeliverySettings(), Registry()
         version = int(reg.resolve(model_version).version)
-        crit = sh.ShadowCriteria(min_days=min_days)
+        crit = ShadowCriteria() if min_days is None else ShadowCriteria(min_days=min_days)
         since = next((h.at for h in reversed(reg.history(str(version))) if h.to_state == "shadow"), None)
         prom = Prometheus(s.prometheus_url, s.prometheus_timeout_s, s.prometheus_retries)
         checks = [sh.days_check(since, datetime.now(UTC), crit), *sh.agreement_checks(prom, version, time.time(), crit)]
@@ -195,6 +201,77 @@ def shadow_check_command(
             for c in result.checks:
                 typer.echo(f"  {c.name:36} {c.status:5} {c.detail}")
         raise typer.Exit({"ready": 0, "pending": 6, "not_ready": 7}[result.status])
+
+
+@group.command("local")
+def local_command(
+    model_version: Annotated[
+        str, typer.Option("--model-version", help="The candidate (version or alias; staging is moved to shadow).")
+    ] = "shadow",
+    bake: Annotated[str, typer.Option(help="Bake time per step.")] = "10=30s,50=30s,100=30s",
+    interval: Annotated[str, typer.Option(help="Time between judgements (and their window).")] = "15s",
+    watch: Annotated[str, typer.Option(help="Post-promotion watch.")] = "15s",
+    rps: Annotated[float, typer.Option(help="Replayed requests per second (both servers together).")] = 50.0,
+    leads_per_request: Annotated[int, typer.Option(help="Logged leads per /score-lead call.")] = 5,
+    min_requests: Annotated[int, typer.Option(help="Requests per side before an interval is judged.")] = 50,
+    min_scores: Annotated[int, typer.Option(help="Scores per side before the score PSI is judged.")] = 250,
+    fault: Annotated[
+        str, typer.Option(help="none | latency: a local-only fault injected into the candidate.")
+    ] = "none",
+    stable_url: Annotated[
+        str | None, typer.Option(help="A running predictor to use as stable when it serves the champion.")
+    ] = None,
+    log: Annotated[
+        str | None, typer.Option(help="Delta inference log to replay (default: $LEADSCORE_HOME/lake/bronze/...).")
+    ] = None,
+) -> None:
+    """Shadow -> canary 10/50/100 -> production here: two real servers, replayed traffic, a real Prometheus,
+    the same analysis as `canary analyze`; prints the timeline. Exit 4 when the candidate is rolled back."""
+    import signal
+    import time
+
+    from leadscore.delivery.analysis import Plan
+    from leadscore.local import canary
+    from leadscore.local.traffic import DriveConfig
+    from leadscore.registry.registry import Registry
+    from leadscore_core.lake import INFERENCE_LOG
+    from leadscore_core.settings import CanaryThresholds
+    from training.errors import RegistryError
+
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)  # unwind: the servers and Prometheus it started are stopped
+    with friendly_errors(False):
+        if fault not in canary.FAULTS:
+            raise RegistryError(f"--fault {fault!r}: one of {', '.join(canary.FAULTS)}")
+        reg = Registry()
+        step_s = _seconds(interval)
+        job = canary.LocalCanary(
+            registry=reg,
+            candidate=int(reg.resolve(model_version).version),
+            plan=Plan(
+                steps=(10, 50, 100),
+                bake_s=_bakes(bake),
+                interval_s=step_s,
+                promote=True,
+                watch_s=_seconds(watch),
+                reference_window_s=step_s,
+            ),
+            thresholds=CanaryThresholds(min_requests=min_requests, min_scores=min_scores),
+            drive=DriveConfig(rps=rps),
+            leads_per_request=leads_per_request,
+            fault_delay_ms=canary.FAULTS[fault],
+            stable_url=stable_url,
+            log_uri=log or str(reg.home.lake / INFERENCE_LOG),
+            workdir=reg.home.home / "canary" / time.strftime("%Y%m%dT%H%M%S", time.gmtime()),
+            echo=typer.echo,
+        )
+        outcome = canary.run(job).outcome
+        for line in canary.summary(job, outcome):
+            typer.echo(line)
+        raise typer.Exit(OUTCOME_EXIT[outcome.status])
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(143)
 
 
 def _ts(at: float) -> str:

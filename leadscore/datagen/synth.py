@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from leadscore_core import stats
 from leadscore_core.contract import FeatureSpec
 
 DAY = 86_400
@@ -347,16 +348,6 @@ def sigmoid(z: np.ndarray) -> np.ndarray:
 
 
 def auc(scores: np.ndarray, labels: np.ndarray) -> float:
-    """ROC AUC by the rank-sum formula (ties get average ranks); NaN when one class is absent."""
-    labels = np.asarray(labels).astype(bool)
-    n_pos, n_neg = int(labels.sum()), int((~labels).sum())
-    if n_pos == 0 or n_neg == 0:
-        return float("nan")
-    order = np.argsort(scores, kind="mergesort")
-    s = np.asarray(scores)[order]
-    ranks = np.empty(len(s), dtype=float)
-    # average ranks over ties
-    _, first, counts = np.unique(s, return_index=True, return_counts=True)
-    avg = first + (counts + 1) / 2.0
-    ranks[order] = np.repeat(avg, counts)
-    return float((ranks[labels].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
+    """ROC AUC (:func:`leadscore_core.stats.auc`, the rank-sum formula); NaN when one class is absent."""
+    value = stats.auc(np.asarray(labels).astype(bool), scores)
+    return float("nan") if value is None else value

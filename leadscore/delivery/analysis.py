@@ -23,6 +23,7 @@ from leadscore.delivery import checks, kube
 from leadscore.delivery.metrics import AnalysisMetrics
 from leadscore.delivery.prom import Prometheus, PrometheusUnavailable
 from leadscore.registry.registry import STORAGE_TAG, Registry
+from leadscore_core.settings import CanaryThresholds
 from training.errors import RegistryError
 
 
@@ -84,14 +85,14 @@ class Analysis:
         candidate: int,
         *,
         plan: Plan,
-        thresholds: checks.Thresholds | None = None,
+        thresholds: CanaryThresholds | None = None,
         clock: Clock | None = None,
         metrics: AnalysisMetrics | None = None,
         log: Callable[[Event], None] | None = None,
     ) -> None:
         self.registry, self.prom, self.patcher = registry, prom, patcher
         self.candidate, self.plan = int(candidate), plan
-        self.t = thresholds or checks.Thresholds()
+        self.t = thresholds or CanaryThresholds()
         self.clock = clock or WallClock()
         self.metrics = metrics or AnalysisMetrics()
         self.log = log or (lambda e: None)

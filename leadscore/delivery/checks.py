@@ -10,6 +10,7 @@ version that answered, so the two sides of a split are told apart even behind on
 
 A judgement is ``pass``, ``fail`` or ``wait``: too few requests on either side is ``wait`` (a quiet hour
 neither passes nor fails a model); the KPI is judged only once both sides have enough labelled outcomes.
+The thresholds are :class:`leadscore_core.settings.CanaryThresholds` (``LEADSCORE_CANARY_*``).
 """
 
 from __future__ import annotations
@@ -19,34 +20,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from leadscore.delivery.prom import Prometheus
-
-PSI_FLOOR = 1e-4
-"""Floor of a bin share before taking logs (an empty bin must not make PSI infinite)."""
-
-
-@dataclass(frozen=True)
-class Thresholds:
-    min_requests: int = 200
-    """Requests per side in the window below which the interval waits."""
-    min_success_rate: float = 0.99
-    """Canary success rate floor (non-5xx / all)."""
-    max_success_drop: float = 0.005
-    """Canary success rate may trail stable's by at most this much."""
-    max_p99_s: float = 0.2
-    """Canary p99 latency ceiling, seconds."""
-    max_psi: float = 0.2
-    """PSI between the canary's and stable's score distributions."""
-    min_scores: int = 200
-    """Scores per side needed before PSI is judged."""
-    min_outcomes: int = 100
-    """Labelled top-tier outcomes per side needed before the KPI is judged."""
-    max_kpi_drop: float = 0.05
-    """Top-tier conversion of the canary may trail stable's by at most this much (absolute)..."""
-    kpi_z: float = 2.58
-    """...and a larger drop fails only when significant: one-sided two-proportion z above this (p < 0.005),
-    so sampling noise in a window of a few hundred outcomes does not roll a good model back."""
-    top_tiers: tuple[str, ...] = ("A", "B")
-    """Tiers whose conversion is the business KPI."""
+from leadscore_core.settings import CanaryThresholds
+from leadscore_core.stats import psi
 
 
 @dataclass
@@ -113,23 +88,22 @@ def side_stats(prom: Prometheus, version: int, window_s: int, at: float, tiers: 
 
 
 def psi_from_buckets(expected: list[tuple[float, float]], actual: list[tuple[float, float]]) -> float:
-    """PSI between two histograms given as cumulative (le, count) pairs over the same bucket bounds."""
+    """PSI (:func:`leadscore_core.stats.psi`) between two histograms given as cumulative (le, count) pairs
+    over the same bucket bounds."""
     if [le for le, _ in expected] != [le for le, _ in actual]:
         raise ValueError("the two score histograms have different buckets")
-    e, a = _shares(expected), _shares(actual)
-    return float(sum((q - p) * math.log(q / p) for p, q in zip(e, a, strict=True)))
+    return psi(_counts(expected), _counts(actual))
 
 
-def _shares(cumulative: list[tuple[float, float]]) -> list[float]:
+def _counts(cumulative: list[tuple[float, float]]) -> list[float]:
     counts, previous = [], 0.0
     for _, c in cumulative:
         counts.append(max(c - previous, 0.0))
         previous = c
-    total = sum(counts) or 1.0
-    return [max(c / total, PSI_FLOOR) for c in counts]
+    return counts
 
 
-def judge(canary: SideStats, stable: SideStats, t: Thresholds) -> Verdict:
+def judge(canary: SideStats, stable: SideStats, t: CanaryThresholds) -> Verdict:
     """Judge one interval: wait on too few samples; otherwise every check, fail if any fails."""
     if canary.requests < t.min_requests or stable.requests < t.min_requests:
         detail = (
@@ -145,14 +119,14 @@ def judge(canary: SideStats, stable: SideStats, t: Thresholds) -> Verdict:
     return Verdict("pass", checks)
 
 
-def _success(canary: SideStats, stable: SideStats, t: Thresholds) -> Check:
+def _success(canary: SideStats, stable: SideStats, t: CanaryThresholds) -> Check:
     c, s = canary.success_rate or 0.0, stable.success_rate or 0.0
     floor = max(t.min_success_rate, s - t.max_success_drop)
     ok = c >= floor
     return Check("success_rate", "pass" if ok else "fail", f"canary {c:.4f} vs stable {s:.4f} (floor {floor:.4f})")
 
 
-def _latency(canary: SideStats, t: Thresholds) -> Check:
+def _latency(canary: SideStats, t: CanaryThresholds) -> Check:
     if canary.p99_s is None:
         return Check("p99_latency", "wait", "no latency histogram for the canary yet")
     ok = canary.p99_s < t.max_p99_s
@@ -160,14 +134,14 @@ def _latency(canary: SideStats, t: Thresholds) -> Check:
     return Check("p99_latency", "pass" if ok else "fail", detail)
 
 
-def _psi(canary: SideStats, stable: SideStats, t: Thresholds) -> Check:
+def _psi(canary: SideStats, stable: SideStats, t: CanaryThresholds) -> Check:
     if canary.scores < t.min_scores or stable.scores < t.min_scores:
         return Check("score_psi", "wait", f"scores canary {canary.scores:.0f}, stable {stable.scores:.0f}")
     value = psi_from_buckets(stable.score_buckets, canary.score_buckets)
     return Check("score_psi", "pass" if value <= t.max_psi else "fail", f"PSI {value:.4f} (limit {t.max_psi})")
 
 
-def _kpi(canary: SideStats, stable: SideStats, t: Thresholds) -> Check:
+def _kpi(canary: SideStats, stable: SideStats, t: CanaryThresholds) -> Check:
     if canary.top_outcomes < t.min_outcomes or stable.top_outcomes < t.min_outcomes:
         detail = (
             f"labelled top-tier outcomes canary {canary.top_outcomes:.0f}, stable {stable.top_outcomes:.0f} "

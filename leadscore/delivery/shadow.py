@@ -23,17 +23,8 @@ import numpy as np
 from leadscore.delivery.checks import Check
 from leadscore.delivery.prom import Prometheus, PrometheusUnavailable
 from leadscore_core.artifact import LeadScorer
-
-
-@dataclass(frozen=True)
-class ShadowCriteria:
-    min_days: float = 7.0
-    min_spearman: float = 0.7
-    min_top_decile_overlap: float = 0.5
-    min_tier_agreement: float = 0.6
-    min_outcomes: int = 200
-    """Labelled logged leads (both classes present) before the AUC is judged."""
-    auc_tolerance: float = 0.005
+from leadscore_core.settings import ShadowCriteria
+from leadscore_core.stats import auc
 
 
 @dataclass
@@ -74,23 +65,6 @@ def days_check(shadow_since: str | None, now: datetime, c: ShadowCriteria) -> Ch
     return Check("days_in_shadow", "pass" if days >= c.min_days else "wait", f"{days:.1f} days (need {c.min_days})")
 
 
-def auc(y: np.ndarray, p: np.ndarray) -> float:
-    """ROC-AUC by the rank-sum formula (ties averaged)."""
-    order = np.argsort(p, kind="stable")
-    ranks = np.empty(len(p))
-    sorted_p = p[order]
-    i = 0
-    while i < len(p):
-        j = i
-        while j + 1 < len(p) and sorted_p[j + 1] == sorted_p[i]:
-            j += 1
-        ranks[order[i : j + 1]] = (i + j) / 2 + 1
-        i = j + 1
-    pos = y.sum()
-    neg = len(y) - pos
-    return float((ranks[y == 1].sum() - pos * (pos + 1) / 2) / (pos * neg))
-
-
 def auc_check(
     log: Mapping[str, list[Any]], outcomes: Mapping[str, bool], shadow: LeadScorer, c: ShadowCriteria
 ) -> Check:
@@ -106,6 +80,7 @@ def auc_check(
     x = shadow.encoder.encode_records([{n: log[n][i] for n in names} for i in idx])
     shadow_auc = auc(y, shadow.score(x).probability)
     champion_auc = auc(y, np.array([log["probability"][i] for i in idx], dtype=float))
+    assert shadow_auc is not None and champion_auc is not None  # both classes are present (checked above)
     ok = shadow_auc >= champion_auc - c.auc_tolerance
     detail = f"shadow {shadow_auc:.4f} vs champion {champion_auc:.4f} on {len(idx)} outcomes"
     return Check("realized_auc", "pass" if ok else "fail", detail)

@@ -43,10 +43,11 @@ from leadscore_core.events import (
 )
 from leadscore_core.lake import INFERENCE_LOG
 from leadscore_core.settings import CrmSettings, DriftThresholds, HomeSettings
+from leadscore_core.stats import auc
 from leadscore_core.workflows import TRANSIENT_EXIT_CODE
 from psycopg import sql
 from pydantic import BaseModel
-from scipy.stats import chi2, norm, rankdata
+from scipy.stats import chi2, norm
 
 from leadscore_monitors.cloudevent import reply_event
 from leadscore_monitors.logtable import read_log
@@ -78,17 +79,6 @@ class OutcomeReport(BaseModel):
     """Holdout AUC the serving model was trained with (``metrics.auc`` of its manifest, with --model-dir)."""
     concept_drift: bool = False
     """:func:`concept_drift`: the realised AUC fell significantly below the reference AUC."""
-
-
-def auc(y: Sequence[int], p: Sequence[float]) -> float | None:
-    """ROC-AUC via the rank-sum (Mann-Whitney) identity, ties averaged."""
-    y_arr, p_arr = np.asarray(y), np.asarray(p, dtype=np.float64)
-    n_pos = int(y_arr.sum())
-    n_neg = len(y_arr) - n_pos
-    if n_pos == 0 or n_neg == 0:
-        return None
-    ranks = rankdata(p_arr)
-    return float((ranks[y_arr == 1].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
 def auc_se(auc_value: float, n_pos: int, n_neg: int) -> float:

@@ -1,7 +1,8 @@
 """Distribution statistics on the reference bins (numpy only): PSI, KL, feature stats, outliers.
 
-alibi-detect has no PSI, so PSI and KL are computed here on the bins stored in the model version's
-drift reference; the same bins training used, so a PSI here means what it means in the model card.
+alibi-detect has no PSI, so PSI (:func:`leadscore_core.stats.psi`, shared with the canary analysis) and KL
+are computed on the bins stored in the model version's drift reference; the same bins training used, so a
+PSI here means what it means in the model card.
 """
 
 from __future__ import annotations
@@ -12,26 +13,15 @@ from typing import Any
 import numpy as np
 from leadscore_core.artifact import CategoricalReference, NumericReference
 from leadscore_core.reference import categorical_histogram, numeric_histogram
+from leadscore_core.stats import psi as psi  # re-exported: the one PSI, in core
+from leadscore_core.stats import smooth
 from pydantic import BaseModel
-
-EPS = 1e-4
-"""Floor of a bin share before taking logs (an empty bin must not make PSI infinite)."""
-
-
-def _smooth(p: np.ndarray) -> np.ndarray:
-    q = np.clip(np.asarray(p, dtype=np.float64), EPS, None)
-    return q / q.sum()
-
-
-def psi(expected: Sequence[float] | np.ndarray, actual: Sequence[float] | np.ndarray) -> float:
-    """Population stability index ``sum((a - e) * ln(a / e))`` of two share vectors on the same bins."""
-    e, a = _smooth(np.asarray(expected)), _smooth(np.asarray(actual))
-    return float(np.sum((a - e) * np.log(a / e)))
 
 
 def kl(expected: Sequence[float] | np.ndarray, actual: Sequence[float] | np.ndarray) -> float:
-    """Kullback-Leibler divergence ``KL(actual || expected)`` on the same bins (nats)."""
-    e, a = _smooth(np.asarray(expected)), _smooth(np.asarray(actual))
+    """Kullback-Leibler divergence ``KL(actual || expected)`` on the same bins (nats), shares smoothed as
+    for PSI (:func:`leadscore_core.stats.smooth`)."""
+    e, a = smooth(np.asarray(expected)), smooth(np.asarray(actual))
     return float(np.sum(a * np.log(a / e)))
 
 

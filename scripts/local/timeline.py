@@ -3,6 +3,7 @@
 
 timeline.py evidence REPORT            print "f1 PSI x, f2 PSI y" (exit 1 when nothing drifted)
 timeline.py show REPORT RUN_JSON REGISTRY_JSON   drift -> retraining steps -> the new version's stage
+timeline.py candidate RUN_JSON         print the retrained version the gate promoted (exit 1: none)
 """
 
 from __future__ import annotations
@@ -43,7 +44,23 @@ def show(report_path: Path, run_path: Path, registry: dict) -> None:
     print(f"      result    v{version}: gate {gate}, now in {stage} (staging: passed the gate; shadow: started)")
 
 
+def candidate(run_path: Path) -> str | None:
+    """The version the retraining registered and the gate promoted (then started in shadow), else None."""
+    try:
+        outputs = json.loads(run_path.read_text().strip().splitlines()[-1])["outputs"]
+    except (OSError, ValueError, IndexError, KeyError):
+        return None
+    version = outputs.get("model_version")
+    return str(version) if version and outputs.get("gate_decision") == "promoted" else None
+
+
 def main(argv: list[str]) -> int:
+    if argv[0] == "candidate":
+        version = candidate(Path(argv[1]))
+        if version is None:
+            return 1
+        print(version)
+        return 0
     if argv[0] == "evidence":
         text = evidence(json.loads(Path(argv[1]).read_text()))
         if not text:

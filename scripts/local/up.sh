@@ -7,8 +7,11 @@
 #   4. `serve --detach`, then a sample POST /score-lead with its answer
 #   5. drifted traffic (source_mix at the default strength 0.5) through `monitor replay`, and where to look
 #   6. drift -> `workflows run-local retraining` (the Argo DAG run here) -> the new version's stage; timeline
+#   7. the retrained version: shadow replay -> canary 10/50/100 -> production with `canary local` (a second
+#      server, replayed traffic, a local Prometheus, the cluster's analysis code); timeline
 # A step whose command is not built yet is reported as "not available yet" and skipped.
-# Knobs: UP_ROWS (20000) UP_SEED (7) UP_TRIALS (20) UP_PORT (8080) UP_FORCE=1 (regenerate data).
+# Knobs: UP_ROWS (20000) UP_SEED (7) UP_TRIALS (20) UP_PORT (8080) UP_FORCE=1 (regenerate data)
+#        CANARY_FAULT (none | latency: a local-only delay injected into the candidate server, rolled back).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$ROOT"
@@ -16,6 +19,7 @@ export LEADSCORE_HOME="${LEADSCORE_HOME:-$ROOT/.leadscore}"
 mkdir -p "$LEADSCORE_HOME"
 LEADSCORE_HOME="$(cd "$LEADSCORE_HOME" && pwd)"
 ROWS="${UP_ROWS:-20000}" SEED="${UP_SEED:-7}" TRIALS="${UP_TRIALS:-20}" PORT="${UP_PORT:-8080}"
+FAULT="${CANARY_FAULT:-none}"
 RAW="$LEADSCORE_HOME/raw" DRIFTED="$LEADSCORE_HOME/raw-drift-source_mix-0.5"
 LS="$ROOT/.venv/bin/leadscore"
 DONE=() SKIPPED=()
@@ -61,7 +65,7 @@ wait_http() {  # url seconds
 echo "leadscore up: LEADSCORE_HOME=$LEADSCORE_HOME"
 
 # 1 ---------------------------------------------------------------- data
-step "1/6 synthetic leads: $ROWS rows, seed $SEED -> $RAW"
+step "1/7 synthetic leads: $ROWS rows, seed $SEED -> $RAW"
 if ! has data generate; then
     unavailable data generate
 elif [[ -f "$RAW/manifest.json" && "${UP_FORCE:-0}" != 1 ]]; then
@@ -71,7 +75,7 @@ else
 fi
 
 # 2 ---------------------------------------------------------------- CRM + medallion
-step "2/6 CRM + bronze/silver/gold Delta tables -> $LEADSCORE_HOME/lake"
+step "2/7 CRM + bronze/silver/gold Delta tables -> $LEADSCORE_HOME/lake"
 "$ROOT/scripts/services.sh" start >/dev/null 2>&1 || true   # start local PostgreSQL if it is stopped
 if crm_reachable; then
     echo "    PostgreSQL reachable: loading the CRM, then reading it incrementally (updated_at watermark)"
@@ -84,7 +88,7 @@ else
 fi
 
 # 3 ---------------------------------------------------------------- model
-step "3/6 train + register (Optuna $TRIALS trials; MLflow store in $LEADSCORE_HOME/mlflow)"
+step "3/7 train + register (Optuna $TRIALS trials; MLflow store in $LEADSCORE_HOME/mlflow)"
 if ! has train; then
     unavailable train
 elif [[ ! -d "$LEADSCORE_HOME/lake/gold/lead_features/_delta_log" ]]; then
@@ -95,7 +99,7 @@ else
 fi
 
 # 4 ---------------------------------------------------------------- serving
-step "4/6 serve the champion on 127.0.0.1:$PORT"
+step "4/7 serve the champion on 127.0.0.1:$PORT"
 SERVING=0
 if ! has serve; then
     unavailable serve
@@ -123,7 +127,7 @@ else
 fi
 
 # 5 ---------------------------------------------------------------- monitoring
-step "5/6 drifted traffic (source_mix) through the local serving path and the monitors"
+step "5/7 drifted traffic (source_mix) through the local serving path and the monitors"
 if ! has monitor replay; then
     unavailable monitor replay
 elif [[ $SERVING != 1 ]]; then
@@ -140,7 +144,7 @@ else
 fi
 
 # 6 ---------------------------------------------------------------- drift -> retraining
-step "6/6 drift -> retraining workflow, run locally (leadscore workflows run-local retraining)"
+step "6/7 drift -> retraining workflow, run locally (leadscore workflows run-local retraining)"
 REPORT="$(ls -t "$LEADSCORE_HOME"/reports/replay-*.json 2>/dev/null | head -n 1 || true)"
 if ! has workflows run-local; then
     unavailable workflows run-local
@@ -168,6 +172,31 @@ else
     fi
     python3 "$ROOT/scripts/local/timeline.py" show "$REPORT" "$LEADSCORE_HOME/reports/retraining-local.json" \
         "$("$LS" registry list --json 2>/dev/null || echo '{}')" || true
+fi
+
+# 7 ---------------------------------------------------------------- shadow -> canary -> production
+step "7/7 shadow -> canary 10/50/100 -> production, locally (leadscore canary local, CANARY_FAULT=$FAULT)"
+RUN_JSON="$LEADSCORE_HOME/reports/retraining-local.json"
+if ! has canary local; then
+    unavailable canary local
+elif [[ $SERVING != 1 ]]; then
+    echo "    skipped: nothing is serving (step 4 did not start the servers)"
+    SKIPPED+=("leadscore canary local (no server)")
+elif ! CANDIDATE="$(python3 "$ROOT/scripts/local/timeline.py" candidate "$RUN_JSON" 2>/dev/null)"; then
+    echo "    skipped: the retraining promoted no new version (the gate keeps one that does not beat the champion)"
+    SKIPPED+=("leadscore canary local (no candidate)")
+else
+    "$ROOT/scripts/ensure-prometheus.sh" || true
+    echo "    \$ leadscore canary local --model-version $CANDIDATE --fault $FAULT --stable-url http://127.0.0.1:$PORT"
+    set +e
+    "$LS" canary local --model-version "$CANDIDATE" --fault "$FAULT" --stable-url "http://127.0.0.1:$PORT"
+    code=$?
+    set -e
+    case $code in
+        0) DONE+=("canary local (promoted)") ;;
+        4) DONE+=("canary local (rolled back)") ;;
+        *) echo "    the local canary did not conclude (exit $code)" >&2; SKIPPED+=("canary local (exit $code)") ;;
+    esac
 fi
 
 echo

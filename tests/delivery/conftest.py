@@ -217,9 +217,8 @@ def _wait_ready(url: str, proc: subprocess.Popen, log: Path, timeout: float = 60
 
 
 # ------------------------------------------------------------------------------------- registry template
-@pytest.fixture(scope="session")
-def published_store(tmp_path_factory: pytest.TempPathFactory, tiny_artifacts: list[Path]) -> Path:
-    """A home with v1 = published champion and v2 = published shadow candidate (built once, copied per test)."""
+def build_store(home: Path, artifacts: list[Path]) -> Path:
+    """A registry home with v1 = published champion (``artifacts[0]``) and v2 = published shadow candidate."""
     import mlflow
 
     from leadscore.delivery.publish import publisher
@@ -228,7 +227,6 @@ def published_store(tmp_path_factory: pytest.TempPathFactory, tiny_artifacts: li
     from training.logging_model import log_pyfunc
     from training.tracking import ensure_experiment
 
-    home = tmp_path_factory.mktemp("store") / "home"
     mp = pytest.MonkeyPatch()
     mp.setenv("LEADSCORE_HOME", str(home))
     mp.setenv("LEADSCORE_ACTOR", "test-operator")
@@ -239,7 +237,7 @@ def published_store(tmp_path_factory: pytest.TempPathFactory, tiny_artifacts: li
         mlflow.set_experiment(experiment_id=ensure_experiment("delivery-tests", HomeSettings(home=home)))
         for i, (stage, decision) in enumerate((("production", "bootstrap"), ("staging", "promoted"))):
             with mlflow.start_run() as run:
-                uri, model_id = log_pyfunc(tiny_artifacts[i])
+                uri, model_id = log_pyfunc(artifacts[i])
             tags = {"gate_decision": decision, "gate_reason": f"test gate: {decision}"}
             reg.register(uri, run.info.run_id, stage, tags, "test", model_id=model_id)
         reg.record_storage("1", publisher(reg))
@@ -249,12 +247,41 @@ def published_store(tmp_path_factory: pytest.TempPathFactory, tiny_artifacts: li
     return home
 
 
-@pytest.fixture
-def store(published_store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+@pytest.fixture(scope="session")
+def store_builder():  # type: ignore[no-untyped-def]
+    """:func:`build_store`, for tests that need their own pair of versions."""
+    return build_store
+
+
+@pytest.fixture(scope="session")
+def prometheus_binaries() -> tuple[str, str]:
+    """(promtool, prometheus) paths; skips with the reason when they are not installed."""
+    return _prom_binaries()
+
+
+@pytest.fixture(scope="session")
+def published_store(tmp_path_factory: pytest.TempPathFactory, tiny_artifacts: list[Path]) -> Path:
+    """A home with v1 = published champion and v2 = published shadow candidate (built once, copied per test)."""
+    return build_store(tmp_path_factory.mktemp("store") / "home", tiny_artifacts)
+
+
+def use_store(template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private copy of a store built by :func:`build_store`, made the current ``LEADSCORE_HOME``."""
     home = tmp_path / "home"
-    shutil.copytree(published_store, home)
+    shutil.copytree(template, home)
     monkeypatch.setenv("LEADSCORE_HOME", str(home))
     monkeypatch.setenv("LEADSCORE_ACTOR", "test-operator")
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    monkeypatch.setenv("LEADSCORE_DELIVERY_MODEL_STORE", str(published_store / "model-store"))
+    monkeypatch.setenv("LEADSCORE_DELIVERY_MODEL_STORE", str(template / "model-store"))
     return home
+
+
+@pytest.fixture
+def store_user(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    """``use(template) -> home``: :func:`use_store` bound to this test's tmp_path and monkeypatch."""
+    return lambda template: use_store(template, tmp_path, monkeypatch)
+
+
+@pytest.fixture
+def store(published_store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    return use_store(published_store, tmp_path, monkeypatch)

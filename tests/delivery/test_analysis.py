@@ -11,11 +11,11 @@ import pytest
 
 from leadscore.delivery import kube
 from leadscore.delivery.analysis import Analysis, Plan
-from leadscore.delivery.checks import Thresholds
 from leadscore.delivery.metrics import AnalysisMetrics
 from leadscore.delivery.prom import Prometheus
 from leadscore.registry.lifecycle import State
 from leadscore.registry.registry import Registry
+from leadscore_core.settings import CanaryThresholds
 
 MIN = 60
 PATH = "/apis/serving.kserve.io/v1beta1/namespaces/leadscore/inferenceservices/lead-scoring"
@@ -52,7 +52,7 @@ def run(prometheus: dict[str, Any], patcher: kube.KubePatcher, scenario: str, p:
         patcher,
         2,
         plan=p,
-        thresholds=Thresholds(),
+        thresholds=CanaryThresholds(),
         clock=SimClock(start),
         metrics=AnalysisMetrics(),
     )

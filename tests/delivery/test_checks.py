@@ -7,7 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from leadscore.delivery.checks import SideStats, Thresholds, judge, psi_from_buckets
+from leadscore.delivery.checks import SideStats, judge, psi_from_buckets
+from leadscore_core.settings import CanaryThresholds
 
 BOUNDS = [10.0 * i for i in range(1, 11)] + [math.inf]
 
@@ -49,12 +50,12 @@ def test_different_buckets_are_refused() -> None:
 
 @pytest.mark.parametrize(("canary_requests", "stable_requests"), [(199, 5000), (5000, 10), (0, 0)])
 def test_quiet_windows_wait(canary_requests: float, stable_requests: float) -> None:
-    v = judge(side(2, canary_requests, errors=canary_requests), side(1, stable_requests), Thresholds())
+    v = judge(side(2, canary_requests, errors=canary_requests), side(1, stable_requests), CanaryThresholds())
     assert v.status == "wait" and v.checks[0].name == "samples"
 
 
 def test_each_check_fails_on_its_own() -> None:
-    t = Thresholds()
+    t = CanaryThresholds()
     assert judge(side(2), side(1), t).status == "pass"
     assert judge(side(2, errors=20), side(1), t).failed == ["success_rate"]
     assert judge(side(2, p99=0.25), side(1), t).failed == ["p99_latency"]
@@ -64,7 +65,7 @@ def test_each_check_fails_on_its_own() -> None:
 
 
 def test_kpi_waits_for_outcomes_and_ignores_noise() -> None:
-    t = Thresholds()
+    t = CanaryThresholds()
     few = judge(side(2, outcomes=50, conv=0), side(1, outcomes=50, conv=50), t)
     assert few.status == "pass" and few.checks[-1].status == "skip"
     # 0.44 vs 0.50 on 150 each: over the margin but not significant -> not a rollback

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from typing import Any, ClassVar
@@ -76,6 +77,7 @@ class LeadScoringRuntime(MLModel):
     _approx: bool | None = None
     _metrics: FrontMetrics | None = None
     _events: EventEmitter | None = None
+    _fault_delay_s: float = 0.0
     load_error: ClassVar[str | None] = None
     """The reason of this process's last failed load (``__main__`` exits 1 when startup ended on one)."""
 
@@ -110,6 +112,11 @@ class LeadScoringRuntime(MLModel):
         LeadScoringRuntime.load_error = None
         self._scorer, self._front, self._version = scorer, front, version
         self._approx = None if settings.reasons is None else settings.reasons == "approx"
+        self._fault_delay_s = settings.local_fault_delay_ms / 1000
+        if self._fault_delay_s:
+            log.warning(
+                "LOCAL FAULT INJECTION: every /score-lead answer is delayed by %d ms", settings.local_fault_delay_ms
+            )
         metrics.set_model(manifest.model_name, version, manifest.spec.name, manifest.spec_fingerprint)
         log.info("model %r version %s loaded from %s (spec %s)", self.name, version, path, manifest.spec.name)
         return True
@@ -172,6 +179,8 @@ class LeadScoringRuntime(MLModel):
     async def _score_in_process(self, parsed: ParsedLeads) -> list[dict[str, Any]]:
         scorer, front = self._scorer, self._front
         assert scorer is not None and front is not None
+        if self._fault_delay_s:  # local runs only (PredictorSettings.local_fault_delay_ms)
+            await asyncio.sleep(self._fault_delay_s)
         x = front.encode(parsed)
         t = time.perf_counter()
         out = self._outputs(scorer, x, explain=True)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from leadscore_front.settings import FrontSettings
@@ -41,3 +42,16 @@ class PredictorSettings(FrontSettings):
     """V2 gRPC port (MLServer always starts it)."""
     metrics_port: int = 8082
     """MLServer's own metrics server port (the same registry as ``/metrics`` on the HTTP port)."""
+    local_fault_delay_ms: int = Field(default=0, ge=0, le=10_000)
+    """LOCAL RUNS ONLY: delay every ``/score-lead`` answer by this many milliseconds, so the local canary
+    loop (``leadscore canary local --fault latency``, ``make up CANARY_FAULT=latency``) can show a slow
+    candidate being rolled back. Refused inside Kubernetes (``KUBERNETES_SERVICE_HOST`` set)."""
+
+    @model_validator(mode="after")
+    def _fault_only_locally(self) -> PredictorSettings:
+        if self.local_fault_delay_ms and os.environ.get("KUBERNETES_SERVICE_HOST"):
+            raise ValueError(
+                "local_fault_delay_ms: fault injection is for local runs only and is refused in a cluster "
+                "(KUBERNETES_SERVICE_HOST is set); unset PREDICTOR_LOCAL_FAULT_DELAY_MS"
+            )
+        return self
