@@ -41,7 +41,7 @@ def synthetic_gold(n: int, seed: int) -> pd.DataFrame:
     logit = np.full(n, -1.6)
     for k, f in enumerate(spec.features):
         if f.type == "categorical":
-            cats = np.array(list(f.categories or ["x"]), dtype=object)
+            cats = np.array(list(f.vocab or ["x"]), dtype=object)
             idx = rng.integers(0, len(cats), n)
             logit += (0.8 if k % 3 == 0 else 0.2) * (idx == 0)
             frame[f.name] = cats[idx]

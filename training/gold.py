@@ -19,6 +19,7 @@ from leadscore_core.contract import FeatureSpec, find_spec, load_spec
 from leadscore_core.lake import GOLD_FEATURES, GOLD_TRUTH, SpecMismatch, SpecRecord, check_spec, spec_record
 from leadscore_core.storage import StorageUnreachable, StorageUri, StorageUriError
 from training.errors import TrainingError
+from training.split import order_frame
 
 DEFAULT_TABLE = GOLD_FEATURES
 BASE_COLUMNS = ("lead_id", "event_ts", "label")
@@ -26,7 +27,7 @@ BASE_COLUMNS = ("lead_id", "event_ts", "label")
 
 @dataclass
 class GoldData:
-    """A gold table version loaded for training, sorted by event time."""
+    """A gold table version loaded for training, sorted oldest to latest by the spec's time order."""
 
     frame: pd.DataFrame
     spec: FeatureSpec
@@ -150,7 +151,7 @@ def read_gold(
         raise TrainingError(f"gold table {path}: label must be 0/1, found {sorted(set(np.unique(labels)))[:5]}")
     frame["label"] = labels
     frame["event_ts"] = pd.to_datetime(frame["event_ts"], utc=True)
-    frame = frame.sort_values(["event_ts", "lead_id"], kind="mergesort").reset_index(drop=True)
+    frame = order_frame(frame, spec.time_order)
     return GoldData(
         frame=frame,
         spec=spec,

@@ -52,9 +52,21 @@ def register(app: typer.Typer) -> None:
             from leadscore_core.workflows import TRANSIENT_EXIT_CODE
 
             err.print(f"[red]error:[/red] {escape(str(exc))}")
+            if as_json:
+                typer.echo(json.dumps({"status": "failed", "error": str(exc)}))
             raise typer.Exit(TRANSIENT_EXIT_CODE) from None
-        except (GateError, SchemaError, FileNotFoundError, ValueError) as exc:
+        except GateError as exc:
             err.print(f"[red]error:[/red] {escape(str(exc))}")
+            if exc.report is not None:
+                if as_json:  # the whole run record: failed_gate, top_reasons (counts, example rows), counts
+                    typer.echo(json.dumps(exc.report.to_json(), default=str))
+                else:
+                    exc.report.print(Console(width=max(Console().width, 120), stderr=True))
+            raise typer.Exit(1) from None
+        except (SchemaError, FileNotFoundError, ValueError) as exc:
+            err.print(f"[red]error:[/red] {escape(str(exc))}")
+            if as_json:
+                typer.echo(json.dumps({"status": "failed", "error": str(exc)}))
             raise typer.Exit(1) from None
         if as_json:
             typer.echo(json.dumps(report.to_json(), default=str))

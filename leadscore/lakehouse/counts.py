@@ -69,6 +69,14 @@ class RunReport:
     notes: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     """Seconds per pipeline step."""
+    status: str = "ok"
+    """``ok`` or ``failed`` (a quality gate failed: only the quarantine was written, the source state kept)."""
+    failed_gate: dict[str, Any] | None = None
+    """The first failed gate (``check``, ``ok``, ``detail``)."""
+    top_reasons: list[dict[str, Any]] = field(default_factory=list)
+    """Most common quarantine reasons of the batch: ``reason``, ``field``, ``count``, ``examples`` (raw rows)."""
+    time_order: str = ""
+    """What defines "latest" for this spec (``FeatureSpec.time_order``)."""
 
     @property
     def reconciled(self) -> bool:
@@ -119,5 +127,10 @@ class RunReport:
             f"quality gates: {len(self.gates) - len(failed)}/{len(self.gates)} passed; "
             f"reconciled: {'yes' if self.reconciled else 'NO'}; {self.seconds:.1f}s"
         )
+        if self.time_order:
+            console.print(f"  time order: {self.time_order}")
+        for r in self.top_reasons:
+            example = r["examples"][0][:160] if r["examples"] else ""
+            console.print(f"  quarantined {r['count']:,}x {r['reason']}  e.g. {example}", markup=False)
         for note in self.notes:
             console.print(f"  {note}")
