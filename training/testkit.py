@@ -107,8 +107,8 @@ def export_gold(spec: FeatureSpec, source: Path) -> pd.DataFrame:
     import tempfile
 
     from leadscore.lakehouse.sources import files_batch, read_csv_text, safe_name
-    from leadscore.objectstore import ObjectStore
     from leadscore.lakehouse.validate import feature_column, validate_chunk
+    from leadscore.objectstore import ObjectStore
 
     if source.is_dir():
         with tempfile.TemporaryDirectory() as lake:
