@@ -41,7 +41,7 @@ def synthetic_gold(n: int, seed: int) -> pd.DataFrame:
     logit = np.full(n, -1.6)
     for k, f in enumerate(spec.features):
         if f.type == "categorical":
-            cats = np.array(list(f.categories or ["x"]), dtype=object)
+            cats = np.array(list(f.vocab or ["x"]), dtype=object)
             idx = rng.integers(0, len(cats), n)
             logit += (0.8 if k % 3 == 0 else 0.2) * (idx == 0)
             frame[f.name] = cats[idx]
@@ -60,9 +60,10 @@ def synthetic_gold(n: int, seed: int) -> pd.DataFrame:
 
 
 def write_gold(lake: Path, frame: pd.DataFrame) -> None:
-    from deltalake import write_deltalake
+    """Gold as the pipeline commits it: with the spec record training requires (``commit_metadata``)."""
+    from training.testkit import write_gold as write_pipeline_gold
 
-    write_deltalake(str(lake / "gold" / "lead_features"), frame, mode="overwrite")
+    write_pipeline_gold(lake, frame)
 
 
 def timed(fn, rows: int) -> dict[str, float]:  # noqa: ANN001

@@ -14,6 +14,19 @@ from leadscore_core.contract import FeatureSpec
 from leadscore_core.encoding import FeatureEncoder
 from leadscore_core.reasons import Attribution
 from leadscore_core.reference import build_drift_reference, reference_sample, save_artifact
+from leadscore_core.vocabulary import learn_vocabularies
+from training.errors import TrainingError
+
+
+def resolve_vocabularies(
+    spec: FeatureSpec, train_columns: Mapping[str, Any]
+) -> tuple[FeatureSpec, dict[str, list[str]]]:
+    """Learn the ``categories: learn`` vocabularies on the training part only; the spec with them filled in."""
+    try:
+        vocab = learn_vocabularies(spec, train_columns)
+    except ValueError as exc:
+        raise TrainingError(str(exc)) from exc
+    return spec.with_vocabularies(vocab), vocab
 
 
 def build_artifact(
@@ -31,6 +44,7 @@ def build_artifact(
     metrics: dict[str, float],
     sample_size: int,
     seed: int,
+    vocabularies: dict[str, list[str]] | None = None,
     attribution: Attribution = "approx",
 ) -> Path:
     """Write the artifact directory; the drift reference covers the training part and its calibrated scores."""
@@ -45,6 +59,7 @@ def build_artifact(
         attribution=attribution,
         provenance=provenance,
         metrics={k: float(v) for k, v in metrics.items()},
+        vocabularies=dict(vocabularies or {}),
     )
     reference = build_drift_reference(spec, reference_columns, scores=reference_scores)
     sample = reference_sample(spec, reference_columns, size=sample_size, seed=seed)

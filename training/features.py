@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from leadscore_core.artifact import encoded_dmatrix
 from leadscore_core.contract import FeatureSpec
 from leadscore_core.encoding import FeatureEncoder
 
@@ -27,3 +28,8 @@ def feature_columns(frame: pd.DataFrame, spec: FeatureSpec) -> dict[str, Any]:
 def encode_frame(encoder: FeatureEncoder, frame: pd.DataFrame) -> np.ndarray:
     """The float32 model matrix of a gold (or request) frame."""
     return encoder.encode_columns(feature_columns(frame, encoder.spec), len(frame))
+
+
+def dmatrix(encoder: FeatureEncoder, x: np.ndarray) -> Any:
+    """An XGBoost DMatrix of encoded rows, native categorical columns marked (the core's, as serving builds it)."""
+    return encoded_dmatrix(encoder, x)

@@ -1,16 +1,25 @@
-"""Reading a pinned version of the gold ``lead_features`` Delta table and checking it against its spec."""
+"""Reading a pinned version of the gold ``lead_features`` Delta table and checking it against its spec.
+
+The lake is a local path or ``s3://bucket/prefix`` (:class:`~leadscore_core.storage.StorageUri`); delta-rs reads
+it either way (:class:`~leadscore.objectstore.ObjectStore`). An S3 endpoint that does not answer raises
+:class:`~leadscore_core.storage.StorageUnreachable` before anything is trained or registered.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from leadscore.objectstore import ObjectStore
 from leadscore_core.contract import FeatureSpec, find_spec, load_spec
 from leadscore_core.lake import GOLD_FEATURES, GOLD_TRUTH, SpecMismatch, SpecRecord, check_spec, spec_record
+from leadscore_core.storage import StorageUnreachable, StorageUri, StorageUriError
 from training.errors import TrainingError
+from training.split import order_frame
 
 DEFAULT_TABLE = GOLD_FEATURES
 BASE_COLUMNS = ("lead_id", "event_ts", "label")
@@ -18,7 +27,7 @@ BASE_COLUMNS = ("lead_id", "event_ts", "label")
 
 @dataclass
 class GoldData:
-    """A gold table version loaded for training, sorted by event time."""
+    """A gold table version loaded for training, sorted oldest to latest by the spec's time order."""
 
     frame: pd.DataFrame
     spec: FeatureSpec
@@ -30,15 +39,19 @@ class GoldData:
     """The fingerprint gold was built with (== ``spec.fingerprint()``)."""
 
 
-def _open(path: Path, version: int | None):  # -> deltalake.DeltaTable
-    from deltalake import DeltaTable
-
-    if not path.exists():
-        raise TrainingError(
-            f"gold table {path} does not exist; run `leadscore pipeline run --lake {path.parent.parent}` first"
-        )
+def _open(store: ObjectStore, table: str, version: int | None) -> Any:  # -> deltalake.DeltaTable
+    path = store.uri(table)
     try:
-        return DeltaTable(str(path), version=version)
+        store.check()
+        present = store.delta_exists(table)
+    except StorageUriError as exc:
+        raise TrainingError(str(exc)) from exc
+    if not present:
+        raise TrainingError(f"gold table {path} does not exist; run `leadscore pipeline run --lake {store.root}` first")
+    try:
+        return store.delta(table, version)
+    except StorageUnreachable:
+        raise
     except Exception as exc:  # delta-rs raises TableNotFoundError / DeltaError
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         if version is not None:
@@ -46,18 +59,20 @@ def _open(path: Path, version: int | None):  # -> deltalake.DeltaTable
         raise TrainingError(f"{path} is not a readable Delta table: {msg}") from exc
 
 
-def recorded_spec(table, path: Path, where: str) -> SpecRecord:  # table: deltalake.DeltaTable
-    """The spec record of the commit that made the pinned version (:func:`leadscore_core.lake.spec_record`).
+def recorded_spec(table: Any, store: ObjectStore, name: str, where: str) -> SpecRecord:
+    """The spec record of the commit that made the pinned version (:func:`leadscore_core.lake.spec_record`);
+    ``table`` is the pinned ``deltalake.DeltaTable`` of ``name`` in ``store``.
 
     Raises:
         TrainingError: that commit records no spec (not written by ``leadscore pipeline run``).
     """
-    from deltalake import DeltaTable
-
     pinned = table.version()
     try:
         # the history of the latest table: delta-rs numbers a time-travelled table's history wrongly
-        history = DeltaTable(str(path)).history()
+        with store.errors(f"reading the history of {where}"):
+            history = store.delta(name).history()
+    except StorageUnreachable:
+        raise
     except Exception as exc:  # delta-rs: an unreadable log
         raise TrainingError(f"{where}: cannot read the table history: {exc}") from exc
     commit = next((c for c in history if c.get("version") == pinned), None)
@@ -105,20 +120,29 @@ def check_columns(frame: pd.DataFrame, spec: FeatureSpec, table_path: str) -> No
 
 
 def read_gold(
-    lake: Path, table: str = DEFAULT_TABLE, version: int | None = None, spec_name: str | None = None
+    lake: StorageUri | Path | str,
+    table: str = DEFAULT_TABLE,
+    version: int | None = None,
+    spec_name: str | None = None,
 ) -> GoldData:
     """Read gold at ``version`` (default latest) and the spec it was built from (recorded in its commit).
 
     Raises:
         TrainingError: the table is missing/unreadable, records no spec, the spec changed since gold was
             built (fingerprint), its labels are not 0/1, or it does not match the spec.
+        StorageUnreachable: the lake's S3 endpoint does not answer (bounded by the S3 settings).
     """
-    path = (lake / table).resolve()
-    dt = _open(path, version)
+    try:
+        store = ObjectStore(lake)
+    except StorageUriError as exc:
+        raise TrainingError(str(exc)) from exc
+    path = store.uri(table)
+    dt = _open(store, table, version)
     where = f"gold {path} version {dt.version()}"
-    record = recorded_spec(dt, path, where)
+    record = recorded_spec(dt, store, table, where)
     spec, source = resolve_spec(spec_name, record, where)
-    frame = dt.to_pandas()
+    with store.errors(f"reading {where}"):
+        frame = dt.to_pandas()
     check_columns(frame, spec, str(path))
     if frame["label"].isna().any():
         raise TrainingError(f"gold table {path}: {int(frame['label'].isna().sum())} rows have no label")
@@ -127,7 +151,7 @@ def read_gold(
         raise TrainingError(f"gold table {path}: label must be 0/1, found {sorted(set(np.unique(labels)))[:5]}")
     frame["label"] = labels
     frame["event_ts"] = pd.to_datetime(frame["event_ts"], utc=True)
-    frame = frame.sort_values(["event_ts", "lead_id"], kind="mergesort").reset_index(drop=True)
+    frame = order_frame(frame, spec.time_order)
     return GoldData(
         frame=frame,
         spec=spec,
@@ -138,12 +162,11 @@ def read_gold(
     )
 
 
-def read_ground_truth(lake: Path) -> pd.DataFrame | None:
+def read_ground_truth(lake: StorageUri | Path | str) -> pd.DataFrame | None:
     """``lead_id, true_probability`` from ``gold/ground_truth`` (synthetic data only), or None."""
-    path = lake / GOLD_TRUTH
-    if not (path / "_delta_log").exists():
+    store = ObjectStore(lake)
+    if not store.delta_exists(GOLD_TRUTH):
         return None
-    from deltalake import DeltaTable
-
-    frame = DeltaTable(str(path)).to_pandas(columns=["lead_id", "true_probability"])
+    with store.errors(f"reading {store.uri(GOLD_TRUTH)}"):
+        frame = store.delta(GOLD_TRUTH).to_pandas(columns=["lead_id", "true_probability"])
     return frame.drop_duplicates("lead_id", keep="last")

@@ -27,7 +27,10 @@ class Provenance:
     n_fit: int
     n_calibration: int
     n_holdout: int
-    holdout_start: str
+    holdout: str
+    """Which leads the holdout is: how many, where it starts in the time order (``split.holdout_note``)."""
+    time_order: str
+    """The column and direction that defined "latest" (``TimeOrder.describe``)."""
     n_rounds: int
     seed: int
     attribution: str
@@ -45,7 +48,16 @@ class Provenance:
 
     def run_params(self) -> dict[str, Any]:
         """The data and spec part of the run's params."""
-        keys = ("gold_table", "gold_version", "spec", "spec_fingerprint", "spec_source", "seed", "attribution")
+        keys = (
+            "gold_table",
+            "gold_version",
+            "spec",
+            "spec_fingerprint",
+            "spec_source",
+            "seed",
+            "attribution",
+            "time_order",
+        )
         return {k: getattr(self, k) for k in keys}
 
     def version_tags(self) -> dict[str, str]:

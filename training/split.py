@@ -1,13 +1,59 @@
-"""Time-based splits: holdout (latest leads), calibration slice, expanding-window CV folds."""
+"""Time-based splits: holdout (latest leads), calibration slice, expanding-window CV folds.
+
+"Latest" is what the spec's time order says (:attr:`FeatureSpec.time_order`): a timestamp, a monotone number
+with a direction, or the input's row order when the spec accepts it explicitly. A spec that states none is
+refused: a newest-first file would otherwise hold out its *oldest* leads without a word.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 from sklearn.model_selection import TimeSeriesSplit
 
+from leadscore_core.contract import FeatureSpec, TimeOrder
 from training.errors import TrainingError
+
+ORDER_COLUMN = "event_order"
+"""Gold column holding the raw value of the spec's time order (older gold tables lack it: ``event_ts``)."""
+
+
+def require_time_order(spec: FeatureSpec) -> TimeOrder:
+    """The spec's time order, or a :class:`TrainingError` that says how to state one."""
+    order = spec.time_order
+    if not order.stated:
+        raise TrainingError(
+            f"spec {spec.name!r} states no time order, so the holdout ('the latest leads') is undefined; "
+            "add to its entity section one of: `timestamp: <column>` (ISO 8601 timestamp or date), "
+            "`order_by: <monotone number column>` with `direction: ascending` (larger = newer) or `descending`, "
+            "or `order_by: row_order` to accept the file's row order "
+            "(`direction: descending` if the newest rows come first)"
+        )
+    return order
+
+
+def order_frame(frame: pd.DataFrame, order: TimeOrder) -> pd.DataFrame:
+    """Rows from oldest to latest per ``order`` (ties broken by lead id), index reset."""
+    key = ORDER_COLUMN if ORDER_COLUMN in frame.columns else "event_ts"
+    ascending = order.direction == "ascending"
+    return frame.sort_values([key, "lead_id"], ascending=[ascending, True], kind="mergesort").reset_index(drop=True)
+
+
+def holdout_note(order: TimeOrder, holdout: pd.DataFrame) -> str:
+    """Which leads the holdout is, in words: the order that defined "latest" and where the holdout starts."""
+    if not len(holdout):
+        return f"0 leads; {order.describe()}"
+    if order.kind == "timestamp":
+        start = f"from {order.column} {pd.Timestamp(holdout['event_ts'].iloc[0]):%Y-%m-%d %H:%M}"
+    else:
+        key = ORDER_COLUMN if ORDER_COLUMN in holdout.columns else "event_ts"
+        first = holdout[key].iloc[0]
+        name = order.column if order.kind == "number" else "input row"
+        value = f"{first:g}" if isinstance(first, float) else str(first)
+        start = f"from {name} {value}"
+    return f"{len(holdout)} leads {start}; {order.describe()}"
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ def make_gold(
     for k, f in enumerate(spec.features):
         effect = strength * (1.0 if k % 3 == 0 else 0.3)
         if f.type == "categorical":
-            cats = np.array(list(f.categories or []), dtype=object)
+            cats = np.array(list(f.vocab or []), dtype=object)
             values = cats[rng.integers(0, len(cats), n)]
             values[rng.random(n) < 0.05] = None
             weights = dict(zip(cats, rng.normal(0, effect, len(cats)), strict=True))
@@ -98,3 +98,36 @@ class Trained:
     lake: Path
     first: dict[str, Any]
     second: dict[str, Any]
+
+
+def export_gold(spec: FeatureSpec, source: Path) -> pd.DataFrame:
+    """Gold rows of an export (a lead CSV, or a directory read by the spec's ``inputs``), through bronze's own
+    reading and validation (no Spark): the valid rows' clean values, ``event_ts``/``event_order`` as the
+    pipeline writes them."""
+    import tempfile
+
+    from leadscore.lakehouse.sources import files_batch, read_csv_text, safe_name
+    from leadscore.lakehouse.validate import feature_column, validate_chunk
+    from leadscore.objectstore import ObjectStore
+
+    if source.is_dir():
+        with tempfile.TemporaryDirectory() as lake:
+            table = files_batch(spec, source, ObjectStore(lake)).leads
+    else:
+        table, _ = read_csv_text(source, spec)
+    raw = table.rename_columns([safe_name(c) for c in table.column_names]).to_pandas()
+    out = validate_chunk(raw, spec)
+    out = out[out["_reason"].isna()]
+    frame = pd.DataFrame(
+        {
+            "lead_id": out["_lead_id"],
+            "event_ts": out["_event_ts"],
+            "event_order": out["_event_order"],
+            "label": out["_label"].astype("int64"),
+            "label_ts": out["_label_ts"],
+        }
+    )
+    for f in spec.features:
+        frame[f.name] = out[feature_column(f)]
+    frame["_batch_id"] = "export"
+    return frame.reset_index(drop=True)

@@ -38,6 +38,7 @@ def configure(home: HomeSettings | None = None, http_retries: int = 2, http_time
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", str(http_retries))
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", str(http_timeout))
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    _s3_defaults()
     if is_embedded(uri):
         try:
             home.mlflow_dir.mkdir(parents=True, exist_ok=True)
@@ -49,6 +50,38 @@ def configure(home: HomeSettings | None = None, http_retries: int = 2, http_time
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     return uri
+
+
+def _s3_defaults() -> None:
+    """MLflow's own S3 client (boto3) uses the project's S3 endpoint and a bounded number of attempts."""
+    from leadscore_core.storage import S3Settings
+
+    s3 = S3Settings()
+    if s3.endpoint_url:
+        os.environ.setdefault("MLFLOW_S3_ENDPOINT_URL", s3.endpoint_url)
+    os.environ.setdefault("AWS_MAX_ATTEMPTS", str(s3.max_retries + 1))
+    os.environ.setdefault("AWS_RETRY_MODE", "standard")
+
+
+def check_artifact_store(experiment_id: str) -> None:
+    """Before any training: an experiment whose artifacts live on S3 needs that bucket to answer (bounded).
+
+    Raises:
+        StorageUnreachable: the endpoint does not answer.
+        RegistryError: the bucket does not exist or cannot be used.
+    """
+    from mlflow.tracking import MlflowClient
+
+    from leadscore.objectstore import ObjectStore
+    from leadscore_core.storage import StorageUriError
+
+    location = str(MlflowClient().get_experiment(experiment_id).artifact_location or "")
+    if not location.startswith("s3://"):
+        return
+    try:
+        ObjectStore(location).check()
+    except StorageUriError as exc:
+        raise RegistryError(f"MLflow artifact store: {exc}") from exc
 
 
 def check_server(uri: str, timeout: float = 5.0) -> None:

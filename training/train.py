@@ -14,24 +14,27 @@ from rich.console import Console
 
 from leadscore.registry.registry import Registry
 from leadscore_core.artifact import Calibrator
+from leadscore_core.contract import FeatureSpec, TimeOrder
 from leadscore_core.encoding import FeatureEncoder
 from leadscore_core.settings import HomeSettings
+from leadscore_core.storage import StorageUri
 from training import calibrate, gate, gold, plots, split, tune
-from training.bundle import build_artifact, per_feature_importance
+from training.bundle import build_artifact, per_feature_importance, resolve_vocabularies
 from training.errors import RegistryError
 from training.evaluate import evaluate
-from training.features import encode_frame, feature_columns
+from training.features import dmatrix, encode_frame, feature_columns
 from training.logging_model import log_pyfunc
 from training.provenance import Provenance
 from training.settings import TrainingSettings
-from training.tracking import ensure_experiment, git_sha, lock_hash
+from training.tracking import check_artifact_store, ensure_experiment, git_sha, lock_hash
 
 HEADLINE = ("auc", "pr_auc", "brier", "log_loss", "ece", "top_decile_lift", "oracle_auc", "auc_to_oracle")
 
 
 @dataclass
 class TrainRequest:
-    lake: Path
+    lake: StorageUri | Path | str
+    """Lake root: a local path or ``s3://bucket/prefix``."""
     table: str = gold.DEFAULT_TABLE
     version: int | None = None
     spec: str | None = None
@@ -67,6 +70,12 @@ class Fitted:
     """A tuned, calibrated booster and what it was fitted on (:func:`fit`)."""
 
     data: gold.GoldData
+    spec: FeatureSpec
+    """The gold spec with the vocabularies learned on the training part filled in (what is served)."""
+    vocabularies: dict[str, list[str]]
+    """The learned vocabularies (``categories: learn`` features) stored in the artifact's manifest."""
+    order: TimeOrder
+    """The time order that defined "latest" (the holdout)."""
     encoder: FeatureEncoder
     x: np.ndarray
     y: np.ndarray
@@ -101,14 +110,18 @@ def fit(request: TrainRequest, settings: TrainingSettings, console: Console) -> 
     seed = settings.seed if request.seed is None else request.seed
     data = gold.read_gold(request.lake, request.table, request.version, request.spec)
     spec, frame = data.spec, data.frame
+    order = split.require_time_order(spec)
     console.print(f"gold {data.table_path} v{data.version}: {len(frame)} leads, spec {spec.name} ({data.spec_source})")
+    console.print(f"time order: {order.describe()}")
     y = frame["label"].to_numpy(dtype=np.int64)
     ts = split.time_split(len(frame), holdout_share, settings.calibration_fraction)
     enough = ts.train_end > settings.cv_folds + 1
     folds = split.cv_folds(ts.train_end, settings.cv_folds, settings.cv_scheme) if enough else []
     split.check_target(y, ts, folds, settings.min_rows, settings.min_positives)
+    spec, vocabularies = resolve_vocabularies(spec, feature_columns(frame.iloc[ts.train], spec))
     encoder = FeatureEncoder(spec)
     x = encode_frame(encoder, frame)
+    types = encoder.feature_types if encoder.categorical else None
     study = tune.run_study(
         x[ts.train],
         y[ts.train],
@@ -119,26 +132,43 @@ def fit(request: TrainRequest, settings: TrainingSettings, console: Console) -> 
         max_rounds=settings.max_rounds,
         early_stopping_rounds=settings.early_stopping_rounds,
         console=console,
+        feature_types=types,
         prune_every=settings.prune_every,
     )
     # calibrate on the latest slice of the training part with a booster that never saw it, then (by
     # default) refit the served booster on the whole training part: the newest leads are the ones most
     # like tomorrow's, and leaving them out costs most where the data moves (docs/bank-marketing.md)
-    booster = tune.fit_final(x[ts.fit], y[ts.fit], study.params, study.n_rounds)
-    raw_slice = calibrate.sigmoid(booster.predict(xgb.DMatrix(x[ts.calibration]), output_margin=True))
+    booster = tune.fit_final(x[ts.fit], y[ts.fit], study.params, study.n_rounds, types)
+    raw_slice = calibrate.sigmoid(booster.predict(dmatrix(encoder, x[ts.calibration]), output_margin=True))
     calibrator = calibrate.fit_calibrator(raw_slice, y[ts.calibration])
     slice_auc = float(gate.auc(y[ts.calibration], calibrator(raw_slice)))
     if settings.refit:
-        booster = tune.fit_final(x[ts.train], y[ts.train], study.params, study.n_rounds)
-    prob = calibrator(calibrate.sigmoid(booster.predict(xgb.DMatrix(x), output_margin=True)))
+        booster = tune.fit_final(x[ts.train], y[ts.train], study.params, study.n_rounds, types)
+    prob = calibrator(calibrate.sigmoid(booster.predict(dmatrix(encoder, x), output_margin=True)))
     cutoffs = calibrate.tier_cutoffs(spec, prob[ts.train])
     return Fitted(
-        data, encoder, x, y, ts, study, booster, calibrator, slice_auc, prob, cutoffs, seed, trials, holdout_share
+        data,
+        spec,
+        vocabularies,
+        order,
+        encoder,
+        x,
+        y,
+        ts,
+        study,
+        booster,
+        calibrator,
+        slice_auc,
+        prob,
+        cutoffs,
+        seed,
+        trials,
+        holdout_share,
     )
 
 
 def evaluate_model(
-    fitted: Fitted, lake: Path, registry: Registry, settings: TrainingSettings, console: Console
+    fitted: Fitted, lake: StorageUri | Path | str, registry: Registry, settings: TrainingSettings, console: Console
 ) -> Evaluation:
     """Holdout metrics (with the oracle AUC on synthetic data) and the promotion gate vs the champion."""
     ts, data = fitted.ts, fitted.data
@@ -152,7 +182,7 @@ def evaluate_model(
     metrics = evaluate(fitted.prob[ts.holdout], y_hold, fitted.cutoffs, settings.operating_tier, oracle)
     metrics["cv_auc"] = fitted.study.cv_auc
     metrics["calibration_slice_auc"] = fitted.slice_auc
-    data_ref = f"gold v{data.version} holdout ({len(holdout)} leads from {holdout['event_ts'].min():%Y-%m-%d %H:%M})"
+    data_ref = f"gold v{data.version} holdout ({split.holdout_note(fitted.order, holdout)})"
     console.print(
         f"holdout AUC {metrics['auc']:.4f}"
         + (f" (oracle {metrics['oracle_auc']:.4f}, ratio {metrics['auc_to_oracle']:.3f})" if oracle is not None else "")
@@ -179,7 +209,8 @@ def provenance_of(fitted: Fitted, evaluation: Evaluation, run_id: str, settings:
         n_fit=ts.train_end if settings.refit else ts.fit_end,
         n_calibration=ts.train_end - ts.fit_end,
         n_holdout=ts.n_rows - ts.train_end,
-        holdout_start=str(evaluation.holdout["event_ts"].min()),
+        holdout=split.holdout_note(fitted.order, evaluation.holdout),
+        time_order=fitted.order.describe(),
         n_rounds=fitted.study.n_rounds,
         seed=fitted.seed,
         attribution=settings.attribution,
@@ -214,7 +245,7 @@ def log_run(
     if settings.plots:
         _plots(fitted, evaluation, tmp / "plots")
         mlflow.log_artifacts(str(tmp / "plots"), "plots")
-    spec, frame = fitted.data.spec, fitted.data.frame
+    spec, frame = fitted.spec, fitted.data.frame
     artifact = build_artifact(
         tmp / "leadscore",
         model_name=model_name,
@@ -230,6 +261,7 @@ def log_run(
         sample_size=settings.reference_sample_size,
         seed=fitted.seed,
         attribution=settings.attribution,
+        vocabularies=fitted.vocabularies,
     )
     return log_pyfunc(artifact)
 
@@ -237,7 +269,7 @@ def log_run(
 def _plots(fitted: Fitted, evaluation: Evaluation, directory: Path) -> None:
     ts, encoder = fitted.ts, fitted.encoder
     sample = np.arange(ts.train_end, ts.n_rows)[:3000]
-    contribs = fitted.booster.predict(xgb.DMatrix(fitted.x[sample]), pred_contribs=True)[:, :-1]
+    contribs = fitted.booster.predict(dmatrix(encoder, fitted.x[sample]), pred_contribs=True)[:, :-1]
     _log_plots(
         directory,
         evaluation.y_hold,
@@ -247,7 +279,7 @@ def _plots(fitted: Fitted, evaluation: Evaluation, directory: Path) -> None:
         per_feature_importance(fitted.booster, encoder),
         encoder.per_feature(np.asarray(contribs, dtype=np.float64)),
         encoder.feature_names,
-        feature_columns(fitted.data.frame.iloc[sample], fitted.data.spec),
+        feature_columns(fitted.data.frame.iloc[sample], fitted.spec),
     )
 
 
@@ -278,6 +310,8 @@ def train(
     Raises:
         TrainingError: the gold data cannot be trained on (the message says what to fix).
         RegistryError: the registry is unreachable or refused the registration (nothing half-registered).
+        StorageUnreachable: the lake's or the artifact store's S3 endpoint does not answer (checked before
+            any training; nothing registered).
     """
     import mlflow
 
@@ -286,10 +320,11 @@ def train(
     console = console or Console(stderr=True)
     started = time.monotonic()
     registry = Registry(home=home)  # fails fast when the registry is down
+    experiment_id = ensure_experiment(settings.experiment, home)
+    check_artifact_store(experiment_id)  # an unreachable S3 artifact store fails before the tuning
     fitted = fit(request, settings, console)
     evaluation = evaluate_model(fitted, request.lake, registry, settings, console)
     data = fitted.data
-    experiment_id = ensure_experiment(settings.experiment, home)
     with (
         tempfile.TemporaryDirectory(prefix="leadscore-train-") as tmp,
         mlflow.start_run(experiment_id=experiment_id, run_name=f"{data.spec.name}-gold-v{data.version}") as run,
@@ -317,6 +352,8 @@ def _summary(
         "gold_table": prov.gold_table,
         "gold_version": prov.gold_version,
         "spec": prov.spec,
+        "time_order": prov.time_order,
+        "holdout_leads": prov.holdout,
         "metrics": {k: metrics[k] for k in HEADLINE if k in metrics},
         "holdout": {k: v for k, v in metrics.items() if k not in HEADLINE},
         "cv_auc": study.cv_auc,

@@ -58,6 +58,13 @@ def suggest(trial: optuna.Trial, imbalance: float) -> dict[str, Any]:
     return p
 
 
+def _categorical(feature_types: list[str] | None) -> dict[str, Any]:
+    """DMatrix keywords for native categorical columns (``c`` in ``feature_types``), or none."""
+    if feature_types is None or "c" not in feature_types:
+        return {}
+    return {"feature_types": feature_types, "enable_categorical": True}
+
+
 class _Folds:
     """Per-fold training/validation matrices, built once and shared by every trial.
 
@@ -65,11 +72,18 @@ class _Folds:
     but used more CPU in the one contended measurement, 78 vs 43 s: kept as a plain ``DMatrix``.)
     """
 
-    def __init__(self, x: np.ndarray, y: np.ndarray, folds: list[tuple[np.ndarray, np.ndarray]]) -> None:
+    def __init__(
+        self,
+        x: np.ndarray,
+        y: np.ndarray,
+        folds: list[tuple[np.ndarray, np.ndarray]],
+        feature_types: list[str] | None = None,
+    ) -> None:
         self.items: list[tuple[xgb.QuantileDMatrix, xgb.DMatrix, np.ndarray]] = []
+        cat = _categorical(feature_types)
         for tr, va in folds:
-            dtrain = xgb.QuantileDMatrix(x[tr], label=y[tr], max_bin=256)
-            dvalid = xgb.DMatrix(x[va], label=y[va])
+            dtrain = xgb.QuantileDMatrix(x[tr], label=y[tr], max_bin=256, **cat)
+            dvalid = xgb.DMatrix(x[va], label=y[va], **cat)
             self.items.append((dtrain, dvalid, y[va]))
 
 
@@ -103,6 +117,7 @@ def run_study(
     early_stopping_rounds: int,
     console: Console | None = None,
     timeout: float | None = None,
+    feature_types: list[str] | None = None,
     prune_every: int = 0,
 ) -> StudyResult:
     """Tune on the training part only; return the best parameters and the round count for the final fit.
@@ -113,7 +128,7 @@ def run_study(
     Either way every requested trial is sampled: pruning shortens a trial, it never skips one.
     """
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    data = _Folds(x, y, folds)
+    data = _Folds(x, y, folds, feature_types)
     pos = float(y.sum())
     imbalance = (len(y) - pos) / max(pos, 1.0)
     fixed = base_params(seed, n_jobs)
@@ -185,6 +200,9 @@ def run_study(
     )
 
 
-def fit_final(x: np.ndarray, y: np.ndarray, params: dict[str, Any], n_rounds: int) -> xgb.Booster:
+def fit_final(
+    x: np.ndarray, y: np.ndarray, params: dict[str, Any], n_rounds: int, feature_types: list[str] | None = None
+) -> xgb.Booster:
     """Fit the served booster on the fit part with the tuned parameters."""
-    return xgb.train(params, xgb.QuantileDMatrix(x, label=y, max_bin=256), num_boost_round=n_rounds)
+    dtrain = xgb.QuantileDMatrix(x, label=y, max_bin=256, **_categorical(feature_types))
+    return xgb.train(params, dtrain, num_boost_round=n_rounds)

@@ -20,10 +20,11 @@ DEFAULTS = {
     "trials": "20",
     "gold_version": "latest",
 }
-"""Defaults work with `make up`'s local setup (repo root as working directory); in a cluster pass the
-lake's mount path (``s3://`` URIs are not wired through the medallion and training yet)."""
+"""Defaults work with `make up`'s local setup (repo root as working directory); in a cluster pass the lake's
+URI, e.g. ``s3://leadscore-lake/lake`` (``AWS_ENDPOINT_URL`` / ``AWS_REGION`` and the credentials reach the steps
+through the ``leadscore-workflows`` ConfigMap, or a role)."""
 DESCRIPTIONS = {
-    "lake": "Lake root (a local or mounted path).",
+    "lake": "Lake root: a local path or s3://bucket/prefix.",
     "source": "Medallion input: crm, files:DIR or csv:PATH.",
     "spec": "Feature spec name (or YAML path) gold is built from and trained on.",
     "trials": "Optuna trials.",

@@ -15,6 +15,13 @@ few probe rows with the margins and probabilities the model gave them at trainin
 :meth:`LeadScorer.load` refuses an artifact whose files do not match their digests, or whose model does
 not reproduce the probe answers (a corrupted or tampered booster that still parses), with
 :class:`ArtifactIntegrityError`. Format 1 artifacts (no digests) are refused too, with how to rebuild them.
+Probe rows are encoded rows as serving builds them (native categorical columns hold category codes) and are
+scored through the same XGBoost call serving makes (:func:`booster_margin`), at training time and at load.
+
+Learned vocabularies (``categories: learn``, issue 13) live in the manifest twice: filled into ``spec`` (what
+serving validates and encodes with, and drift bins by) and in ``vocabularies``; the load refuses a manifest
+whose two copies disagree (:meth:`Manifest.check_vocabularies`). A spec with ``encoding: native`` features is
+scored by XGBoost with those columns marked categorical; the numpy ensemble is not used for it.
 
 Training writes it; the MLServer predictor, the MLflow pyfunc wrapper, the shadow scorer and the drift
 detectors read it with nothing but this package and xgboost.
@@ -109,6 +116,17 @@ class Manifest(BaseModel):
     """File name -> sha256 hex digest of every other file of the artifact (written last, by ``save_artifact``)."""
     probe: Probe | None = None
     """Probe rows and the training-time answers; serving re-scores them at load and refuses a mismatch."""
+    vocabularies: dict[str, list[str]] = Field(default_factory=dict)
+    """Learned vocabulary per ``categories: learn`` feature (training part only); ``spec`` has them filled in."""
+
+    def check_vocabularies(self) -> None:
+        """The spec's learned features carry exactly :attr:`vocabularies` (raise ``ValueError`` naming them)."""
+        learned = {f.name: f.vocabulary for f in self.spec.features if f.learned}
+        if set(learned) != set(self.vocabularies) or any(learned[k] != v for k, v in self.vocabularies.items()):
+            raise ValueError(
+                f"artifact vocabularies {sorted(self.vocabularies)} do not match its spec's learned "
+                f"features {sorted(learned)}"
+            )
 
 
 def sha256_file(path: Path) -> str:
@@ -221,6 +239,7 @@ class LeadScorer:
         if manifest.format_version > FORMAT_VERSION:
             raise ValueError(f"artifact format {manifest.format_version}, this runtime reads {FORMAT_VERSION}")
         verify_files(self.path, manifest)
+        manifest.check_vocabularies()
         encoder = FeatureEncoder(manifest.spec)
         if encoder.columns != manifest.columns:
             raise ValueError("artifact columns do not match its feature spec's encoding")
@@ -231,7 +250,8 @@ class LeadScorer:
             raise ValueError(f"booster expects {booster.num_features()} columns, spec encodes {encoder.n_columns}")
         self.manifest, self.encoder, self._booster = manifest, encoder, booster
         self._nthread = nthread
-        self._compiled = self._compile(booster)
+        # the numpy ensemble knows numeric splits only: native categorical models score with XGBoost
+        self._compiled = None if encoder.categorical else self._compile(booster)
         try:
             self._check_probe()
         except BaseException:
@@ -248,7 +268,8 @@ class LeadScorer:
         x = np.asarray([[np.nan if v is None else v for v in r] for r in probe.rows], dtype=np.float32)
         want = np.asarray(probe.margin, dtype=np.float64)
         scale = max(1.0, float(np.abs(want).max()))
-        xgb_margin = np.asarray(self._booster.inplace_predict(x, predict_type="margin"), dtype=np.float64)
+        assert self.encoder is not None
+        xgb_margin = booster_margin(self._booster, self.encoder, x, self._nthread)
         batch = self.score(x)  # the compiled path for probe-sized batches, when there is one
         worst = max(float(np.abs(xgb_margin - want).max()), float(np.abs(batch.margin - want).max()))
         # the calibrator against the stored answers, from the stored margins: a steep isotonic knot turns the
@@ -261,6 +282,11 @@ class LeadScorer:
                 f"{self.path}: the model does not reproduce its training-time answers on {len(x)} probe rows "
                 f"(margin off by up to {worst:.4g}, probability by {worst_p:.4g}): refusing to serve it; {REBUILD}"
             )
+
+    def dmatrix(self, x: np.ndarray) -> Any:
+        """An XGBoost DMatrix of encoded rows (with the native categorical columns marked)."""
+        assert self.encoder is not None, "call load() first"
+        return encoded_dmatrix(self.encoder, x, self._nthread)
 
     def _compile(self, booster: Any) -> TreeEnsemble | None:
         """The numpy ensemble for small batches, checked against XGBoost on probe rows; ``None``
@@ -309,18 +335,16 @@ class LeadScorer:
             contribs = compiled.path_contributions(x)
             margin = contribs.sum(axis=1)
         elif explain:
-            import xgboost as xgb
-
             # nthread on the DMatrix too: the default spins up every core's thread pool per call
             # (1 ms -> 7-30 ms for one row on a busy 2-core box)
-            dm = xgb.DMatrix(x, nthread=self._nthread)
+            dm = self.dmatrix(x)
             contribs = np.asarray(self._booster.predict(dm, pred_contribs=True, approx_contribs=approx))
             # the contributions add up to the margin: one tree pass instead of two
             margin = contribs.sum(axis=1, dtype=np.float64)
         elif compiled is not None:
             margin = compiled.margin(x)
         else:
-            margin = np.asarray(self._booster.inplace_predict(x, predict_type="margin"), dtype=np.float64)
+            margin = booster_margin(self._booster, self.encoder, x, self._nthread)
         raw = 1.0 / (1.0 + np.exp(-margin))
         prob = self.manifest.calibrator(raw)
         tiers = [tier_for(float(p), self.manifest.tier_cutoffs) for p in prob]
@@ -340,32 +364,84 @@ class LeadScorer:
         return reasons(batch.contributions[row : row + 1], self.encoder.feature_names, [values], k)[0]
 
 
+def encoded_dmatrix(encoder: FeatureEncoder, x: np.ndarray, nthread: int = 1) -> Any:
+    """An XGBoost DMatrix of encoded rows, native categorical columns marked (``encoder.feature_types``)."""
+    import xgboost as xgb
+
+    if encoder.categorical:
+        return xgb.DMatrix(x, nthread=nthread, feature_types=encoder.feature_types, enable_categorical=True)
+    return xgb.DMatrix(x, nthread=nthread)
+
+
+def booster_margin(booster: Any, encoder: FeatureEncoder, x: np.ndarray, nthread: int = 1) -> np.ndarray:
+    """XGBoost's margin of encoded rows, asked the way serving asks: a native categorical model through a
+    DMatrix that marks its categorical columns, any other through ``inplace_predict``."""
+    if encoder.categorical:
+        dm = encoded_dmatrix(encoder, x, nthread)
+        return np.asarray(booster.predict(dm, output_margin=True), dtype=np.float64)
+    return np.asarray(booster.inplace_predict(x, predict_type="margin"), dtype=np.float64)
+
+
 def make_probe(manifest: Manifest, booster: Any, n: int = PROBE_ROWS, seed: int = 0) -> Probe:
-    """Probe rows around the booster's split points (random rows if it is not compilable) and its answers."""
-    n_columns = len(manifest.columns)
-    try:
-        x = _probe_rows(TreeEnsemble.from_model(json.loads(bytes(booster.save_raw("json")))), n=n, seed=seed)
-    except (UnsupportedModel, KeyError, ValueError):
-        rng = np.random.default_rng(seed)
-        x = rng.uniform(-1, 10, (n, n_columns)).astype(np.float32)
-        x[rng.random(x.shape) < 0.1] = np.nan
-    margin = np.asarray(booster.inplace_predict(x, predict_type="margin"), dtype=np.float64)
+    """Probe rows (:func:`probe_input`) and the booster's answers, scored as serving scores them."""
+    encoder = FeatureEncoder(manifest.spec)
+    if encoder.columns != manifest.columns:
+        raise ValueError("manifest columns do not match its feature spec's encoding")
+    x = probe_input(encoder, booster, n=n, seed=seed)
+    margin = booster_margin(booster, encoder, x)
     prob = manifest.calibrator(1.0 / (1.0 + np.exp(-margin)))
     rows = [[None if v != v else float(v) for v in r] for r in x.tolist()]
     return Probe(rows=rows, margin=margin.tolist(), probability=np.asarray(prob, dtype=np.float64).tolist())
 
 
-def _probe_rows(ens: TreeEnsemble, n: int, seed: int = 0) -> np.ndarray:
-    """Rows that exercise both sides of many splits: values just around the ensemble's thresholds, and NaN."""
+def probe_input(encoder: FeatureEncoder, booster: Any, n: int = PROBE_ROWS, seed: int = 0) -> np.ndarray:
+    """Encoded rows to probe a booster with, shaped like serving's: values just around its numeric split
+    points (and NaN) in quantitative columns; in a native categorical column the codes
+    :meth:`FeatureEncoder.encode_records` writes (``0`` .. ``__other__``, NaN = missing), never a fraction."""
+    rng = np.random.default_rng(seed + 1)
+    try:
+        features, thresholds = _numeric_splits(json.loads(bytes(booster.save_raw("json"))))
+        x = _rows_around(features, thresholds, encoder.n_columns, n, seed)
+    except (KeyError, TypeError, ValueError):  # a model layout this reader does not know: random rows
+        x = rng.uniform(-1, 10, (n, encoder.n_columns)).astype(np.float32)
+        x[rng.random(x.shape) < 0.1] = np.nan
+    for j, n_codes in encoder.native_codes.items():
+        codes = rng.integers(0, n_codes, size=n).astype(np.float32)
+        x[:, j] = np.where(rng.random(n) < 0.1, np.nan, codes)
+    return x
+
+
+def _numeric_splits(model: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    """(column, threshold) of every numeric split of an XGBoost JSON model (categorical splits skipped)."""
+    booster = model["learner"]["gradient_booster"]
+    trees = (booster.get("gbtree") or booster)["model"]["trees"]  # dart nests the trees one level down
+    cols: list[int] = []
+    cuts: list[float] = []
+    for t in trees:
+        kinds = t.get("split_type") or [0] * len(t["left_children"])
+        for i, left in enumerate(t["left_children"]):
+            if left != -1 and int(kinds[i]) == 0:
+                cols.append(int(t["split_indices"][i]))
+                cuts.append(float(t["split_conditions"][i]))
+    return np.asarray(cols, dtype=np.int64), np.asarray(cuts, dtype=np.float32)
+
+
+def _rows_around(features: np.ndarray, thresholds: np.ndarray, n_columns: int, n: int, seed: int) -> np.ndarray:
+    """Rows that exercise both sides of many splits: values just around the thresholds, and NaN."""
     rng = np.random.default_rng(seed)
-    features, thresholds = ens.split_points()
-    x = np.full((n, ens.n_features), np.nan, dtype=np.float32)
-    for j in range(ens.n_features):
+    x = np.full((n, n_columns), np.nan, dtype=np.float32)
+    for j in range(n_columns):
         t = thresholds[features == j]
         if len(t):
             pick = t[rng.integers(len(t), size=n)] + rng.choice([-1e-3, 0.0, 1e-3], size=n).astype(np.float32)
             x[:, j] = np.where(rng.random(n) < 0.1, np.nan, pick)
     return x
+
+
+def _probe_rows(ens: TreeEnsemble, n: int, seed: int = 0) -> np.ndarray:
+    """Rows around the compiled ensemble's thresholds (its check against XGBoost)."""
+    features, thresholds = ens.split_points()
+    return _rows_around(features, thresholds, ens.n_features, n, seed)
 
 
 def artifact_version(path: str | Path, manifest: Manifest | None = None, default: str = "unknown") -> str:

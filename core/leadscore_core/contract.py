@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Literal
@@ -28,6 +29,10 @@ of the quarter) and ``rotating`` (values are replaced over time) features are re
 """What to do with a category not in ``categories``: map to ``__other__``, treat as missing, or quarantine."""
 
 OTHER = "__other__"
+LEARN = "learn"
+"""``categories: learn``: the vocabulary is learned from the training part and stored in the model artifact."""
+CaseRule = Literal["keep", "fold"]
+"""``fold``: categories compare case-insensitively (``Google`` == ``google``); ``keep``: exactly."""
 TRUE_STRINGS = frozenset({"true", "t", "yes", "y", "1"})
 FALSE_STRINGS = frozenset({"false", "f", "no", "n", "0"})
 
@@ -60,8 +65,20 @@ class FeatureDef(_Strict):
     """Inclusive lower bound for numeric values; below it the value breaks the contract."""
     max: float | None = None
     """Inclusive upper bound for numeric values."""
-    categories: list[str] | None = None
-    """Allowed values of a categorical feature (the encoder's vocabulary)."""
+    categories: list[str] | Literal["learn"] | None = None
+    """Allowed values of a categorical feature (the encoder's vocabulary), or ``learn``: learned from the
+    training part (see ``min_frequency``, ``max_categories``) and stored in the model artifact."""
+    min_frequency: int = Field(default=1, ge=1)
+    """With ``categories: learn``: a value seen fewer times in the training part becomes ``__other__``."""
+    max_categories: int | None = Field(default=None, ge=1)
+    """With ``categories: learn``: keep at most this many of the most frequent values."""
+    case: CaseRule = "keep"
+    """``fold``: ``Google`` and ``google`` are one category (stored as the casefolded value when learned)."""
+    encoding: Literal["onehot", "native"] = "onehot"
+    """How the booster sees a categorical: one column per category, or one column of category codes that
+    XGBoost splits on natively (fewer columns for high-cardinality features; docs/new-schema.md)."""
+    vocabulary: list[str] | None = None
+    """The learned vocabulary of a ``categories: learn`` feature; filled from the artifact, never by hand."""
     unknown: UnknownPolicy = "other"
     missing: MissingPolicy = "allow"
     impute: float | str | bool | None = None
@@ -80,12 +97,26 @@ class FeatureDef(_Strict):
     def source_column(self) -> str:
         return self.column or self.name
 
+    @property
+    def learned(self) -> bool:
+        """The vocabulary comes from the training part (``categories: learn``)."""
+        return self.categories == LEARN
+
+    @property
+    def vocab(self) -> list[str] | None:
+        """The categories in force: the listed ones, the learned ones, or None (learned, not yet known)."""
+        if isinstance(self.categories, list):
+            return self.categories
+        return self.vocabulary
+
     @model_validator(mode="after")
     def _check(self) -> FeatureDef:
         if self.type == "categorical" and not self.categories:
-            raise ValueError(f"feature {self.name!r}: categorical features need 'categories'")
-        if self.type != "categorical" and self.categories:
-            raise ValueError(f"feature {self.name!r}: only categorical features take 'categories'")
+            raise ValueError(f"feature {self.name!r}: categorical features need 'categories' (a list, or learn)")
+        if self.type != "categorical" and (self.categories or self.case != "keep" or self.encoding != "onehot"):
+            raise ValueError(f"feature {self.name!r}: only categorical features take categories/case/encoding")
+        if not self.learned and (self.min_frequency != 1 or self.max_categories is not None or self.vocabulary):
+            raise ValueError(f"feature {self.name!r}: min_frequency/max_categories/vocabulary need categories: learn")
         if self.min is not None and self.max is not None and self.min > self.max:
             raise ValueError(f"feature {self.name!r}: min {self.min} > max {self.max}")
         if self.missing == "impute" and self.impute is None:
@@ -108,16 +139,72 @@ class FieldDef(_Strict):
         return self.column or self.name
 
 
+ROW_ORDER = "row_order"
+"""``entity.order_by`` value that accepts the file's own row order as time order (never assumed)."""
+TimeDirection = Literal["ascending", "descending"]
+"""``ascending``: the value grows with time (the largest is the latest); ``descending``: the largest is the oldest."""
+REMOVED_ENTITY_KEYS = ("synthetic_start", "synthetic_step_seconds")
+
+
 class EntitySpec(_Strict):
     id: str | None
-    """Lead id column. ``None`` means the source has no id: one is made from the row number."""
-    timestamp: str | None
-    """Event-time column (when the lead was created). ``None``: synthesised from row order."""
+    """Lead id: a field name (its ``column`` maps the raw column) or a raw column of that name; the API
+    takes the id under this name. ``None`` means the source has no id: one is made from the row number."""
+    timestamp: str | None = None
+    """Event-time column (when the lead was created): ISO 8601 timestamps or dates, or ``timestamp_format``."""
+    timestamp_format: str | None = None
+    """``strftime`` format of ``timestamp`` when it is not ISO 8601 (e.g. ``%d/%m/%Y``)."""
+    order_by: str | None = None
+    """What "latest" means when it is not ``timestamp``: a monotone numeric column (e.g. ``lead_number``) or
+    ``row_order`` (the input's own row order, accepted explicitly). Training refuses a spec that states no order."""
+    direction: TimeDirection = "ascending"
+    """How ``order_by`` relates to time: ``ascending`` = larger is newer, ``descending`` = larger is older
+    (for ``row_order``: ``descending`` = the newest rows come first)."""
     updated_at: str | None = None
     """CRM change timestamp used as the incremental watermark."""
-    synthetic_start: str = "2020-01-01T00:00:00+00:00"
-    """With no timestamp column: row i gets ``synthetic_start + i * synthetic_step_seconds``."""
-    synthetic_step_seconds: float = 60.0
+
+    @model_validator(mode="before")
+    @classmethod
+    def _removed(cls, data: object) -> object:
+        if isinstance(data, dict) and (old := [k for k in REMOVED_ENTITY_KEYS if k in data]):
+            raise ValueError(
+                f"entity.{old[0]} was removed (it wrote made-up dates): state the time order instead with "
+                "`order_by: <monotone number column>` or `order_by: row_order`, plus `direction: ascending|descending`"
+            )
+        return data
+
+    @model_validator(mode="after")
+    def _check(self) -> EntitySpec:
+        if self.order_by is None and self.direction != "ascending":
+            raise ValueError("entity.direction applies to entity.order_by; a timestamp always grows with time")
+        if self.timestamp_format is not None and self.timestamp is None:
+            raise ValueError("entity.timestamp_format needs entity.timestamp")
+        return self
+
+
+@dataclass(frozen=True)
+class TimeOrder:
+    """What defines "latest" (the holdout, the reports) for a spec."""
+
+    kind: Literal["timestamp", "number", "row_order", "unstated"]
+    column: str | None
+    direction: TimeDirection = "ascending"
+
+    @property
+    def stated(self) -> bool:
+        return self.kind != "unstated"
+
+    def describe(self) -> str:
+        """One phrase for reports: which column and direction define "latest"."""
+        if self.kind == "timestamp":
+            return f"latest = newest {self.column} (timestamp)"
+        if self.kind == "row_order":
+            end = "last" if self.direction == "ascending" else "first"
+            return f"latest = the {end} rows of the input (order_by: row_order, direction: {self.direction})"
+        if self.kind == "number":
+            end = "largest" if self.direction == "ascending" else "smallest"
+            return f"latest = {end} {self.column} (order_by: {self.column}, direction: {self.direction})"
+        return "no time order stated (row order is NOT assumed)"
 
 
 class TargetSpec(_Strict):
@@ -136,6 +223,24 @@ class PointInTime(_Strict):
 class CsvOptions(_Strict):
     delimiter: str = ","
     quotechar: str = '"'
+
+
+class LabelFile(_Strict):
+    """The target in a file of its own, joined to the leads on the id."""
+
+    file: str
+    """CSV file name (relative to the input directory)."""
+    id: str
+    """Its id column (raw name)."""
+
+
+class InputsSpec(_Strict):
+    """Which files of an input directory make one run (``pipeline run --source files DIR``)."""
+
+    leads: list[str] = Field(min_length=1)
+    """Lead CSVs (same columns), read in this order (``row_order`` follows it)."""
+    labels: LabelFile | None = None
+    """Where the target column lives when it is not in the lead files."""
 
 
 class EventsSpec(_Strict):
@@ -190,6 +295,11 @@ class FeatureSpec(_Strict):
     monitoring: MonitoringSpec = Field(default_factory=MonitoringSpec)
     drop_columns: list[str] = Field(default_factory=list)
     """Source columns deliberately ignored (e.g. ``duration`` in bank marketing: it leaks the label)."""
+    missing_values: list[str] = Field(default_factory=list)
+    """Raw values that mean missing for every feature (e.g. ``""``, ``NA``, ``Select`` as a placeholder);
+    merged into each feature's own ``missing_values`` at load."""
+    inputs: InputsSpec | None = None
+    """Several input files per run (lead CSVs plus a label file); default: one ``leads.csv`` / the CSV given."""
 
     @model_validator(mode="after")
     def _check(self) -> FeatureSpec:
@@ -199,14 +309,51 @@ class FeatureSpec(_Strict):
             raise ValueError(f"spec {self.name!r}: duplicate names {dupes}")
         if any(f.from_events for f in self.features) and self.events is None:
             raise ValueError(f"spec {self.name!r}: features use from_events but 'events' is not set")
+        if self.event_features and self.entity.timestamp is None:
+            raise ValueError(
+                f"spec {self.name!r}: features use from_events, whose point-in-time cut-off needs "
+                "entity.timestamp (an event time), not only an order"
+            )
+        if self.quality.max_staleness_days is not None and self.entity.timestamp is None:
+            raise ValueError(f"spec {self.name!r}: quality.max_staleness_days needs entity.timestamp")
         for f in self.features:
             if f.source_column in self.drop_columns:
                 raise ValueError(f"spec {self.name!r}: feature {f.name!r} reads dropped column")
+        if self.missing_values:  # idempotent: a dumped and reloaded spec merges to the same lists
+            merged = [
+                f.model_copy(update={"missing_values": list(dict.fromkeys([*self.missing_values, *f.missing_values]))})
+                for f in self.features
+            ]
+            object.__setattr__(self, "features", merged)
         kinds = {f.name: f.type for f in self.features}
         for a in self.monitoring.sensitive_attributes:
             if kinds.get(a) not in ("categorical", "boolean"):
                 raise ValueError(f"spec {self.name!r}: sensitive attribute {a!r} is not a categorical feature")
         return self
+
+    def raw_column(self, name: str) -> str:
+        """The raw source column of a spec name (a field's or feature's ``column``), else the name itself."""
+        items: list[FieldDef | FeatureDef] = [*self.fields, *self.features]
+        for item in items:
+            if item.name == name:
+                return item.source_column
+        return name
+
+    def with_vocabularies(self, vocabularies: dict[str, list[str]]) -> FeatureSpec:
+        """This spec with the learned vocabularies filled in (what a model artifact serves and monitors)."""
+        unknown = sorted(set(vocabularies) - {f.name for f in self.features if f.learned})
+        if unknown:
+            raise ValueError(f"spec {self.name!r}: vocabularies for features that do not learn one: {unknown}")
+        feats = [
+            f.model_copy(update={"vocabulary": list(vocabularies[f.name])}) if f.name in vocabularies else f
+            for f in self.features
+        ]
+        return self.model_copy(update={"features": feats})
+
+    @property
+    def unresolved(self) -> list[str]:
+        """Learned categorical features whose vocabulary is not known yet."""
+        return [f.name for f in self.features if f.learned and f.vocabulary is None]
 
     # -- convenience views ------------------------------------------------------------------
     @property
@@ -216,6 +363,18 @@ class FeatureSpec(_Strict):
     @property
     def timestamp_column(self) -> str:
         return self.entity.timestamp or "event_ts"
+
+    @property
+    def time_order(self) -> TimeOrder:
+        """What defines "latest": ``order_by`` if given, else the timestamp, else nothing (training refuses)."""
+        e = self.entity
+        if e.order_by == ROW_ORDER:
+            return TimeOrder("row_order", None, e.direction)
+        if e.order_by is not None:
+            return TimeOrder("number", e.order_by, e.direction)
+        if e.timestamp is not None:
+            return TimeOrder("timestamp", e.timestamp)
+        return TimeOrder("unstated", None)
 
     @property
     def feature_names(self) -> list[str]:
@@ -242,7 +401,10 @@ class FeatureSpec(_Strict):
 
     def fingerprint(self) -> str:
         """Stable hash of the contract; a model records it so serving can refuse a mismatched spec."""
-        blob = json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()
+        data = self.model_dump(mode="json")
+        for f in data["features"]:  # learned vocabularies are the model's, not the contract's
+            f.pop("vocabulary", None)
+        blob = json.dumps(data, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 
     def is_positive(self, raw: object) -> bool:

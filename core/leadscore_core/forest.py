@@ -57,6 +57,10 @@ class TreeEnsemble:
         self._delta_left = mean[left] - mean
         self._delta_right = mean[right] - mean
         self._root_mean = float(mean[self._roots].sum())
+        # one gather per level instead of two and a where: entry ``node + go_left * size``
+        self._size = len(left)
+        self._child = np.concatenate([right, left])
+        self._delta = np.concatenate([self._delta_right, self._delta_left])
 
     # -- building -----------------------------------------------------------------------------
     @classmethod
@@ -133,16 +137,18 @@ class TreeEnsemble:
             raise ValueError(f"expected shape (n, {self.n_features}), got {x.shape}")
         n = x.shape[0]
         flat = x.ravel()
-        row_start = (np.arange(n, dtype=np.int64) * self.n_features)[:, None]
+        missing = np.isnan(flat)
+        row_start = (np.arange(n, dtype=np.int64) * self.n_features)[:, None] if n > 1 else None
         node = np.broadcast_to(self._roots, (n, self.n_trees))
         steps: list[tuple[np.ndarray, np.ndarray]] = []
         for _ in range(self.depth):
             feat = self._feature[node]
-            v = flat[row_start + feat]
-            go_left = (v < self._threshold[node]) | (np.isnan(v) & self._default_left[node])
+            at = feat if row_start is None else row_start + feat
+            go_left = (flat[at] < self._threshold[node]) | (missing[at] & self._default_left[node])
+            step = node + go_left * self._size
             if track:
-                steps.append((feat, np.where(go_left, self._delta_left[node], self._delta_right[node])))
-            node = np.where(go_left, self._left[node], self._right[node])
+                steps.append((feat, self._delta[step]))
+            node = self._child[step]
         return node, steps
 
     def margin(self, x: np.ndarray) -> np.ndarray:

@@ -94,8 +94,9 @@ def build_drift_reference(
     for f in spec.features:
         vals = columns[f.name]
         if f.type == "categorical":
-            assert f.categories is not None
-            ref.categorical[f.name] = categorical_reference(vals, f.categories)
+            if f.vocab is None:
+                raise ValueError(f"feature {f.name!r}: its learned vocabulary is not filled in (with_vocabularies)")
+            ref.categorical[f.name] = categorical_reference(vals, f.vocab)
         elif f.type == "boolean":
             ref.categorical[f.name] = categorical_reference(
                 ["true" if v is True or v == 1 else "false" if v is False or v == 0 else None for v in vals],

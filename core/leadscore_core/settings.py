@@ -10,12 +10,14 @@ from typing import Literal
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from leadscore_core.storage import StorageUri
+
 
 class HomeSettings(BaseSettings):
     """Local state root. Everything a run writes (lake, MLflow store, logs, reports) lives below it,
     so runs can be isolated by pointing ``LEADSCORE_HOME`` elsewhere."""
 
-    model_config = SettingsConfigDict(env_prefix="LEADSCORE_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="LEADSCORE_", extra="ignore", populate_by_name=True)
 
     home: Path = Field(default=Path(".leadscore"))
     """Root of local state (``LEADSCORE_HOME``); default ``./.leadscore``."""
@@ -24,10 +26,18 @@ class HomeSettings(BaseSettings):
     pii_salt: str = "leadscore-local-salt"
     """Salt for the lead-id hash used as join key in logs and events (``LEADSCORE_PII_SALT``);
     set a secret value in every real deployment."""
+    lake_uri: str = Field(default="", validation_alias=AliasChoices("LEADSCORE_LAKE"))
+    """Lake root (``LEADSCORE_LAKE``): a local path or ``s3://bucket/prefix``; default ``$LEADSCORE_HOME/lake``.
+    A ``--lake`` option overrides it."""
+    mlflow_artifacts: str = ""
+    """Artifact root of the experiments the embedded MLflow store creates (``LEADSCORE_MLFLOW_ARTIFACTS``): a local
+    path or ``s3://bucket/prefix``; default ``$LEADSCORE_HOME/mlflow/artifacts``. A tracking server keeps its own
+    (``mlflow server --default-artifact-root s3://...``)."""
 
     @property
-    def lake(self) -> Path:
-        return self.home / "lake"
+    def lake(self) -> StorageUri:
+        """The lake root as a :class:`~leadscore_core.storage.StorageUri` (local path or ``s3://``)."""
+        return StorageUri.parse(self.lake_uri) if self.lake_uri else StorageUri.parse(self.home / "lake")
 
     @property
     def mlflow_dir(self) -> Path:
@@ -39,7 +49,11 @@ class HomeSettings(BaseSettings):
 
     @property
     def artifact_root(self) -> str:
-        return (self.mlflow_dir / "artifacts").resolve().as_uri()
+        """MLflow artifact location of new experiments: ``s3://...`` or a ``file://`` URI."""
+        root = StorageUri.parse(self.mlflow_artifacts) if self.mlflow_artifacts else None
+        if root is not None and not root.is_local:
+            return str(root)
+        return (root.local_path if root is not None else (self.mlflow_dir / "artifacts").resolve()).as_uri()
 
     @property
     def logs(self) -> Path:

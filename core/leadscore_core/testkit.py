@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from leadscore_core.artifact import Calibrator, Manifest
+from leadscore_core.artifact import Calibrator, Manifest, encoded_dmatrix
 from leadscore_core.contract import FeatureSpec, load_spec
 from leadscore_core.encoding import FeatureEncoder
 from leadscore_core.reasons import Attribution
@@ -46,6 +46,9 @@ def build_artifact(
 ) -> Path:
     """Train on ``records`` (clean values) and ``labels`` and write a complete artifact at ``path``.
 
+    ``spec`` may use ``encoding: native`` and learned vocabularies (filled in with
+    :meth:`FeatureSpec.with_vocabularies`; the manifest records them).
+
     Tier cut-offs default to the spec's score quantiles of the training scores; ``provenance`` is merged
     over ``{"model_version": version}``.
     """
@@ -53,12 +56,14 @@ def build_artifact(
 
     enc = FeatureEncoder(spec)
     x = enc.encode_records(records)
+    dtrain = encoded_dmatrix(enc, x)
+    dtrain.set_label(np.asarray(labels))
     booster = xgb.train(
         {"objective": "binary:logistic", "max_depth": depth, "eta": eta, "nthread": 1, "seed": seed},
-        xgb.DMatrix(x, label=np.asarray(labels)),
+        dtrain,
         num_boost_round=rounds,
     )
-    prob = 1 / (1 + np.exp(-booster.predict(xgb.DMatrix(x), output_margin=True)))
+    prob = 1 / (1 + np.exp(-booster.predict(encoded_dmatrix(enc, x), output_margin=True)))
     calibrator = calibrator or Calibrator()
     scores = calibrator(prob)
     cutoffs = (
@@ -77,6 +82,7 @@ def build_artifact(
         attribution=attribution,
         provenance={"model_version": version, **(provenance or {})},
         metrics={"auc": 0.8},
+        vocabularies={f.name: list(f.vocabulary or []) for f in spec.features if f.learned},
     )
     cols = {f.name: [r[f.name] for r in records] for f in spec.features}
     ref = build_drift_reference(spec, cols, scores=scores)
@@ -92,8 +98,9 @@ def random_leads(spec: FeatureSpec, n: int, seed: int = 0) -> list[dict[str, Any
             if rng.random() < 0.05 and f.missing != "reject":
                 r[f.name] = None
             elif f.type == "categorical":
-                assert f.categories is not None
-                r[f.name] = f.categories[int(rng.integers(len(f.categories)))]
+                cats = f.vocab
+                assert cats is not None, f"{f.name}: learned vocabulary not filled in"
+                r[f.name] = cats[int(rng.integers(len(cats)))]
             elif f.type == "boolean":
                 r[f.name] = bool(rng.random() < 0.4)
             elif f.type == "numeric":
@@ -132,10 +139,10 @@ def make_artifact(
 
 
 def sample_lead(spec_name: str = "crm_freezone", lead_id: str = "L-1", seed: int = 3) -> dict[str, Any]:
-    """One CRM request body: id, PII and every feature that is not missing."""
+    """One CRM request body: id, PII and every feature key (null where the value is unknown: the API
+    requires every key)."""
     spec = load_spec(spec_name)
     row = random_leads(spec, 1, seed)[0]
-    row = {k: v for k, v in row.items() if v is not None}
     lead: dict[str, Any] = {spec.id_column: lead_id}
     pii = {"full_name": "Jane Roe", "email": "jane.roe@example.com", "phone": "+971500000000"}
     lead.update({k: v for k, v in pii.items() if k in spec.pii_fields})

@@ -91,43 +91,57 @@ def _nulls(x: np.ndarray) -> list[float | None]:
     return [None if v != v else v for v in x.ravel().tolist()]
 
 
+def _flat64(a: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(a, dtype=np.float64).ravel()
+
+
 def request_body(
-    x: np.ndarray, lead_keys: Sequence[str | None] | None, request_id: str, explain: bool = True
+    x: np.ndarray,
+    lead_keys: Sequence[str | None] | None,
+    request_id: str,
+    explain: bool = True,
+    *,
+    arrays: bool = False,
 ) -> dict[str, Any]:
-    """The V2 infer body for an encoded batch ``x`` (NaN travels as JSON ``null``)."""
+    """The V2 infer body for an encoded batch ``x`` (NaN travels as JSON ``null``).
+
+    ``arrays``: the tensor data stays a flat float64 numpy array, for a serializer that writes numpy arrays
+    itself with NaN as ``null`` (orjson's ``OPT_SERIALIZE_NUMPY``): the same JSON, without a Python float
+    per value."""
     params: dict[str, Any] = {EXPLAIN: explain}
     if lead_keys is not None:
         params[LEAD_KEYS] = list(lead_keys)
+    data: Any = _flat64(x) if arrays else _nulls(x)
     return {
         "id": request_id,
-        "inputs": [{"name": V2_INPUT, "shape": list(x.shape), "datatype": "FP32", "data": _nulls(x)}],
+        "inputs": [{"name": V2_INPUT, "shape": list(x.shape), "datatype": "FP32", "data": data}],
         "parameters": params,
     }
 
 
-def response_tensors(out: ScoreOutputs) -> list[dict[str, Any]]:
-    """The output tensors (name, shape, datatype, data) of :class:`ScoreOutputs`."""
+def response_tensors(out: ScoreOutputs, *, arrays: bool = False) -> list[dict[str, Any]]:
+    """The output tensors (name, shape, datatype, data) of :class:`ScoreOutputs` (``arrays``: numeric data
+    as flat float64 numpy arrays, see :func:`request_body`)."""
     n = len(out.probability)
-    tensors = [
-        {"name": PROBABILITY, "shape": [n], "datatype": "FP64", "data": out.probability.tolist()},
-        {"name": MARGIN, "shape": [n], "datatype": "FP64", "data": out.margin.tolist()},
+    flat = _flat64 if arrays else (lambda a: np.asarray(a, dtype=np.float64).ravel().tolist())
+    tensors: list[dict[str, Any]] = [
+        {"name": PROBABILITY, "shape": [n], "datatype": "FP64", "data": flat(out.probability)},
+        {"name": MARGIN, "shape": [n], "datatype": "FP64", "data": flat(out.margin)},
         {"name": TIER, "shape": [n], "datatype": "BYTES", "data": list(out.tier)},
     ]
     if out.contributions is not None and out.base_value is not None:
         full = np.column_stack([out.contributions, out.base_value])
-        tensors.append(
-            {"name": CONTRIBUTIONS, "shape": list(full.shape), "datatype": "FP64", "data": full.ravel().tolist()}
-        )
+        tensors.append({"name": CONTRIBUTIONS, "shape": list(full.shape), "datatype": "FP64", "data": flat(full)})
     return tensors
 
 
-def response_body(out: ScoreOutputs, request_id: str | None) -> dict[str, Any]:
-    """The V2 infer response for :class:`ScoreOutputs`."""
+def response_body(out: ScoreOutputs, request_id: str | None, *, arrays: bool = False) -> dict[str, Any]:
+    """The V2 infer response for :class:`ScoreOutputs` (``arrays``: see :func:`request_body`)."""
     return {
         "id": request_id,
         "model_name": out.model_name,
         "model_version": out.model_version,
-        "outputs": response_tensors(out),
+        "outputs": response_tensors(out, arrays=arrays),
         "parameters": {MODEL_VERSION: out.model_version},
     }
 

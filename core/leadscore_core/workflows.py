@@ -4,10 +4,16 @@ parameter names of the ``retraining`` template, and the Workflow body that runs 
 
 Dependency-light on purpose (no hera, no HTTP client): the body is a plain dict, POSTed by each image
 with the HTTP client it already has to ``POST {server}/api/v1/workflows/{namespace}``.
+
+**Idempotent submission.** A request that carries a request id gets a deterministic Workflow name
+(:func:`workflow_name`), so submitting it again (a retry after a timeout whose first POST did land, or a
+resubmission after the caller failed to record the first one) is refused by Argo with 409 AlreadyExists,
+which :func:`post_workflow` reports as success: one request, one Workflow.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Mapping
 from typing import Any, Final
@@ -37,28 +43,38 @@ def workflows_path(namespace: str) -> str:
     return f"/api/v1/workflows/{namespace}"
 
 
+def workflow_name(template: str, request_id: str) -> str:
+    """The deterministic Workflow name of one request: ``<template>-<12 hex of sha256(request id)>``."""
+    if not request_id:
+        raise WorkflowRequestError("a request id is needed for a deterministic workflow name")
+    return f"{template}-{hashlib.sha256(request_id.encode()).hexdigest()[:12]}"
+
+
 def template_ref_workflow(
     template: str,
     parameters: Mapping[str, str],
     *,
     namespace: str,
     labels: Mapping[str, str] | None = None,
+    request_id: str | None = None,
 ) -> dict[str, Any]:
     """The Workflow (as the Argo Server's create request wants it) that runs WorkflowTemplate ``template``.
 
-    Parameters are sent sorted by name so the same request always produces the same body.
+    Parameters are sent sorted by name so the same request always produces the same body. With
+    ``request_id`` the Workflow is named by :func:`workflow_name` (idempotent), else Argo generates a name.
     """
     if not _DNS_LABEL.match(template):
         raise WorkflowRequestError(f"template name {template!r} is not a valid Kubernetes name")
     for key in parameters:
         if not re.match(r"^[A-Za-z_][A-Za-z0-9_-]*$", key):
             raise WorkflowRequestError(f"parameter name {key!r} is not a valid Argo parameter name")
+    naming = {"name": workflow_name(template, request_id)} if request_id else {"generateName": f"{template}-"}
     return {
         "workflow": {
             "apiVersion": "argoproj.io/v1alpha1",
             "kind": "Workflow",
             "metadata": {
-                "generateName": f"{template}-",
+                **naming,
                 "namespace": namespace,
                 "labels": {"app.kubernetes.io/name": "leadscore", "leadscore/workflow": template, **(labels or {})},
             },
@@ -70,13 +86,20 @@ def template_ref_workflow(
     }
 
 
-def retraining_request(reason: str, evidence: str, *, namespace: str, **extra: str) -> dict[str, Any]:
-    """The create request for the ``retraining`` template with ``reason`` and ``evidence`` (+ overrides)."""
+def retraining_request(
+    reason: str, evidence: str, *, namespace: str, request_id: str | None = None, **extra: str
+) -> dict[str, Any]:
+    """The create request for the ``retraining`` template with ``reason`` and ``evidence`` (+ overrides);
+    with ``request_id``, named deterministically (a resubmission is refused by Argo, see :func:`post_workflow`)."""
     if reason not in RETRAIN_REASONS:
         raise WorkflowRequestError(f"reason {reason!r} is not one of {', '.join(RETRAIN_REASONS)}")
     params = {**extra, "reason": reason, "evidence": evidence[:MAX_EVIDENCE_CHARS]}
     return template_ref_workflow(
-        RETRAINING_TEMPLATE, params, namespace=namespace, labels={"leadscore/retrain-reason": reason}
+        RETRAINING_TEMPLATE,
+        params,
+        namespace=namespace,
+        labels={"leadscore/retrain-reason": reason},
+        request_id=request_id,
     )
 
 
@@ -103,7 +126,9 @@ def post_workflow(
 
     Connection failures and 5xx answers are retried ``attempts`` times in all, sleeping ``backoff * 2**n``
     seconds in between (bounded: at most ``attempts * timeout + backoff * 2**attempts`` seconds); a 4xx
-    answer is final. Stdlib only, so every image shares this one code path.
+    answer is final. A request with a fixed ``metadata.name`` that Argo refuses with 409 (AlreadyExists)
+    was submitted before: that is success, returned as ``{"metadata": {"name", "namespace"},
+    "alreadyExists": True}``. Stdlib only, so every image shares this one code path.
 
     Raises:
         SubmitError: ``transient`` tells an unreachable/failing server from a refusal.
@@ -132,6 +157,9 @@ def post_workflow(
                 return dict(json.loads(resp.read() or b"{}"))
         except urllib.error.HTTPError as exc:
             detail = exc.read()[:500].decode(errors="replace")
+            fixed = request.get("workflow", {}).get("metadata", {}).get("name")
+            if exc.code == 409 and fixed:
+                return {"metadata": {"name": fixed, "namespace": namespace}, "alreadyExists": True}
             if exc.code < 500:
                 raise SubmitError(f"Argo Server {url} refused the Workflow: HTTP {exc.code} {detail}", False) from exc
             last = f"HTTP {exc.code} {detail}"

@@ -7,12 +7,17 @@ delta-spark jars are not available, so Spark never reads the Delta log itself) a
 ``LeadScorer.reasons``, the same reason codes the online path returns). The result is collected as Arrow
 and written by delta-rs to ``gold/lead_scores`` (overwrite: one row per lead, the latest scoring) and
 upserted into the CRM table ``lead_scores`` (primary key ``lead_id``). A re-run replaces the same rows.
+
+The lake is a local path or ``s3://bucket/prefix``: with S3, Spark (no hadoop-aws here) reads local copies of
+the snapshot's files and delta-rs writes the scores to S3 (:mod:`leadscore.objectstore`).
 """
 
 from __future__ import annotations
 
 import json
 import math
+import shutil
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
@@ -22,7 +27,9 @@ from typing import Any
 
 import pandas as pd
 
+from leadscore.objectstore import ObjectStore
 from leadscore_core import lake as lake_tables
+from leadscore_core.storage import StorageUri
 
 GOLD_TABLE = lake_tables.GOLD_FEATURES
 SCORES_TABLE = lake_tables.GOLD_SCORES
@@ -122,15 +129,22 @@ def champion_artifact() -> tuple[Path, str]:
     return registry.fetch(str(champion.version)), str(champion.version)
 
 
-def gold_files(lake: Path) -> tuple[list[str], int]:
-    """Parquet files of the latest gold version, as delta-rs resolves them, and that version."""
-    from deltalake import DeltaTable
+def gold_files(lake: ObjectStore, local: Path | None = None) -> tuple[list[str], int]:
+    """Parquet files of the latest gold version, as delta-rs resolves them, and that version; with ``local``,
+    S3 objects are copied there first (what a Spark without an S3 filesystem can read).
 
-    path = lake / GOLD_TABLE
-    if not (path / "_delta_log").is_dir():
-        raise BatchError(f"gold table {path} does not exist; run `leadscore pipeline run --lake {lake}` first")
-    table = DeltaTable(str(path))
-    return list(table.file_uris()), int(table.version())
+    Raises:
+        BatchError: there is no gold table (checked before the registry is asked).
+        StorageUnreachable: the lake's S3 endpoint does not answer.
+    """
+    lake.check()
+    if not lake.delta_exists(GOLD_TABLE):
+        raise BatchError(
+            f"gold table {lake.uri(GOLD_TABLE)} does not exist; run `leadscore pipeline run --lake {lake.root}` first"
+        )
+    table = lake.delta(GOLD_TABLE)
+    files = list(table.file_uris())
+    return (lake.fetch_files(files, local) if local is not None else files), int(table.version())
 
 
 def upsert_crm(dsn: str, table: Any) -> int:
@@ -161,36 +175,47 @@ def upsert_crm(dsn: str, table: Any) -> int:
         return cur.rowcount
 
 
-def score_to_delta(lake: Path, artifact: Path, version: str, spark: Any, reasons: bool = True) -> tuple[Any, int, int]:
+def score_to_delta(
+    lake: ObjectStore | StorageUri | Path | str, artifact: Path, version: str, spark: Any, reasons: bool = True
+) -> tuple[Any, int, int]:
     """Spark scores the latest gold; delta-rs overwrites ``gold/lead_scores``. (Arrow table, gold v, scores v)."""
-    from deltalake import DeltaTable, write_deltalake
+    store = lake if isinstance(lake, ObjectStore) else ObjectStore(lake)
+    scratch = None if store.is_local else Path(tempfile.mkdtemp(prefix="leadscore-batch-"))
+    try:
+        files, gold_version = gold_files(store, scratch)
+        scored_at = datetime.now(UTC).replace(microsecond=0)
+        leads = spark.read.parquet(*files).dropDuplicates(["lead_id"])
+        scored = leads.mapInPandas(scorer_fn(str(artifact), version, gold_version, scored_at, reasons), SCHEMA)
+        table = scored.orderBy("lead_id").toArrow()
+    finally:
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
+    delta_version = store.write_delta(SCORES_TABLE, table, mode="overwrite", schema_mode="overwrite")
+    return table, gold_version, delta_version
 
-    files, gold_version = gold_files(lake)
-    scored_at = datetime.now(UTC).replace(microsecond=0)
-    leads = spark.read.parquet(*files).dropDuplicates(["lead_id"])
-    scored = leads.mapInPandas(scorer_fn(str(artifact), version, gold_version, scored_at, reasons), SCHEMA)
-    table = scored.orderBy("lead_id").toArrow()
-    target = lake / SCORES_TABLE
-    write_deltalake(str(target), table, mode="overwrite", schema_mode="overwrite")
-    return table, gold_version, int(DeltaTable(str(target)).version())
 
+def run(lake: StorageUri | Path | str, dsn: str, spark: Any = None) -> BatchReport:
+    """Score every lead of the latest gold version with the champion; Delta + CRM; the report.
 
-def run(lake: Path, dsn: str, spark: Any = None) -> BatchReport:
-    """Score every lead of the latest gold version with the champion; Delta + CRM; the report."""
+    Raises:
+        BatchError: no gold table, or no champion (nothing written).
+        StorageUnreachable: the lake's S3 endpoint does not answer (nothing written).
+    """
     started = time.monotonic()
-    gold_files(lake)  # a missing gold table fails before the registry is asked
+    store = ObjectStore(lake)
+    gold_files(store)  # a missing gold table fails before the registry is asked
     artifact, version = champion_artifact()
     if spark is None:
         from leadscore.lakehouse.spark import get_spark
 
         spark = get_spark(app_name="leadscore-batch-scoring")
-    table, gold_version, delta_version = score_to_delta(lake, artifact, version, spark)
+    table, gold_version, delta_version = score_to_delta(store, artifact, version, spark)
     crm_rows = upsert_crm(dsn, table)
     return BatchReport(
         rows=table.num_rows,
         model_version=version,
         gold_version=gold_version,
-        delta_table=str(lake / SCORES_TABLE),
+        delta_table=str(store.uri(SCORES_TABLE)),
         delta_version=delta_version,
         crm_rows=crm_rows,
         seconds=round(time.monotonic() - started, 1),

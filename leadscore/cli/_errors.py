@@ -14,6 +14,8 @@ from rich.console import Console
 @contextlib.contextmanager
 def friendly_errors(as_json: bool) -> Iterator[None]:
     """Print known failures as one line (and one JSON object with ``--json``); exit non-zero."""
+    from leadscore_core.storage import StorageUnreachable, StorageUriError
+    from leadscore_core.workflows import TRANSIENT_EXIT_CODE
     from training.errors import RegistryError, TrainingError
 
     err = Console(stderr=True)
@@ -21,6 +23,10 @@ def friendly_errors(as_json: bool) -> Iterator[None]:
         yield
     except (TrainingError, RegistryError) as exc:
         _fail(err, str(exc), as_json, _code(exc))
+    except StorageUnreachable as exc:  # transient: the workflows retry this exit code
+        _fail(err, str(exc), as_json, TRANSIENT_EXIT_CODE)
+    except StorageUriError as exc:
+        _fail(err, str(exc), as_json, 2)
     except KeyboardInterrupt:
         _fail(err, "interrupted; nothing was registered", as_json, 130)
     except typer.Exit:

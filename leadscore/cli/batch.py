@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -14,7 +13,12 @@ group = typer.Typer(help="Batch scoring of the gold leads with the champion.", n
 
 @group.command("score")
 def score_command(
-    lake: Annotated[Path | None, typer.Option(help="Lake root (default $LEADSCORE_HOME/lake).")] = None,
+    lake: Annotated[
+        str | None,
+        typer.Option(
+            help="Lake root: a local path or s3://bucket/prefix (default LEADSCORE_LAKE, else $LEADSCORE_HOME/lake)."
+        ),
+    ] = None,
     dsn: Annotated[str | None, typer.Option(help="CRM PostgreSQL DSN (default LEADSCORE_CRM_DSN).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
@@ -24,6 +28,7 @@ def score_command(
     from leadscore.batch.score import BatchError, run
     from leadscore.crm.db import CrmSettings, redact
     from leadscore_core.settings import HomeSettings
+    from leadscore_core.storage import StorageUnreachable, StorageUriError
     from leadscore_core.workflows import TRANSIENT_EXIT_CODE
     from training.errors import RegistryError
 
@@ -31,9 +36,12 @@ def score_command(
     target = dsn or CrmSettings().crm_dsn
     try:
         report = run(lake or HomeSettings().lake, target)
-    except BatchError as exc:
+    except (BatchError, StorageUriError) as exc:
         err.print(f"[bold red]error:[/] {exc}")
         raise typer.Exit(2) from None
+    except StorageUnreachable as exc:  # transient: the workflows retry this exit code; nothing was written
+        err.print(f"[bold red]error:[/] {exc}")
+        raise typer.Exit(TRANSIENT_EXIT_CODE) from None
     except RegistryError as exc:
         err.print(f"[bold red]error:[/] {exc}")
         raise typer.Exit(TRANSIENT_EXIT_CODE if "not reachable" in str(exc) else 3) from None

@@ -15,6 +15,23 @@ def register(app: typer.Typer) -> None:
         help="Synthetic CRM data (leads, web events, ground truth, score requests).", no_args_is_help=True
     )
 
+    @data.command("example-export")
+    def example_export_cmd(
+        kind: Annotated[str, typer.Argument(help="web (one newest-first CSV) or agent (two CSVs + a label file).")],
+        out: Annotated[Path, typer.Option(help="Output directory.")] = Path("export"),
+        rows: Annotated[int, typer.Option(help="Leads.")] = 3000,
+        seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    ) -> None:
+        """Write a small lead export shaped like the ones users bring, with its spec file (docs/new-schema.md)."""
+        from leadscore.datagen.exports import write_agent_export, write_web_export
+
+        writers = {"web": write_web_export, "agent": write_agent_export}
+        if kind not in writers:
+            raise typer.BadParameter(f"KIND must be web or agent, got {kind!r}")
+        export = writers[kind](out, rows=rows, seed=seed)
+        for path in [*export.files, export.spec_path]:
+            typer.echo(str(path))
+
     @data.command("generate")
     def generate_cmd(
         rows: Annotated[int, typer.Option(help="Distinct leads to generate.")] = 20_000,

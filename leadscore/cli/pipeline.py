@@ -10,6 +10,8 @@ import typer
 
 from leadscore_core.lake import GOLD_FEATURES
 
+LAKE_HELP = "Lake root: a local path or s3://bucket/prefix (default LEADSCORE_LAKE, else $LEADSCORE_HOME/lake)."
+
 
 def register(app: typer.Typer) -> None:
     """Attach the ``pipeline`` command group to the ``leadscore`` app."""
@@ -22,7 +24,7 @@ def register(app: typer.Typer) -> None:
         path: Annotated[Path | None, typer.Argument(help="Directory (--source files) or CSV (--source csv).")] = None,
         source: Annotated[str, typer.Option(help="crm | files DIR | csv PATH (or files:DIR / csv:PATH).")] = "crm",
         spec: Annotated[str, typer.Option(help="Feature spec name or YAML path.")] = "crm_freezone",
-        lake: Annotated[Path | None, typer.Option(help="Lake root (default $LEADSCORE_HOME/lake).")] = None,
+        lake: Annotated[str | None, typer.Option(help=LAKE_HELP)] = None,
         as_json: Annotated[bool, typer.Option("--json", help="Print exactly one JSON object on stdout.")] = False,
     ) -> None:
         """Ingest new rows, validate, dedupe, build point-in-time gold; print counts and Delta versions."""
@@ -34,6 +36,7 @@ def register(app: typer.Typer) -> None:
         from leadscore.lakehouse.bronze import SchemaError
         from leadscore.lakehouse.job import run
         from leadscore.lakehouse.quality import GateError
+        from leadscore_core.storage import StorageUnreachable
 
         err = Console(stderr=True, soft_wrap=True)
         if path is None and source.partition(":")[0] in ("files", "csv") and ":" in source:
@@ -45,13 +48,25 @@ def register(app: typer.Typer) -> None:
             ) as progress:
                 task = progress.add_task("pipeline", total=None)
                 report = run(spec, source, path, lake, step=lambda msg: progress.update(task, description=msg))
-        except CrmUnavailable as exc:  # transient: the workflows retry this exit code
+        except (CrmUnavailable, StorageUnreachable) as exc:  # transient: the workflows retry this exit code
             from leadscore_core.workflows import TRANSIENT_EXIT_CODE
 
             err.print(f"[red]error:[/red] {escape(str(exc))}")
+            if as_json:
+                typer.echo(json.dumps({"status": "failed", "error": str(exc)}))
             raise typer.Exit(TRANSIENT_EXIT_CODE) from None
-        except (GateError, SchemaError, FileNotFoundError, ValueError) as exc:
+        except GateError as exc:
             err.print(f"[red]error:[/red] {escape(str(exc))}")
+            if exc.report is not None:
+                if as_json:  # the whole run record: failed_gate, top_reasons (counts, example rows), counts
+                    typer.echo(json.dumps(exc.report.to_json(), default=str))
+                else:
+                    exc.report.print(Console(width=max(Console().width, 120), stderr=True))
+            raise typer.Exit(1) from None
+        except (SchemaError, FileNotFoundError, ValueError) as exc:
+            err.print(f"[red]error:[/red] {escape(str(exc))}")
+            if as_json:
+                typer.echo(json.dumps({"status": "failed", "error": str(exc)}))
             raise typer.Exit(1) from None
         if as_json:
             typer.echo(json.dumps(report.to_json(), default=str))
@@ -61,15 +76,16 @@ def register(app: typer.Typer) -> None:
     @pipeline.command("history")
     def history_cmd(
         table: Annotated[str, typer.Argument(help="Table, e.g. gold/lead_features.")] = GOLD_FEATURES,
-        lake: Annotated[Path | None, typer.Option(help="Lake root (default $LEADSCORE_HOME/lake).")] = None,
+        lake: Annotated[str | None, typer.Option(help=LAKE_HELP)] = None,
     ) -> None:
         """Delta history (versions) of one lake table."""
-        from deltalake import DeltaTable
-
         from leadscore.lakehouse.settings import PipelineSettings
+        from leadscore.objectstore import ObjectStore
 
-        root = lake or PipelineSettings().lake
-        for entry in DeltaTable(str(root / table)).history():
+        store = ObjectStore(lake if lake is not None else PipelineSettings().lake)
+        with store.errors(f"reading the history of {table}"):
+            history = store.delta(table).history()
+        for entry in history:
             typer.echo(json.dumps(entry, default=str))
 
     app.add_typer(pipeline, name="pipeline")

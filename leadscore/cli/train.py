@@ -16,7 +16,12 @@ from leadscore_core.lake import GOLD_FEATURES
 
 
 def train_command(
-    lake: Annotated[Path, typer.Option("--lake", help="Lake root (default $LEADSCORE_HOME/lake).")] = None,  # type: ignore[assignment]
+    lake: Annotated[
+        str | None,
+        typer.Option(
+            help="Lake root: a local path or s3://bucket/prefix (default LEADSCORE_LAKE, else $LEADSCORE_HOME/lake)."
+        ),
+    ] = None,
     table: Annotated[str, typer.Option(help="Gold table path inside the lake.")] = GOLD_FEATURES,
     version: Annotated[int | None, typer.Option("--version", help="Delta version to pin (default: latest).")] = None,
     gold_version: Annotated[
@@ -42,6 +47,7 @@ def train_command(
     # before xgboost loads libgomp: idle OpenMP threads sleep instead of spinning on shared cores
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     from leadscore_core.settings import HomeSettings
+    from leadscore_core.storage import StorageUri
     from training.settings import TrainingSettings
     from training.train import TrainRequest, train
 
@@ -49,7 +55,7 @@ def train_command(
         home = HomeSettings()
         settings = TrainingSettings()
         request = TrainRequest(
-            lake=Path(lake) if lake else home.lake,
+            lake=StorageUri.parse(lake) if lake else home.lake,
             table=table,
             version=_pinned(version, gold_version),
             spec=spec,

@@ -169,7 +169,7 @@ def sample_leads(
             the inputs here, ``concept`` acts in :func:`true_logit`.
         strength: drift strength (0 = none, 1 = full shift).
     """
-    cats = {f.name: list(f.categories or []) for f in spec.features if f.type == "categorical"}
+    cats = {f.name: list(f.vocab or []) for f in spec.features if f.type == "categorical"}
     span = months * 30 * DAY
     created = np.sort(start_s + (rng.random(n) * span).astype(np.int64))
     # weekday/business-hours shape: nudge a third of leads into 09:00-18:00 local (UTC+4)

@@ -19,6 +19,7 @@ from deltalake import DeltaTable
 
 from leadscore.delivery.checks import psi_from_buckets
 from leadscore_core.artifact import LeadScorer
+from leadscore_core.storage import storage_options
 from training.errors import RegistryError
 
 SCORE_EDGES = tuple(float(b) for b in range(10, 101, 10))
@@ -47,7 +48,7 @@ def read_logged(
 ) -> dict[str, list[Any]]:
     """Feature values, score, tier and model version (+ ``extra``) of every logged lead, ``start <= date <= end``."""
     try:
-        table = DeltaTable(uri)
+        table = DeltaTable(uri, storage_options=storage_options(uri))
     except Exception as exc:  # deltalake's TableNotFoundError
         raise RegistryError(f"{uri}: no Delta inference log there ({exc})") from exc
     present = set(table.schema().to_arrow().names)

@@ -45,7 +45,10 @@ class BatchMeta:
 
 def required_columns(spec: FeatureSpec) -> list[str]:
     """Source columns a lead file must have (id, timestamp, target and every CRM feature)."""
-    cols = [c for c in (spec.entity.id, spec.entity.timestamp, spec.target.column) if c]
+    order = spec.time_order
+    ordered = order.column if order.kind == "number" else None
+    named = [spec.raw_column(n) for n in (spec.entity.id, spec.entity.timestamp, ordered) if n]
+    cols = list(dict.fromkeys([*named, spec.target.column]))
     return cols + [f.source_column for f in spec.crm_features]
 
 
@@ -82,7 +85,8 @@ def raw_columns(validated: DataFrame) -> list[str]:
         c
         for c in validated.columns
         if not c.startswith("f__")
-        and c not in ("_field", "_reason", "_lead_id", "_event_ts", "_updated_ts", "_label", "_label_ts")
+        and c
+        not in ("_field", "_reason", "_lead_id", "_event_ts", "_event_order", "_updated_ts", "_label", "_label_ts")
     ]
 
 

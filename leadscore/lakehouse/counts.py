@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
 
 from leadscore_core.lake import BRONZE_LEADS, RUNS_DIR, SILVER_LEADS
+
+if TYPE_CHECKING:
+    from leadscore.objectstore import ObjectStore
 
 
 @dataclass
@@ -67,6 +69,14 @@ class RunReport:
     notes: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     """Seconds per pipeline step."""
+    status: str = "ok"
+    """``ok`` or ``failed`` (a quality gate failed: only the quarantine was written, the source state kept)."""
+    failed_gate: dict[str, Any] | None = None
+    """The first failed gate (``check``, ``ok``, ``detail``)."""
+    top_reasons: list[dict[str, Any]] = field(default_factory=list)
+    """Most common quarantine reasons of the batch: ``reason``, ``field``, ``count``, ``examples`` (raw rows)."""
+    time_order: str = ""
+    """What defines "latest" for this spec (``FeatureSpec.time_order``)."""
 
     @property
     def reconciled(self) -> bool:
@@ -84,12 +94,11 @@ class RunReport:
         data["reconciled"] = self.reconciled
         return data
 
-    def save(self, lake: Path) -> Path:
-        """Write ``<lake>/_runs/<batch_id>.json``."""
-        path = lake / RUNS_DIR / f"{self.batch_id}.json"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(self.to_json(), indent=2, default=str) + "\n")
-        return path
+    def save(self, lake: ObjectStore) -> str:
+        """Write ``<lake>/_runs/<batch_id>.json``; returns its location."""
+        return lake.write_text(
+            f"{RUNS_DIR}/{self.batch_id}.json", json.dumps(self.to_json(), indent=2, default=str) + "\n"
+        )
 
     def print(self, console: Console) -> None:
         """Rich table of counts and versions."""
@@ -118,5 +127,10 @@ class RunReport:
             f"quality gates: {len(self.gates) - len(failed)}/{len(self.gates)} passed; "
             f"reconciled: {'yes' if self.reconciled else 'NO'}; {self.seconds:.1f}s"
         )
+        if self.time_order:
+            console.print(f"  time order: {self.time_order}")
+        for r in self.top_reasons:
+            example = r["examples"][0][:160] if r["examples"] else ""
+            console.print(f"  quarantined {r['count']:,}x {r['reason']}  e.g. {example}", markup=False)
         for note in self.notes:
             console.print(f"  {note}")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -21,11 +20,10 @@ from leadscore.crm.db import (
     redact,
 )
 from leadscore.lakehouse.sources import RawBatch
+from leadscore.objectstore import ObjectStore
 from leadscore_core.contract import FeatureSpec
 
-
-def _state_path(lake: Path) -> Path:
-    return lake / "_state" / "crm_watermark.json"
+STATE_FILE = "_state/crm_watermark.json"
 
 
 def _int_line(table: pa.Table) -> pa.Table:
@@ -33,13 +31,13 @@ def _int_line(table: pa.Table) -> pa.Table:
     return table.set_column(i, "_line", pc.cast(table.column("_line"), pa.int64()))
 
 
-def load_watermark(lake: Path) -> Watermark:
+def load_watermark(lake: ObjectStore) -> Watermark:
     """The watermark stored in the lake (empty on the first run)."""
-    path = _state_path(lake)
-    return Watermark.from_json(json.loads(path.read_text())) if path.is_file() else Watermark()
+    text = lake.read_text(STATE_FILE)
+    return Watermark.from_json(json.loads(text)) if text is not None else Watermark()
 
 
-def crm_batch(spec: FeatureSpec, lake: Path, settings: CrmSettings | None = None) -> RawBatch:
+def crm_batch(spec: FeatureSpec, lake: ObjectStore, settings: CrmSettings | None = None) -> RawBatch:
     """Rows the CRM changed since the stored watermark (plus new rejected lines and web events).
 
     Raises:
@@ -69,9 +67,7 @@ def crm_batch(spec: FeatureSpec, lake: Path, settings: CrmSettings | None = None
         )
 
     def commit() -> None:
-        path = _state_path(lake)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(new_wm.to_json(), indent=2))
+        lake.write_text(STATE_FILE, json.dumps(new_wm.to_json(), indent=2))
 
     return RawBatch(
         source=f"crm:{redact(settings.crm_dsn)}",

@@ -9,11 +9,19 @@
 
 Both engines produce standard Delta tables (``_delta_log``), so either can read what the other wrote,
 and every write is a new version (history, time travel).
+
+**Object storage.** The lake is a :class:`~leadscore_core.storage.StorageUri`: a local path or
+``s3://bucket/prefix``. With delta-rs, Spark only computes: it writes its Parquet staging to a local
+temporary directory and reads a snapshot's files from local copies (:meth:`ObjectStore.fetch_files`), while
+delta-rs commits to and reads from S3 itself. So this machine's Spark, which has no hadoop-aws jars (no
+``s3a://`` filesystem), still builds an S3 lake. Spark-native Delta on a cluster uses ``s3a://`` directly
+(the image or ``--packages`` must bring hadoop-aws with delta-spark).
 """
 
 from __future__ import annotations
 
 import shutil
+import tempfile
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +33,8 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.pandas.types import from_arrow_schema
 
 from leadscore.lakehouse.spark import has_delta_extension
+from leadscore.objectstore import ObjectStore
+from leadscore_core.storage import StorageUri
 
 Mode = Literal["append", "overwrite"]
 
@@ -43,41 +53,59 @@ class DeltaIO:
 
     Args:
         spark: the session; its configuration picks the engine.
-        lake: lake root (local path).
+        lake: lake root (local path or ``s3://bucket/prefix``).
         native: force the engine (default: Spark-native iff the Delta extension is configured).
+
+    Call :meth:`close` when the DataFrames it returned are no longer used (it removes local copies).
     """
 
-    def __init__(self, spark: SparkSession, lake: Path | str, native: bool | None = None) -> None:
+    def __init__(
+        self,
+        spark: SparkSession,
+        lake: StorageUri | Path | str,
+        native: bool | None = None,
+        store: ObjectStore | None = None,
+    ) -> None:
         self.spark = spark
-        self.lake = Path(lake)
+        self.store = store or ObjectStore(lake)
+        self.lake = self.store.root
         self.native = has_delta_extension(spark) if native is None else native
+        self._scratch: Path | None = None
+
+    def scratch(self) -> Path:
+        """A local directory for staging and snapshot copies, removed by :meth:`close`."""
+        if self._scratch is None:
+            self._scratch = Path(tempfile.mkdtemp(prefix="leadscore-delta-"))
+        return self._scratch
+
+    def close(self) -> None:
+        if self._scratch is not None:
+            shutil.rmtree(self._scratch, ignore_errors=True)
+            self._scratch = None
 
     @property
     def engine(self) -> str:
         """``spark-delta`` or ``delta-rs``."""
         return "spark-delta" if self.native else "delta-rs"
 
-    def path(self, table: str) -> Path:
-        """Filesystem path of ``table`` (e.g. ``gold/lead_features``)."""
-        return self.lake / table
+    def path(self, table: str) -> str:
+        """Location of ``table`` (e.g. ``gold/lead_features``) as Spark-native Delta opens it."""
+        return self.store.uri(table).spark_uri()
 
     def exists(self, table: str) -> bool:
         """True when the table has a Delta log."""
-        return (self.path(table) / "_delta_log").is_dir()
+        return self.store.delta_exists(table)
 
     def version(self, table: str) -> int | None:
         """Current version, or None when the table does not exist."""
         if not self.exists(table):
             return None
-        from deltalake import DeltaTable
-
-        return int(DeltaTable(str(self.path(table))).version())
+        return int(self.store.delta(table).version())
 
     def history(self, table: str) -> list[dict[str, Any]]:
         """Commit history, newest first (version, timestamp, operation, custom metadata)."""
-        from deltalake import DeltaTable
-
-        return list(DeltaTable(str(self.path(table))).history())
+        with self.store.errors(f"reading the history of {table}"):
+            return list(self.store.delta(table).history())
 
     def write(self, df: DataFrame, table: str, mode: Mode, metadata: dict[str, str] | None = None) -> TableVersion:
         """Write ``df`` as a new version of ``table`` (created on first write).
@@ -91,32 +119,32 @@ class DeltaIO:
         Returns:
             The version written.
         """
-        path = self.path(table)
-        path.parent.mkdir(parents=True, exist_ok=True)
         if self.native:
+            path = self.path(table)
             writer = df.write.format("delta").mode(mode)
             if mode == "overwrite":
                 writer = writer.option("overwriteSchema", "true")
             for key, value in (metadata or {}).items():
                 writer = writer.option(f"userMetadata_{key}", value)
-            writer.save(str(path))
+            writer.save(path)
             row = self.spark.sql(f"DESCRIBE HISTORY delta.`{path}` LIMIT 1").collect()[0]
             return TableVersion(table, int(row["version"]))
         return self._write_rs(df, table, mode, metadata or {})
 
     def _write_rs(self, df: DataFrame, table: str, mode: Mode, metadata: dict[str, str]) -> TableVersion:
-        from deltalake import CommitProperties, DeltaTable, write_deltalake
+        from deltalake import CommitProperties
 
-        path = self.path(table)
-        staging = self.lake / "_staging" / f"{table.replace('/', '__')}-{uuid.uuid4().hex[:8]}"
+        # Spark stages Parquet on a local disk (beside a local lake, else in a scratch dir); delta-rs commits it
+        base = self.lake.local_path / "_staging" if self.lake.is_local else self.scratch() / "_staging"
+        staging = base / f"{table.replace('/', '__')}-{uuid.uuid4().hex[:8]}"
         try:
             df.write.mode("overwrite").parquet(str(staging))
             dataset = pads.dataset(str(staging), format="parquet")
             schema = _spark_schema_as_arrow(df)
             batches = (b.cast(schema) if b.schema != schema else b for b in dataset.to_batches())
             reader = pa.RecordBatchReader.from_batches(schema, batches)
-            write_deltalake(
-                str(path),
+            version = self.store.write_delta(
+                table,
                 reader,
                 mode=mode,
                 schema_mode="overwrite" if mode == "overwrite" else None,
@@ -124,30 +152,30 @@ class DeltaIO:
             )
         finally:
             shutil.rmtree(staging, ignore_errors=True)
-        return TableVersion(table, int(DeltaTable(str(path)).version()))
+        return TableVersion(table, version)
 
     def read(self, table: str, version: int | None = None) -> DataFrame:
         """Read ``table`` (at ``version`` for time travel) as a Spark DataFrame."""
-        path = self.path(table)
         if self.native:
             reader = self.spark.read.format("delta")
             if version is not None:
                 reader = reader.option("versionAsOf", version)
-            return reader.load(str(path))
-        from deltalake import DeltaTable
-
-        dt = DeltaTable(str(path), version=version)
+            return reader.load(self.path(table))
+        dt = self.store.delta(table, version)
         schema = from_arrow_schema(pa.schema(dt.schema().to_arrow()))
-        files = dt.file_uris()
+        files = self.spark_files(dt)
         if not files:
             return self.spark.createDataFrame([], schema)
         return self.spark.read.schema(schema).parquet(*files)
 
+    def spark_files(self, dt: Any) -> list[str]:
+        """The snapshot's Parquet files where this Spark can read them (local copies of S3 objects)."""
+        return self.store.fetch_files(list(dt.file_uris()), self.scratch() / "snapshots")
+
     def read_arrow(self, table: str, version: int | None = None) -> pa.Table:
         """Read ``table`` into Arrow on the driver (small tables, tests, training)."""
-        from deltalake import DeltaTable
-
-        return DeltaTable(str(self.path(table)), version=version).to_pyarrow_table()
+        with self.store.errors(f"reading {table}"):
+            return self.store.delta(table, version).to_pyarrow_table()
 
 
 def _spark_schema_as_arrow(df: DataFrame) -> pa.Schema:

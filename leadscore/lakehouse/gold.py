@@ -3,7 +3,8 @@
 Event aggregates follow each feature's ``from_events`` in the spec and use only events strictly
 before the cut-off ``min(event_ts + feature_window_days, label_ts)``: nothing at or after conversion
 (e.g. ``payment_portal`` visits) and nothing after the feature window leaks into a feature.
-Columns follow docs/architecture.md: ``lead_id, event_ts, label, label_ts, <features>, _batch_id``.
+Columns follow docs/architecture.md: ``lead_id, event_ts, event_order, label, label_ts, <features>, _batch_id``
+(``event_order``: what the spec's time order sorts by; ``event_ts`` is null when the spec has no timestamp).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ SECONDS_PER_DAY = 86_400.0
 
 def gold_columns(spec: FeatureSpec) -> list[str]:
     """Column order of ``gold/lead_features``."""
-    return ["lead_id", "event_ts", "label", "label_ts", *spec.feature_names, "_batch_id"]
+    return ["lead_id", "event_ts", "event_order", "label", "label_ts", *spec.feature_names, "_batch_id"]
 
 
 def cutoff(spec: FeatureSpec) -> Column:
@@ -51,7 +52,9 @@ def _aggregate(f: FeatureDef) -> tuple[Column, bool]:
 
 def build_gold(leads: DataFrame, events: DataFrame | None, spec: FeatureSpec) -> DataFrame:
     """Gold rows from ``silver/leads`` and ``silver/web_events``."""
-    base = leads.select("lead_id", "event_ts", "label", "label_ts", *[f.name for f in spec.crm_features], "_batch_id")
+    base = leads.select(
+        "lead_id", "event_ts", "event_order", "label", "label_ts", *[f.name for f in spec.crm_features], "_batch_id"
+    )
     feats = spec.event_features
     if feats and events is not None:
         window = base.select("lead_id", "event_ts", "label_ts").withColumn("_cutoff", cutoff(spec))

@@ -1,8 +1,10 @@
 """One medallion run: raw batch -> bronze (+ quarantine) -> silver -> gold, gated, counted, versioned.
 
 Everything is computed lazily and checked by the quality gates *before* the first Delta write, so a
-gate breach leaves the lake and the source watermark untouched; then each table is written (one
-Delta version each), the source state is committed and the run report is stored.
+gate breach leaves bronze/silver/gold and the source watermark untouched; it still appends the batch's
+rejects (with their reasons) to ``bronze/quarantine`` and stores the run record with the failed gate and
+the top reasons, so the cause is on disk. Otherwise each table is written (one Delta version each), the
+source state is committed and the run report is stored.
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ import uuid
 from collections.abc import Callable
 from contextlib import ExitStack
 from datetime import UTC, datetime
-from pathlib import Path
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -21,6 +22,7 @@ from leadscore.lakehouse import bronze, gold, quality, silver
 from leadscore.lakehouse.counts import LayerCounts, RunReport
 from leadscore.lakehouse.delta_io import DeltaIO, Mode
 from leadscore.lakehouse.sources import RawBatch, TextLines
+from leadscore.objectstore import ObjectStore
 from leadscore_core.contract import FeatureSpec
 from leadscore_core.lake import (
     BRONZE_EVENTS,
@@ -50,7 +52,7 @@ def _count_split(df: DataFrame) -> tuple[int, int]:
 
 
 def run_pipeline(
-    spark: SparkSession, spec: FeatureSpec, batch: RawBatch, lake: Path, step: Step | None = None
+    spark: SparkSession, spec: FeatureSpec, batch: RawBatch, lake: ObjectStore, step: Step | None = None
 ) -> RunReport:
     """Run the medallion for one raw batch.
 
@@ -58,14 +60,15 @@ def run_pipeline(
         spark: the session (local or cluster).
         spec: the feature contract.
         batch: raw input from :mod:`leadscore.lakehouse.sources` / :mod:`leadscore.lakehouse.crm_source`.
-        lake: lake root.
+        lake: the lake root (local or ``s3://``).
         step: progress callback, called with a description before each long step.
 
     Returns:
         The run report (also stored under ``_runs/``).
 
     Raises:
-        quality.GateError: a gate failed; nothing was written and the watermark did not move.
+        quality.GateError: a gate failed; only the quarantine and the run record (``error.report``) were
+            written, the watermark did not move.
         bronze.SchemaError: the source lacks columns the contract needs.
     """
     t0 = time.monotonic()
@@ -77,21 +80,23 @@ def run_pipeline(
             step(msg)
 
     now = datetime.now(UTC)
-    io = DeltaIO(spark, lake)
+    io = DeltaIO(spark, lake.root, store=lake)
     meta = bronze.BatchMeta(batch.source, new_batch_id(now), now)
     report = RunReport(
         batch_id=meta.batch_id,
         spec=spec.name,
         source=batch.source,
-        lake=str(lake),
+        lake=str(lake.root),
         engine=io.engine,
         started_at=now.isoformat(),
         notes=list(batch.notes),
+        time_order=spec.time_order.describe(),
     )
     gates: list[quality.GateResult] = []
     writes: list[tuple[str, DataFrame, Mode]] = []
     quarantined: list[DataFrame] = []
     with ExitStack() as cleanup:
+        cleanup.callback(io.close)  # after every unpersist: local snapshot copies back the cached frames
         n_leads = batch.leads.num_rows + batch.rejected.num_rows
         report.counts[BRONZE_LEADS] = LayerCounts()
         if spec.events is not None:
@@ -168,7 +173,12 @@ def run_pipeline(
             if truth is not None:
                 writes.append((GOLD_TRUTH, gold.gold_ground_truth(truth, gold_df), "overwrite"))
         report.gates = [g.to_json() for g in gates]
-        quality.enforce(gates)
+        failed = next((g for g in gates if not g.ok), None)
+        if failed is not None:
+            _fail_run(io, report, failed, writes, meta, spec, say)
+            _finish(report, marks, t0)
+            report.save(lake)
+            raise quality.GateError(failed, report)
         for table, df, mode in writes:
             say(f"writing {table} ({mode})")
             v = io.write(df, table, mode, metadata=commit_metadata(spec, meta.batch_id, batch.source))
@@ -180,12 +190,42 @@ def run_pipeline(
             report.versions[table] = current
     if not n_leads and not n_lines:
         report.notes.append("no new rows: nothing written")
+    _finish(report, marks, t0)
+    report.save(lake)
+    return report
+
+
+def _finish(report: RunReport, marks: list[tuple[str, float]], t0: float) -> None:
     ends = [t for _, t in marks[1:]] + [time.monotonic()]
     report.timings = {m: round(end - t, 2) for (m, t), end in zip(marks, ends, strict=True)}
     report.finished_at = datetime.now(UTC).isoformat()
     report.seconds = round(time.monotonic() - t0, 2)
-    report.save(lake)
-    return report
+
+
+def _fail_run(
+    io: DeltaIO,
+    report: RunReport,
+    failed: quality.GateResult,
+    writes: list[tuple[str, DataFrame, Mode]],
+    meta: bronze.BatchMeta,
+    spec: FeatureSpec,
+    say: Step,
+) -> None:
+    """A gate failed: keep the batch's rejects and why (quarantine + top reasons), write nothing else."""
+    report.status = "failed"
+    report.failed_gate = failed.to_json()
+    quarantine = next((df for table, df, _ in writes if table == QUARANTINE), None)
+    if quarantine is not None:
+        say(f"gate {failed.check} failed: writing {QUARANTINE} only")
+        report.top_reasons = quality.top_reasons(quarantine)
+        metadata = {**commit_metadata(spec, meta.batch_id, report.source), "status": "failed"}
+        v = io.write(quarantine, QUARANTINE, "append", metadata=metadata)
+        report.written.append(QUARANTINE)
+        report.versions[QUARANTINE] = v.version
+    report.notes.append(
+        f"quality gate {failed.check} failed: {failed.detail}; only {QUARANTINE} was written, "
+        "the source state did not move (a rerun ingests this batch again)"
+    )
 
 
 def _no_events(batch: RawBatch) -> bool:
@@ -200,26 +240,41 @@ def is_empty(batch: RawBatch) -> bool:
     return batch.leads.num_rows + batch.rejected.num_rows == 0 and _no_events(batch)
 
 
-def empty_run(spec: FeatureSpec, batch: RawBatch, lake: Path) -> RunReport:
-    """Report for a batch with no new rows, without starting Spark: zero counts, current versions."""
-    from deltalake import DeltaTable
+def empty_run(spec: FeatureSpec, batch: RawBatch, lake: ObjectStore) -> RunReport:
+    """Report for a batch with no new rows, without starting Spark: zero counts, current versions.
 
+    An incremental rerun over unchanged input is fine; an empty batch on a lake that has no gold table yet
+    (an empty export, an empty CRM) fails ``gold.min_rows`` like an empty gold table would: empty data never
+    passes a gate. The failed run record is stored and the source state does not move.
+
+    Raises:
+        quality.GateError: no rows and no gold table.
+    """
     now = datetime.now(UTC)
     report = RunReport(
         batch_id=new_batch_id(now),
         spec=spec.name,
         source=batch.source,
-        lake=str(lake),
+        lake=str(lake.root),
         engine="none (nothing to do)",
         started_at=now.isoformat(),
         notes=[*batch.notes, "no new rows: nothing written"],
+        time_order=spec.time_order.describe(),
     )
     report.counts[BRONZE_LEADS] = LayerCounts()
     if spec.events is not None:
         report.counts[BRONZE_EVENTS] = LayerCounts()
     for table in TABLES:
-        if (lake / table / "_delta_log").is_dir():
-            report.versions[table] = int(DeltaTable(str(lake / table)).version())
+        if lake.delta_exists(table):
+            report.versions[table] = int(lake.delta(table).version())
+    if GOLD_FEATURES not in report.versions:
+        failed = quality.GateResult(
+            "gold.min_rows", False, "0 rows in the batch and no gold table in the lake: an empty input never passes"
+        )
+        report.gates, report.status, report.failed_gate = [failed.to_json()], "failed", failed.to_json()
+        report.finished_at = datetime.now(UTC).isoformat()
+        report.save(lake)
+        raise quality.GateError(failed, report)
     batch.commit()
     report.finished_at = datetime.now(UTC).isoformat()
     report.save(lake)

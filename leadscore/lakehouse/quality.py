@@ -2,11 +2,14 @@
 
 Thresholds come from the spec's ``quality`` section. Each table is checked with one aggregate pass;
 every check yields a :class:`GateResult`, and :func:`enforce` raises :class:`GateError` naming the
-first failed check (e.g. ``silver.null_rate[budget_band]``), which fails the run.
+first failed check (e.g. ``silver.null_rate[budget_band]``), which fails the run. A failed run still writes
+its quarantine and run record; :func:`top_reasons` says why rows were quarantined. Gates on empty data fail:
+a null rate of 0 rows, or a volume minimum on an empty table, proves nothing.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -33,11 +36,56 @@ class GateResult:
 
 
 class GateError(RuntimeError):
-    """A quality gate failed; the message names the check."""
+    """A quality gate failed; the message names the check and the most common quarantine reasons."""
 
-    def __init__(self, result: GateResult) -> None:
-        super().__init__(f"quality gate {result.check} failed: {result.detail}")
+    def __init__(self, result: GateResult, report: Any = None) -> None:
+        reasons = getattr(report, "top_reasons", None) or []
+        why = (
+            "; top reasons: " + "; ".join(f"{r['reason']} ({r['count']} rows)" for r in reasons[:3]) if reasons else ""
+        )
+        super().__init__(f"quality gate {result.check} failed: {result.detail}{why}")
         self.result = result
+        self.report = report
+        """The run report (``leadscore.lakehouse.counts.RunReport``) saved for the failed run, when there is one."""
+
+
+VALUE_PATTERNS = (
+    (re.compile(r"'[^']*'|\"[^\"]*\""), "<value>"),
+    (re.compile(r"^([^:]+: )-?[0-9][0-9.e+-]* is (above|below)"), r"\1<value> is \2"),
+    (re.compile(r"^line [0-9]+: "), ""),
+)
+
+
+def reason_kind(issue: str) -> str:
+    """An issue without its value (``created_at: not a timestamp: '05/01'`` -> ``...: <value>``), to count by."""
+    for pattern, repl in VALUE_PATTERNS:
+        issue = pattern.sub(repl, issue)
+    return issue
+
+
+def top_reasons(quarantine: DataFrame, k: int = 5, examples: int = 3) -> list[dict[str, Any]]:
+    """The ``k`` most common quarantine reasons: ``{reason, field, count, examples}`` (raw rows as JSON)."""
+    from pyspark.sql.types import StringType
+
+    kind = F.udf(reason_kind, StringType())
+    issues = quarantine.select("raw", F.explode(F.split("reason", "; ")).alias("issue"))
+    rows = (
+        issues.withColumn("kind", kind("issue"))
+        .groupBy("kind")
+        .agg(F.count(F.lit(1)).alias("n"), F.slice(F.collect_list("raw"), 1, examples).alias("examples"))
+        .orderBy(F.desc("n"), "kind")
+        .limit(k)
+        .collect()
+    )
+    return [
+        {
+            "reason": r["kind"],
+            "field": r["kind"].split(":", 1)[0],
+            "count": int(r["n"]),
+            "examples": list(r["examples"]),
+        }
+        for r in rows
+    ]
 
 
 def enforce(results: list[GateResult]) -> None:
@@ -50,7 +98,9 @@ def enforce(results: list[GateResult]) -> None:
 def quarantine_rate(layer: str, total: int, quarantined: int, spec: FeatureSpec) -> GateResult:
     """Share of a batch quarantined by bronze must stay under ``quality.max_quarantine_rate``."""
     limit = spec.quality.max_quarantine_rate
-    rate = quarantined / total if total else 0.0
+    if not total:
+        return GateResult(f"{layer}.quarantine_rate", False, "0 rows in the batch: nothing to check")
+    rate = quarantined / total
     return GateResult(
         f"{layer}.quarantine_rate",
         rate <= limit,
@@ -102,7 +152,12 @@ def table_gates(
         )
     ]
     for n in features:
-        rate = (row[f"null__{n}"] or 0) / rows if rows else 0.0
+        if not rows:
+            results.append(
+                GateResult(f"{layer}.null_rate[{n}]", False, "0 rows: a null rate of nothing proves nothing")
+            )
+            continue
+        rate = (row[f"null__{n}"] or 0) / rows
         results.append(
             GateResult(
                 f"{layer}.null_rate[{n}]",
@@ -139,7 +194,12 @@ def gold_gates(df: DataFrame, spec: FeatureSpec, rows: int) -> list[GateResult]:
     results.append(GateResult("gold.schema[types]", not bad, f"non-double numeric features: {bad}" if bad else "ok"))
     labels = {r[0] for r in df.select("label").distinct().collect()}
     results.append(GateResult("gold.label", labels <= {0, 1}, f"label values {sorted(labels, key=str)}"))
+    minimum = max(spec.quality.min_rows, 1)  # an empty gold table never passes, whatever min_rows says
     results.append(
-        GateResult("gold.min_rows", rows >= spec.quality.min_rows, f"{rows} rows (minimum {spec.quality.min_rows})")
+        GateResult(
+            "gold.min_rows",
+            rows >= minimum,
+            f"{rows} rows (minimum {minimum}{'; an empty table always fails' if not rows else ''})",
+        )
     )
     return results

@@ -16,7 +16,7 @@ from leadscore.lakehouse.bronze import BatchMeta
 from leadscore.lakehouse.validate import feature_column
 from leadscore_core.contract import FeatureSpec
 
-LEAD_KEY_COLUMNS = ["lead_id", "event_ts", "updated_ts", "label", "label_ts"]
+LEAD_KEY_COLUMNS = ["lead_id", "event_ts", "event_order", "updated_ts", "label", "label_ts"]
 
 
 def silver_lead_columns(spec: FeatureSpec) -> list[str]:
@@ -31,6 +31,7 @@ def clean_leads(validated: DataFrame, spec: FeatureSpec, meta: BatchMeta) -> Dat
         .select(
             F.col("_lead_id").alias("lead_id"),
             F.col("_event_ts").alias("event_ts"),
+            F.col("_event_order").alias("event_order"),
             F.col("_updated_ts").alias("updated_ts"),
             F.col("_label").alias("label"),
             F.col("_label_ts").alias("label_ts"),

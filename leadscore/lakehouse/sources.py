@@ -17,6 +17,7 @@ from typing import Any
 import pyarrow as pa
 
 from leadscore.crm.load import sha256
+from leadscore.objectstore import ObjectStore
 from leadscore_core.contract import FeatureSpec
 
 
@@ -124,9 +125,12 @@ def read_ground_truth_csv(path: Path) -> pa.Table:
 class FileState:
     """Files already ingested into a lake, by kind and sha256 (``_state/files.json``)."""
 
-    def __init__(self, lake: Path) -> None:
-        self.path = lake / "_state" / "files.json"
-        self.seen: dict[str, Any] = json.loads(self.path.read_text()) if self.path.is_file() else {}
+    FILE = "_state/files.json"
+
+    def __init__(self, lake: ObjectStore) -> None:
+        self.lake = lake
+        text = lake.read_text(self.FILE)
+        self.seen: dict[str, Any] = json.loads(text) if text is not None else {}
         self.pending: dict[str, Any] = {}
 
     def is_new(self, kind: str, file: Path) -> bool:
@@ -140,11 +144,12 @@ class FileState:
     def commit(self) -> None:
         """Persist the pending files as ingested."""
         if self.pending:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.path.write_text(json.dumps({**self.seen, **self.pending}, indent=2))
+            self.lake.write_text(self.FILE, json.dumps({**self.seen, **self.pending}, indent=2))
 
 
-def _lead_file_batch(spec: FeatureSpec, path: Path, lake: Path, source: str, kind: str) -> tuple[RawBatch, FileState]:
+def _lead_file_batch(
+    spec: FeatureSpec, path: Path, lake: ObjectStore, source: str, kind: str
+) -> tuple[RawBatch, FileState]:
     """A batch holding ``path``'s lead rows, or none when that content was ingested before."""
     state = FileState(lake)
     batch = RawBatch(
@@ -160,8 +165,99 @@ def _lead_file_batch(spec: FeatureSpec, path: Path, lake: Path, source: str, kin
     return batch, state
 
 
-def files_batch(spec: FeatureSpec, src: Path, lake: Path) -> RawBatch:
-    """A raw directory (``leads.csv``, optional ``web_events.jsonl`` and ``ground_truth.csv``), no PostgreSQL."""
+def _concat_leads(spec: FeatureSpec, paths: list[Path]) -> tuple[pa.Table, pa.Table]:
+    """Several lead CSVs as one table: same columns required; ``_file`` names each row's file and ``_line``
+    keeps counting across files (file order, then line), so ``row_order`` and quarantine lines stay exact."""
+    tables, rejected, offset, header = [], [], 0, None
+    for path in paths:
+        rows, bad = read_csv_text(path, spec)
+        cols = [c for c in rows.column_names if c != "_line"]
+        if header is None:
+            header = cols
+        elif sorted(cols) != sorted(header):
+            raise ValueError(f"{path}: columns {cols} differ from {paths[0].name}'s {header} (inputs.leads)")
+        rows = rows.select([*header, "_line"])
+        last = int(max(rows["_line"].to_pylist() + bad["_line"].to_pylist(), default=0))
+        rows = rows.set_column(
+            rows.column_names.index("_line"),
+            "_line",
+            pa.array([x + offset for x in rows["_line"].to_pylist()], pa.int64()),
+        )
+        rows = rows.append_column("_file", pa.array([path.name] * rows.num_rows, pa.string()))
+        bad = bad.set_column(0, "_line", pa.array([x + offset for x in bad["_line"].to_pylist()], pa.int64()))
+        bad = bad.set_column(
+            2, "reason", pa.array([f"{path.name}: {r}" for r in bad["reason"].to_pylist()], pa.string())
+        )
+        tables.append(rows)
+        rejected.append(bad)
+        offset += last
+    return pa.concat_tables(tables), pa.concat_tables(rejected)
+
+
+def join_labels(spec: FeatureSpec, leads: pa.Table, path: Path, id_column: str) -> tuple[pa.Table, list[str]]:
+    """Put the target column from a label file onto the lead rows, by id (a lead with no label gets none:
+    bronze quarantines it). Returns the table and notes (duplicate or unmatched label ids)."""
+    labels, bad = read_csv_text(path, spec)
+    for col in (id_column, spec.target.column):
+        if col not in labels.column_names:
+            raise ValueError(f"{path}: no column {col!r} (inputs.labels needs the id and target.column)")
+    lead_id = spec.raw_column(spec.entity.id) if spec.entity.id else None
+    if lead_id is None or lead_id not in leads.column_names:
+        raise ValueError(f"inputs.labels joins on the lead id, but the lead files have no {lead_id!r} column")
+    if spec.target.column in leads.column_names:
+        raise ValueError(f"target column {spec.target.column!r} is in the lead files and in {path.name}: keep one")
+    by_id: dict[str, str] = {}
+    dupes = 0
+    for i, v in zip(labels[id_column].to_pylist(), labels[spec.target.column].to_pylist(), strict=True):
+        key = (i or "").strip()
+        dupes += key in by_id
+        by_id[key] = v
+    ids = [(x or "").strip() for x in leads[lead_id].to_pylist()]
+    target = [by_id.get(x) for x in ids]
+    notes = [
+        f"{path.name}: {len(by_id)} labels joined on {id_column!r}; "
+        f"{sum(t is None for t in target)} leads without a label (quarantined)"
+    ]
+    if dupes:
+        notes.append(f"{path.name}: {dupes} duplicate ids, the last label wins")
+    if bad.num_rows:
+        notes.append(f"{path.name}: {bad.num_rows} malformed lines skipped")
+    return leads.append_column(spec.target.column, pa.array(target, pa.string())), notes
+
+
+def _inputs_batch(spec: FeatureSpec, src: Path, lake: ObjectStore) -> RawBatch:
+    """The files the spec's ``inputs`` section names, as one batch (ingested once per distinct content)."""
+    assert spec.inputs is not None
+    paths = [src / name for name in spec.inputs.leads]
+    label = spec.inputs.labels
+    for p in [*paths, *([src / label.file] if label else [])]:
+        if not p.is_file():
+            raise FileNotFoundError(f"{p}: no such file (named by the spec's inputs section)")
+    state = FileState(lake)
+    batch = RawBatch(
+        source=f"files:{src}",
+        leads=pa.table({"_line": pa.array([], pa.int64())}),
+        rejected=empty_rejected(),
+        commit=state.commit,
+    )
+    new = [state.is_new("leads", p) for p in paths] + ([state.is_new("labels", src / label.file)] if label else [])
+    if not any(new):
+        batch.notes.append(f"{src}: every input file already ingested (same sha256), 0 new rows")
+        return batch
+    batch.leads, batch.rejected = _concat_leads(spec, paths)
+    if label is not None:
+        batch.leads, notes = join_labels(spec, batch.leads, src / label.file, label.id)
+        batch.notes.extend(notes)
+    return batch
+
+
+def files_batch(spec: FeatureSpec, src: Path, lake: ObjectStore) -> RawBatch:
+    """A raw directory, no PostgreSQL: the files of the spec's ``inputs`` section, else ``leads.csv`` with
+    optional ``web_events.jsonl`` and ``ground_truth.csv``."""
+    if spec.inputs is not None:
+        if not src.is_dir():
+            raise FileNotFoundError(f"{src}: no such directory")
+        return _inputs_batch(spec, src, lake)
     leads_path = src / "leads.csv"
     if not leads_path.is_file():
         raise FileNotFoundError(f"{leads_path}: no such file (expected a `leadscore data generate` directory)")
@@ -175,7 +271,7 @@ def files_batch(spec: FeatureSpec, src: Path, lake: Path) -> RawBatch:
     return batch
 
 
-def csv_batch(spec: FeatureSpec, path: Path, lake: Path) -> RawBatch:
+def csv_batch(spec: FeatureSpec, path: Path, lake: ObjectStore) -> RawBatch:
     """A historical CSV (e.g. bank marketing); ingested once per distinct file content."""
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")

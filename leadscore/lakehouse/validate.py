@@ -2,8 +2,13 @@
 
 Runs inside Spark's ``mapInPandas`` so bronze rejects exactly what the serving API rejects. For each
 raw row it returns the row plus ``_field``/``_reason`` (null when valid) and the clean, typed values
-silver needs (``_lead_id``, ``_event_ts``, ``_updated_ts``, ``_label``, ``_label_ts`` and one
-``f__<feature>`` column per CRM feature), so the Python pass happens once per row.
+silver needs (``_lead_id``, ``_event_ts``, ``_event_order``, ``_updated_ts``, ``_label``, ``_label_ts`` and
+one ``f__<feature>`` column per CRM feature), so the Python pass happens once per row.
+
+``_event_order`` is the raw value of what the spec says defines "latest" (``FeatureSpec.time_order``):
+epoch seconds of the timestamp, the ``order_by`` number, or the input row number (``row_order``, and also
+when no order is stated: training then refuses). ``_event_ts`` is null unless the spec has a timestamp:
+no event time is ever made up.
 """
 
 from __future__ import annotations
@@ -16,8 +21,8 @@ import pandas as pd
 from pyspark.sql import types as T
 
 from leadscore.lakehouse.sources import safe_name
-from leadscore_core.contract import FeatureDef, FeatureSpec, spec_from_json
-from leadscore_core.validation import CheckedRecord, check_feature
+from leadscore_core.contract import ROW_ORDER, FeatureDef, FeatureSpec, spec_from_json
+from leadscore_core.validation import CheckedRecord, check_feature, check_id, parse_number
 
 SPARK_TYPES: dict[str, T.DataType] = {
     "numeric": T.DoubleType(),
@@ -39,6 +44,7 @@ def validated_schema(raw: T.StructType, spec: FeatureSpec) -> T.StructType:
         T.StructField("_reason", T.StringType()),
         T.StructField("_lead_id", T.StringType()),
         T.StructField("_event_ts", T.TimestampType()),
+        T.StructField("_event_order", T.DoubleType()),
         T.StructField("_updated_ts", T.TimestampType()),
         T.StructField("_label", T.IntegerType()),
         T.StructField("_label_ts", T.TimestampType()),
@@ -52,9 +58,9 @@ def _spec(blob: str) -> FeatureSpec:
     return spec_from_json(blob)
 
 
-def _parse_ts(values: pd.Series) -> pd.Series:
+def _parse_ts(values: pd.Series, fmt: str | None = None) -> pd.Series:
     text = values.fillna("").astype(str).str.strip()
-    return pd.to_datetime(text.where(text != ""), utc=True, errors="coerce", format="ISO8601")
+    return pd.to_datetime(text.where(text != ""), utc=True, errors="coerce", format=fmt or "ISO8601")
 
 
 def _text(pdf: pd.DataFrame, column: str | None) -> pd.Series | None:
@@ -96,6 +102,47 @@ def check_column(f: FeatureDef, raw: pd.Series) -> tuple[np.ndarray, np.ndarray]
     return clean[index], reasons[index]
 
 
+Flag = Callable[[np.ndarray, str, Callable[[int], str]], None]
+
+
+def _lead_ids(pdf: pd.DataFrame, spec: FeatureSpec, line: np.ndarray, flag: Flag) -> pd.Series:
+    """Lead ids by the shared id rule (:func:`leadscore_core.validation.check_id`), or ``row-<n>`` without one."""
+    ids = _text(pdf, spec.raw_column(spec.entity.id)) if spec.entity.id else None
+    if ids is None:
+        return pd.Series([f"row-{int(x) - 1:07d}" for x in line], index=pdf.index)
+    checked = [check_id(v) for v in ids.tolist()]
+    reasons = [r for _, r in checked]
+    flag(np.array([r is not None for r in reasons], dtype=bool), spec.id_column, lambda i: str(reasons[i]))
+    return pd.Series([v or "" for v, _ in checked], index=pdf.index, dtype=object)
+
+
+def _event_time(pdf: pd.DataFrame, spec: FeatureSpec, line: np.ndarray, flag: Flag) -> tuple[pd.Series, pd.Series]:
+    """(``_event_ts``, ``_event_order``) of each row; a row whose time/order value is unusable is flagged."""
+    order = spec.time_order
+    event_ts = pd.Series(pd.NaT, index=pdf.index, dtype="datetime64[ns, UTC]")
+    ts_raw = _text(pdf, spec.raw_column(spec.entity.timestamp)) if spec.entity.timestamp else None
+    if ts_raw is not None:
+        fmt = spec.entity.timestamp_format
+        event_ts = _parse_ts(ts_raw, fmt)
+        what = f"not a timestamp ({fmt})" if fmt else "not a timestamp (ISO 8601 date or date-time)"
+        flag(
+            event_ts.isna().to_numpy(),
+            spec.timestamp_column,
+            lambda i: f"{what}: {str(ts_raw.iloc[i])[:40]!r}" if ts_raw.iloc[i] else "is required",
+        )
+    if order.kind == "timestamp":
+        return event_ts, (event_ts - pd.Timestamp(0, tz="UTC")).dt.total_seconds().astype("float64")
+    if order.kind == "number":
+        assert order.column is not None
+        raw = _text(pdf, spec.raw_column(order.column))
+        values = raw.tolist() if raw is not None else [None] * len(pdf)
+        parsed = [parse_number(v) if v not in (None, "") else (None, "is required (entity.order_by)") for v in values]
+        flag(np.array([v is None for v, _ in parsed], dtype=bool), order.column, lambda i: f"order_by: {parsed[i][1]}")
+        return event_ts, pd.Series([np.nan if v is None else v for v, _ in parsed], index=pdf.index, dtype="float64")
+    assert order.kind in (ROW_ORDER, "unstated")
+    return event_ts, pd.Series(line.astype("float64"), index=pdf.index)
+
+
 def validate_chunk(pdf: pd.DataFrame, spec: FeatureSpec) -> pd.DataFrame:
     """Validate one pandas chunk of raw rows (text columns named by :func:`safe_name`, plus ``_line``)."""
     n = len(pdf)
@@ -108,26 +155,10 @@ def validate_chunk(pdf: pd.DataFrame, spec: FeatureSpec) -> pd.DataFrame:
             issues[i].append(f"{field}: {reason(int(i))}")
 
     line = pdf["_line"].to_numpy()
-    ids = _text(pdf, spec.entity.id)
-    if ids is None:
-        lead_id = pd.Series([f"row-{int(x) - 1:07d}" for x in line], index=pdf.index)
-    else:
-        lead_id = ids.fillna("").astype(str).str.strip()
-        flag((lead_id == "").to_numpy(), spec.id_column, lambda i: "is required")
-    ts_raw = _text(pdf, spec.entity.timestamp)
-    if ts_raw is None:
-        start = pd.Timestamp(spec.entity.synthetic_start)
-        event_ts = start + pd.to_timedelta((line - 2) * spec.entity.synthetic_step_seconds, unit="s")
-        event_ts = pd.Series(event_ts, index=pdf.index)
-    else:
-        event_ts = _parse_ts(ts_raw)
-        flag(
-            event_ts.isna().to_numpy(),
-            spec.timestamp_column,
-            lambda i: f"not a timestamp: {str(ts_raw.iloc[i])[:40]!r}" if ts_raw.iloc[i] else "is required",
-        )
+    lead_id = _lead_ids(pdf, spec, line, flag)
+    event_ts, event_order = _event_time(pdf, spec, line, flag)
     updated_ts = event_ts
-    optional = _optional_ts(pdf, spec.entity.updated_at, flag)
+    optional = _optional_ts(pdf, spec.raw_column(spec.entity.updated_at) if spec.entity.updated_at else None, flag)
     if optional is not None:
         parsed, given = optional
         updated_ts = parsed.where(given, event_ts)
@@ -135,15 +166,23 @@ def validate_chunk(pdf: pd.DataFrame, spec: FeatureSpec) -> pd.DataFrame:
     if target is None:
         label = pd.Series(np.zeros(n, dtype=np.int32), index=pdf.index)
     else:
-        flag((target.fillna("").astype(str).str.strip() == "").to_numpy(), spec.target.column, lambda i: "is required")
+        flag(
+            (target.fillna("").astype(str).str.strip() == "").to_numpy(),
+            spec.target.column,
+            lambda i: (
+                "is required"
+                if spec.inputs is None or spec.inputs.labels is None
+                else f"is required (no label for this id in {spec.inputs.labels.file})"
+            ),
+        )
         label = target.map(lambda v: int(spec.is_positive(v))).astype("int32")
     label_ts = pd.Series(pd.NaT, index=pdf.index, dtype="datetime64[ns, UTC]")
-    optional = _optional_ts(pdf, spec.target.timestamp, flag)
+    optional = _optional_ts(pdf, spec.raw_column(spec.target.timestamp) if spec.target.timestamp else None, flag)
     if optional is not None:
         label_ts = optional[0]
     for fd in spec.fields:
         col = _text(pdf, fd.source_column)
-        if fd.required and col is not None and fd.name not in (spec.id_column, spec.timestamp_column):
+        if fd.required and col is not None and fd.name not in (spec.entity.id, spec.entity.timestamp):
             flag((col.fillna("").astype(str).str.strip() == "").to_numpy(), fd.name, lambda i: "is required")
 
     feats = spec.crm_features
@@ -161,6 +200,7 @@ def validate_chunk(pdf: pd.DataFrame, spec: FeatureSpec) -> pd.DataFrame:
     out["_reason"] = ["; ".join(r) if r else None for r in issues]
     out["_lead_id"] = lead_id.where(lead_id != "", None)
     out["_event_ts"] = event_ts
+    out["_event_order"] = event_order
     out["_updated_ts"] = updated_ts
     out["_label"] = label
     out["_label_ts"] = label_ts.where(label == 1)

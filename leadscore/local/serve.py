@@ -234,7 +234,7 @@ def sample_lead(model_dir: Path) -> dict[str, Any]:
             lead[fd.name] = {"email": "jane@example.com", "phone": "+971500000000"}.get(fd.name, "Jane Roe")
     for f in spec.features:
         if f.type == "categorical":
-            lead[f.name] = (f.categories or [""])[0]
+            lead[f.name] = (f.vocab or [""])[0]
         elif f.type == "boolean":
             lead[f.name] = True
         elif f.type == "numeric":

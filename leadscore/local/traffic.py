@@ -75,7 +75,7 @@ def replayed_requests(log_uri: str, spec: Any, leads_per_request: int) -> list[b
         )
     leads = []
     for i in range(n):
-        lead = {name: log[name][i] for name in names if log[name][i] is not None}
+        lead = {name: log[name][i] for name in names}  # every feature key (null = unknown): the API requires them
         leads.append({spec.id_column: str(log["lead_key"][i]), **lead})
     step = max(1, int(leads_per_request))
     return [json.dumps(leads[i : i + step]).encode() for i in range(0, n - step + 1, step)]

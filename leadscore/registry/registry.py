@@ -65,6 +65,13 @@ def registry_errors(action: str) -> Iterator[None]:
         raise RegistryError(f"{action}: {msg}") from exc
     except OSError as exc:
         raise RegistryError(f"{action}: the MLflow registry is not reachable ({exc})") from exc
+    except Exception as exc:  # boto3 (S3 artifacts): an endpoint that does not answer
+        from leadscore.objectstore import is_unreachable
+
+        if not is_unreachable(exc):
+            raise
+        msg = str(exc).splitlines()[0][:300]
+        raise RegistryError(f"{action}: the model's artifact store (S3) is not reachable ({msg})") from exc
 
 
 class Registry:

@@ -7,6 +7,7 @@ from datetime import date, datetime, timedelta
 import pyarrow as pa
 import pyarrow.compute as pc
 from deltalake import DeltaTable
+from leadscore_core.storage import storage_options
 
 
 def read_log(
@@ -18,7 +19,7 @@ def read_log(
         FileNotFoundError: no Delta table at ``uri``.
     """
     try:
-        table = DeltaTable(uri)
+        table = DeltaTable(uri, storage_options=storage_options(uri))
     except Exception as exc:  # deltalake raises TableNotFoundError
         raise FileNotFoundError(f"{uri}: no Delta inference log ({exc})") from exc
     dataset = table.to_pyarrow_dataset()

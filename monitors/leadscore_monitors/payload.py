@@ -70,9 +70,10 @@ class RequestDecoder:
         self._layout: list[tuple[str, str, int, list[str] | None]] = []
         col = 0
         for f in spec.features:
-            vocab = [*f.categories, OTHER] if f.type == "categorical" and f.categories is not None else None
-            self._layout.append((f.name, f.type, col, vocab))
-            col += len(vocab) if vocab is not None else 1
+            vocab = [*f.vocab, OTHER] if f.type == "categorical" and f.vocab is not None else None
+            native = vocab is not None and f.encoding == "native"  # one column of category codes
+            self._layout.append((f.name, "native" if native else f.type, col, vocab))
+            col += len(vocab) if vocab is not None and not native else 1
 
     def decode(self, body: Any, metadata: Mapping[str, Any] | None = None) -> list[Lead]:
         """Decode ``body`` (parsed JSON).
@@ -128,6 +129,10 @@ class RequestDecoder:
         values = row.tolist()  # plain floats: per-element numpy access costs more than the decoding
         out: dict[str, Any] = {}
         for name, kind, start, vocab in self._layout:
+            if kind == "native" and vocab is not None:
+                code = values[start]
+                out[name] = vocab[int(code)] if code == code and 0 <= code < len(vocab) else None
+                continue
             if vocab is not None:
                 hot = None
                 for k in range(len(vocab)):

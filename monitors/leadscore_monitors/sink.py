@@ -24,6 +24,7 @@ import pyarrow.compute as pc
 from deltalake import DeltaTable, write_deltalake
 from leadscore_core.contract import FeatureSpec, load_spec
 from leadscore_core.events import REQUEST_TYPE, RESPONSE_TYPE
+from leadscore_core.storage import storage_options
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from leadscore_monitors import joiner
@@ -250,7 +251,14 @@ class SinkConsumer(Consumer):
         rows = [json.loads(d) for (d,) in conn.execute("SELECT data FROM staged WHERE flush_id = ?", (flush_id,))]
         if rows:
             table = self._arrow(rows, flush_id)
-            write_deltalake(self.uri, table, mode="append", partition_by=["date"], schema_mode="merge")
+            write_deltalake(
+                self.uri,
+                table,
+                mode="append",
+                partition_by=["date"],
+                schema_mode="merge",
+                storage_options=storage_options(self.uri),
+            )
             joined = sum(1 for r in rows if r["joined"])
             self.c_rows.labels("true").inc(joined)
             self.c_rows.labels("false").inc(len(rows) - joined)
@@ -272,7 +280,7 @@ class SinkConsumer(Consumer):
 
     def _landed(self, flush_id: int) -> bool:
         try:
-            dataset = DeltaTable(self.uri).to_pyarrow_dataset()
+            dataset = DeltaTable(self.uri, storage_options=storage_options(self.uri)).to_pyarrow_dataset()
         except Exception:  # no table yet
             return False
         return dataset.count_rows(filter=pc.field("_flush_id") == flush_id) > 0

@@ -8,6 +8,15 @@ the ``retraining`` WorkflowTemplate to the Argo Server (the body from :mod:`lead
 same code path as ``leadscore retrain``), with ``reason`` and the evidence as parameters. A submission that
 fails transiently is tried again on the next tick; a refusal is recorded and not retried. Without an Argo
 Server (the local stack) a configured command runs instead.
+
+Exactly one start per accepted decision, whatever fails in between:
+
+- **Argo**: the Workflow is named from the decision's request id (``workflow_name("retraining", "<event id>")``)
+  and that name is recorded before the POST. If recording the submission afterwards fails (disk full, I/O
+  error), the next tick submits the same name again; Argo refuses it as AlreadyExists (409), which counts as
+  submitted. A lost answer to a POST that did land ends the same way.
+- **Local command**: the start is recorded (``started``) before the process is spawned, so a failed write
+  never spawns it twice (at most once: a crash between the two leaves it recorded, not run, and logged).
 """
 
 from __future__ import annotations
@@ -23,7 +32,13 @@ from pathlib import Path
 from typing import Any
 
 from leadscore_core.events import DRIFT_TYPE, RETRAIN_TYPE, DriftEvent, RetrainRequest
-from leadscore_core.workflows import SubmitError, post_workflow, retraining_request
+from leadscore_core.workflows import (
+    RETRAINING_TEMPLATE,
+    SubmitError,
+    post_workflow,
+    retraining_request,
+    workflow_name,
+)
 from prometheus_client import CollectorRegistry, Counter
 from pydantic import ValidationError
 
@@ -123,25 +138,33 @@ class TriggerConsumer(Consumer):
 
     def maintain(self, conn: sqlite3.Connection, now: float) -> None:
         todo = conn.execute(
-            "SELECT seq, reason, detail FROM decisions WHERE accepted = 1 AND started IS NULL"
+            "SELECT seq, event_id, reason, detail FROM decisions WHERE accepted = 1 AND started IS NULL"
         ).fetchall()
-        for seq, reason, detail in todo:
+        for seq, event_id, reason, detail in todo:
             if self.settings.argo_server:
-                self._submit(conn, seq, reason, detail)
+                self._submit(conn, seq, f"{event_id}#{seq}", reason, detail)
                 continue
+            # intent first: a failed write here spawns nothing; once recorded, no later tick spawns it again
+            conn.execute("UPDATE decisions SET started = ? WHERE seq = ?", (time.time(), seq))
             pid = self._start(seq, reason, detail)
-            conn.execute("UPDATE decisions SET started = ?, pid = ? WHERE seq = ?", (time.time(), pid, seq))
+            conn.execute("UPDATE decisions SET pid = ? WHERE seq = ?", (pid, seq))
         for seq_pid, proc in list(self._procs.items()):
             code = proc.poll()
             if code is not None:
                 conn.execute("UPDATE decisions SET returncode = ? WHERE pid = ?", (code, seq_pid))
                 del self._procs[seq_pid]
 
-    def _submit(self, conn: sqlite3.Connection, seq: int, reason: str, detail: str) -> None:
-        """Submit ``retraining``; a transient failure leaves the decision unstarted (next tick tries again)."""
+    def _submit(self, conn: sqlite3.Connection, seq: int, request_id: str, reason: str, detail: str) -> None:
+        """Submit ``retraining`` under the request's deterministic name (recorded first); a transient failure
+        leaves the decision unstarted (the next tick submits the same name again)."""
         s = self.settings
+        conn.execute(
+            "UPDATE decisions SET workflow = ? WHERE seq = ?", (workflow_name(RETRAINING_TEMPLATE, request_id), seq)
+        )
         try:
-            body = retraining_request(reason, detail or "", namespace=s.argo_namespace, **s.argo_parameters)
+            body = retraining_request(
+                reason, detail or "", namespace=s.argo_namespace, request_id=request_id, **s.argo_parameters
+            )
             created = post_workflow(
                 s.argo_server,
                 s.argo_namespace,
@@ -163,11 +186,14 @@ class TriggerConsumer(Consumer):
                 )
             return
         name = str(created.get("metadata", {}).get("name", ""))
-        self.c_submissions.labels("submitted").inc()
+        outcome = "already_submitted" if created.get("alreadyExists") else "submitted"
         conn.execute(
             "UPDATE decisions SET started = ?, workflow = ?, error = NULL WHERE seq = ?", (time.time(), name, seq)
         )
-        log.warning("retrain #%d submitted: workflow %s/%s (%s)", seq, s.argo_namespace, name, reason)
+        self.c_submissions.labels(outcome).inc()
+        log.warning(
+            "retrain #%d %s: workflow %s/%s (%s)", seq, outcome.replace("_", " "), s.argo_namespace, name, reason
+        )
 
     def _start(self, seq: int, reason: str, detail: str) -> int:
         self.log_dir.mkdir(parents=True, exist_ok=True)

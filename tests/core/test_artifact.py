@@ -255,3 +255,113 @@ def test_a_changed_calibrator_is_refused(artifact, tmp_path):
     write_manifest(path, manifest)
     with pytest.raises(ArtifactIntegrityError, match="probe rows"):
         LeadScorer(path).load()
+
+
+# -- native categorical artifacts (issue 13) joined with the format-2 integrity checks (issue 12) -------------
+
+
+def _native_spec(levels: int):
+    from leadscore_core.contract import FeatureSpec
+
+    spec = FeatureSpec.model_validate(
+        {
+            "name": "native_probe",
+            "entity": {"id": "lead_id", "order_by": "row_order"},
+            "target": {"column": "y"},
+            "features": [
+                {"name": "agent", "type": "categorical", "categories": "learn", "encoding": "native"},
+                {"name": "region", "type": "categorical", "categories": ["n", "s", "e"]},
+                {"name": "calls", "type": "numeric", "min": 0},
+                {"name": "returning", "type": "boolean"},
+            ],
+        }
+    )
+    return spec.with_vocabularies({"agent": [f"a{i:03d}" for i in range(levels)]})
+
+
+def _native_records(spec, n, seed):
+    rng = np.random.default_rng(seed)
+    vocab = spec.feature("agent").vocab
+    effect = rng.normal(0, 1.5, len(vocab))
+    records, logits = [], []
+    for _ in range(n):
+        k = int(rng.integers(len(vocab)))
+        calls = float(rng.poisson(4))
+        records.append(
+            {
+                "agent": vocab[k] if rng.random() > 0.05 else None,
+                "region": str(rng.choice(["n", "s", "e"])),
+                "calls": calls if rng.random() > 0.05 else None,
+                "returning": bool(rng.random() < 0.3),
+            }
+        )
+        logits.append(effect[k] + 0.2 * calls - 1.0)
+    y = (rng.random(n) < 1 / (1 + np.exp(-np.asarray(logits)))).astype(int)
+    return records, y
+
+
+@pytest.fixture(scope="module", params=[(40, 0), (300, 1)], ids=["40-levels", "300-levels"])
+def native(request, tmp_path_factory):
+    from leadscore_core.testkit import build_artifact
+
+    levels, seed = request.param
+    spec = _native_spec(levels)
+    records, y = _native_records(spec, 1500, seed)
+    path = build_artifact(tmp_path_factory.mktemp("native") / "model", spec, records, y, seed=seed, rounds=25)
+    return path, spec, records
+
+
+def test_native_artifact_probes_with_category_codes_and_loads(native):
+    path, spec, _ = native
+    manifest = Manifest.model_validate_json((path / MANIFEST).read_text())
+    assert manifest.vocabularies == {"agent": spec.feature("agent").vocab}
+    enc = FeatureEncoder(manifest.spec)
+    (col, n_codes), *_ = enc.native_codes.items()
+    assert n_codes == len(spec.feature("agent").vocab) + 1  # __other__ has the last code
+    codes = [r[col] for r in manifest.probe.rows]
+    assert any(c is None for c in codes)  # missing is probed
+    assert all(c is None or (float(c).is_integer() and 0 <= c < n_codes) for c in codes)  # codes, never fractions
+    scorer = LeadScorer(path).load()
+    assert scorer.ready and scorer.encoder.categorical and scorer._compiled is None
+
+
+def test_native_artifact_scores_like_xgboost_on_a_categorical_dmatrix(native):
+    path, spec, records = native
+    scorer = LeadScorer(path).load()
+    booster = xgb.Booster()
+    booster.load_model(str(path / "booster.json"))
+    x = scorer.encoder.encode_records(records[:40] + [{"agent": "never-seen", "region": "n", "calls": 2.0}])
+    dm = xgb.DMatrix(x, feature_types=scorer.encoder.feature_types, enable_categorical=True)
+    want = booster.predict(dm, output_margin=True)
+    for rows in (slice(0, 1), slice(0, 16), slice(0, 41)):  # sizes the compiled path would take, and larger
+        np.testing.assert_allclose(scorer.score(x[rows]).margin, want[rows], atol=1e-5)
+    batch = scorer.score(x, explain=True)
+    np.testing.assert_allclose(batch.base_value + batch.contributions.sum(1), batch.margin, atol=1e-3)
+    np.testing.assert_allclose(batch.margin, want, atol=1e-4)
+
+
+def test_a_sign_flipped_native_booster_is_refused(native, tmp_path):
+    from leadscore_core.artifact import BOOSTER, ArtifactIntegrityError, sha256_file, write_manifest
+
+    path = _copy(native[0], tmp_path / "m")
+    _flip_leaves(path / BOOSTER)
+    manifest = Manifest.model_validate_json((path / MANIFEST).read_text())
+    manifest.files[BOOSTER] = sha256_file(path / BOOSTER)
+    write_manifest(path, manifest)
+    with pytest.raises(ArtifactIntegrityError, match="probe rows"):
+        LeadScorer(path).load()
+
+
+@pytest.mark.parametrize("edit", ["reordered", "dropped", "extra"])
+def test_vocabularies_that_disagree_with_the_spec_are_refused(native, tmp_path, edit):
+    path = _copy(native[0], tmp_path / "m")
+    doc = json.loads((path / MANIFEST).read_text())
+    if edit == "reordered":
+        doc["vocabularies"]["agent"] = doc["vocabularies"]["agent"][::-1]
+    elif edit == "dropped":
+        del doc["vocabularies"]["agent"]
+    else:
+        doc["vocabularies"]["region"] = ["n", "s", "e"]
+    (path / MANIFEST).write_text(json.dumps(doc))
+    with pytest.raises(ValueError, match="vocabularies .* do not match"):
+        LeadScorer(path).load()

@@ -144,6 +144,15 @@ def test_replayed_requests_are_the_logged_leads(
     assert len({lead[spec.id_column] for lead in leads}) == len(leads)  # the hashed keys, no PII
     assert not any(f.name in lead for lead in leads for f in spec.fields if f.pii)
     assert all(check_record(spec, lead).ok for lead in leads)
+    # every body is one /score-lead accepts as it is: every feature key present (null = unknown)
+    from prometheus_client import CollectorRegistry
+
+    from leadscore_front.front import ScoringFront
+    from leadscore_front.metrics import FrontMetrics
+    from leadscore_front.settings import FrontSettings
+
+    front = ScoringFront(spec, FrontSettings(rate_limit=""), FrontMetrics(CollectorRegistry(), "replay"))
+    assert sum(len(front.parse(body, "r").lead_ids) for body in bodies) == len(leads)
 
 
 def test_too_little_logged_traffic_is_refused(tmp_path: Path, tiny_artifacts: list[Path]) -> None:

@@ -138,8 +138,19 @@ def test_dedupe_keeps_the_latest_version(runs: dict[str, Any], lake_raw: Path) -
 def test_gold_is_point_in_time_and_follows_the_contract(runs: dict[str, Any], lake_raw: Path) -> None:
     gold = DeltaTable(str(runs["lake"] / "gold/lead_features"), version=0).to_pyarrow_table()
     spec = load_spec("crm_freezone")
-    assert gold.column_names == ["lead_id", "event_ts", "label", "label_ts", *spec.feature_names, "_batch_id"]
+    assert gold.column_names == [
+        "lead_id",
+        "event_ts",
+        "event_order",
+        "label",
+        "label_ts",
+        *spec.feature_names,
+        "_batch_id",
+    ]
     assert str(gold.schema.field("event_ts").type) == "timestamp[us, tz=UTC]"
+    # a timestamp spec orders by that timestamp: event_order is its epoch seconds
+    ts_seconds = [t.timestamp() for t in gold.column("event_ts").to_pylist()]
+    assert gold.column("event_order").to_pylist() == pytest.approx(ts_seconds)
     assert pc.all(pc.is_in(gold.column("label"), value_set=gold.column("label").unique())).as_py()
     req = {}
     for line in (lake_raw / "score_requests.jsonl").read_text().splitlines():

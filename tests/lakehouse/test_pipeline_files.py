@@ -103,12 +103,14 @@ def test_point_in_time_cutoff_and_json_output(spark: SparkSession, tmp_path: Pat
     assert rerun["counts"]["bronze/crm_leads"]["in"] == 0 and rerun["written"] == []
 
 
-def test_quarantine_rate_gate_fails_the_run_and_writes_nothing(spark: SparkSession, tmp_path: Path) -> None:
+def test_quarantine_rate_gate_fails_the_run_and_writes_only_the_quarantine(spark: SparkSession, tmp_path: Path) -> None:
     raw, lake = tmp_path / "raw", tmp_path / "lake"
     generate(GenerateConfig(rows=150, seed=6, out=raw, malformed_rate=0.35))
-    with pytest.raises(GateError, match=r"bronze\.leads\.quarantine_rate"):
+    with pytest.raises(GateError, match=r"bronze\.leads\.quarantine_rate") as failed:
         run("crm_freezone", "files", raw, lake)
-    assert not (lake / "gold").exists() and not (lake / "bronze").exists()
+    assert not (lake / "gold").exists() and not (lake / "bronze/crm_leads").exists()
+    assert DeltaTable(str(lake / "bronze/quarantine")).to_pyarrow_table().num_rows > 0
+    assert failed.value.report.status == "failed" and failed.value.report.top_reasons
     assert not (lake / "_state" / "files.json").exists()  # the next run retries the same files
 
 
@@ -125,9 +127,18 @@ def test_bank_marketing_csv_builds_gold(spark: SparkSession, tmp_path: Path, sha
     spec = load_spec("bank_marketing")
     assert report.reconciled and report.counts["gold/lead_features"].rows_out == len(kept) - 1
     gold = DeltaTable(str(tmp_path / "lake" / "gold/lead_features")).to_pyarrow_table()
-    assert gold.column_names == ["lead_id", "event_ts", "label", "label_ts", *spec.feature_names, "_batch_id"]
+    assert gold.column_names == [
+        "lead_id",
+        "event_ts",
+        "event_order",
+        "label",
+        "label_ts",
+        *spec.feature_names,
+        "_batch_id",
+    ]
     assert "duration" not in gold.column_names
     first = gold.sort_by("lead_id").slice(0, 2).to_pylist()
     assert first[0]["lead_id"] == "row-0000001"
-    assert (first[1]["event_ts"] - first[0]["event_ts"]).total_seconds() == spec.entity.synthetic_step_seconds
+    assert first[1]["event_order"] - first[0]["event_order"] == 1  # consecutive lines of the sample file
+    assert first[0]["event_ts"] is None
     assert set(gold.column("label").to_pylist()) <= {0, 1}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -11,7 +12,11 @@ import httpx
 import pytest
 
 from leadscore_core.events import DRIFT_TYPE, RETRAIN_TYPE, DriftEvent, RetrainRequest
+from leadscore_core.workflows import workflow_name
 from leadscore_monitors.cloudevent import reply_event
+from leadscore_monitors.settings import TriggerSettings
+from leadscore_monitors.store import connect
+from leadscore_monitors.trigger import TriggerConsumer
 
 
 def drift_event(i: int) -> tuple[dict[str, str], bytes]:
@@ -62,13 +67,17 @@ def test_event_storm_means_one_retrain(server, tmp_path: Path) -> None:
 
 
 class _ArgoRecorder:
-    """A real HTTP server on 127.0.0.1 standing in for the Argo Server: records each POST, answers ``status``."""
+    """A real HTTP server on 127.0.0.1 standing in for the Argo Server: records each POST, answers ``status``.
+
+    Like Argo, it keeps the Workflows it created by name: a second create of a fixed ``metadata.name`` is
+    refused with 409 AlreadyExists; a ``generateName`` request gets ``retraining-x7k2p``."""
 
     def __init__(self, status: int = 200) -> None:
         import threading
         from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
         self.requests: list[tuple[str, dict[str, str], dict]] = []
+        self.created: list[str] = []
         self.status = status
         recorder = self
 
@@ -79,9 +88,15 @@ class _ArgoRecorder:
             def do_POST(self) -> None:  # noqa: N802
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 recorder.requests.append((self.path, dict(self.headers), body))
-                created = body["workflow"] | {"metadata": {"name": "retraining-x7k2p"}}
-                data = json.dumps(created if recorder.status == 200 else {"message": "forbidden"}).encode()
-                self.send_response(recorder.status)
+                name = body["workflow"]["metadata"].get("name", "retraining-x7k2p")
+                status, answer = recorder.status, {"message": "forbidden"}
+                if status == 200 and name in recorder.created:
+                    status, answer = 409, {"code": 6, "message": f'workflows.argoproj.io "{name}" already exists'}
+                elif status == 200:
+                    recorder.created.append(name)
+                    answer = body["workflow"] | {"metadata": {"name": name}}
+                data = json.dumps(answer).encode()
+                self.send_response(status)
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)
@@ -159,12 +174,13 @@ def test_drift_submits_the_retraining_workflow(server, tmp_path: Path, features,
         path, headers, body = argo.requests[0]
         assert path == "/api/v1/workflows/leadscore"
         assert headers["Authorization"] == "Bearer sa-token"
+        name = workflow_name("retraining", "d-0#1")  # the accepted event's id and decision number
         assert body == {
             "workflow": {
                 "apiVersion": "argoproj.io/v1alpha1",
                 "kind": "Workflow",
                 "metadata": {
-                    "generateName": "retraining-",
+                    "name": name,
                     "namespace": "leadscore",
                     "labels": {
                         "app.kubernetes.io/name": "leadscore",
@@ -186,7 +202,7 @@ def test_drift_submits_the_retraining_workflow(server, tmp_path: Path, features,
         }
         stats = trig.stats()
         assert stats["accepted"] == 1 and stats["suppressed"] == 2
-        assert stats["decisions"][0]["workflow"] == "retraining-x7k2p"
+        assert stats["decisions"][0]["workflow"] == name and argo.created == [name]
     finally:
         argo.close()
 
@@ -210,3 +226,67 @@ def test_a_refused_submission_is_recorded_not_retried(server, tmp_path: Path) ->
         assert decision["returncode"] == -1 and "HTTP 403" in decision["error"]
     finally:
         argo.close()
+
+
+class _FailingCommits:
+    """The trigger's connection, whose first ``failures`` writes recording a started retrain fail like a full disk."""
+
+    def __init__(self, conn: sqlite3.Connection, failures: int, statement: str) -> None:
+        self.conn, self.failures, self.statement = conn, failures, statement
+
+    def execute(self, sql: str, params: tuple = ()) -> sqlite3.Cursor:
+        if self.failures and sql.startswith(self.statement):
+            self.failures -= 1
+            raise sqlite3.OperationalError("database or disk is full")
+        return self.conn.execute(sql, params)
+
+
+def _decided(tmp_path: Path, consumer: TriggerConsumer, event_id: str) -> sqlite3.Connection:
+    conn = connect(tmp_path / "trigger.sqlite")
+    consumer.setup(conn)
+    request = RetrainRequest(reason="drift", detail="lead_source PSI 0.9", requested_at=FIXED)
+    assert consumer.gate.decide(conn, event_id, request, time.time())
+    return conn
+
+
+@pytest.mark.parametrize(("event_id", "failures"), [("drift-1", 1), ("drift-77", 3)])
+def test_a_failed_commit_after_submitting_means_one_workflow(tmp_path: Path, event_id: str, failures: int) -> None:
+    """The submission lands, recording it fails: the retries resubmit the same name and Argo refuses them."""
+    argo = _ArgoRecorder()
+    try:
+        settings = TriggerSettings(state_dir=tmp_path / "trig", argo_server=argo.url, argo_token="t", argo_attempts=1)
+        consumer = TriggerConsumer(settings)
+        conn = _decided(tmp_path, consumer, event_id)
+        failing = _FailingCommits(conn, failures, "UPDATE decisions SET started")
+        for _ in range(failures):  # each tick: POST lands, the commit fails (maintain raises: logged, unhealthy)
+            with pytest.raises(sqlite3.OperationalError):
+                consumer.maintain(failing, time.time())  # type: ignore[arg-type]
+            started, workflow = conn.execute("SELECT started, workflow FROM decisions").fetchone()
+            assert started is None and workflow == workflow_name("retraining", f"{event_id}#1")
+        consumer.maintain(failing, time.time())  # type: ignore[arg-type]
+        consumer.maintain(conn, time.time())  # nothing left to submit
+        name = workflow_name("retraining", f"{event_id}#1")
+        assert argo.created == [name]
+        assert [b["workflow"]["metadata"]["name"] for _, _, b in argo.requests] == [name] * (failures + 1)
+        started, workflow, error = conn.execute("SELECT started, workflow, error FROM decisions").fetchone()
+        assert started is not None and workflow == name and error is None
+        sample = consumer.registry.get_sample_value
+        assert sample("leadscore_retrain_submissions_total", {"outcome": "already_submitted"}) == 1.0
+        assert sample("leadscore_retrain_submissions_total", {"outcome": "submitted"}) is None
+    finally:
+        argo.close()
+
+
+def test_a_failed_commit_never_starts_the_local_command_twice(tmp_path: Path) -> None:
+    marker = tmp_path / "runs.txt"
+    settings = TriggerSettings(state_dir=tmp_path / "trig", command=f"sh -c 'echo run >> {marker}'", run_async=False)
+    consumer = TriggerConsumer(settings)
+    conn = _decided(tmp_path, consumer, "drift-3")
+    with pytest.raises(sqlite3.OperationalError):  # the intent cannot be recorded: nothing is started
+        consumer.maintain(_FailingCommits(conn, 1, "UPDATE decisions SET started"), time.time())  # type: ignore[arg-type]
+    assert not marker.exists()
+    with pytest.raises(sqlite3.OperationalError):  # started, then recording the pid fails
+        consumer.maintain(_FailingCommits(conn, 1, "UPDATE decisions SET pid"), time.time())  # type: ignore[arg-type]
+    consumer.maintain(conn, time.time())
+    consumer.maintain(conn, time.time())
+    assert marker.read_text() == "run\n"

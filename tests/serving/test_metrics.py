@@ -22,9 +22,11 @@ def _value(text: str, name: str, **labels: str) -> float:
 def test_metrics_count_what_happened(crm_url: str) -> None:
     before = httpx.get(f"{crm_url}/metrics").text
     lead = sample_lead(lead_id="L-m")
-    lead.pop("pages_per_visit")
+    lead["pages_per_visit"] = None  # unknown (an absent key would be a 422)
     lead["channel"] = "carrier_pigeon"  # unknown category, policy: other
-    assert httpx.post(f"{crm_url}/score-lead", json=[lead, sample_lead(lead_id="L-n")]).status_code == 200
+    r = httpx.post(f"{crm_url}/score-lead", json=[lead, sample_lead(lead_id="L-n")])
+    assert r.status_code == 200, r.text
+    assert "pages_per_visit" in r.json()[0]["imputed"] and r.json()[0]["unknown_categories"] == ["channel"]
     assert httpx.post(f"{crm_url}/score-lead", content=b"{oops").status_code == 400
     text = httpx.get(f"{crm_url}/metrics").text
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import time
 from collections.abc import Mapping
 
 import jwt
@@ -11,6 +12,8 @@ from leadscore_front.errors import FieldIssue, RequestError
 from leadscore_front.settings import FrontSettings
 
 API_KEY_HEADER = "x-api-key"
+TOKEN_CACHE_SIZE = 1024
+"""Verified bearer tokens remembered per process (a CRM gateway reuses one token for many calls)."""
 
 
 class Authenticator:
@@ -27,6 +30,10 @@ class Authenticator:
             raise ValueError("auth_mode=api_key needs at least one entry in api_keys")
         if self.mode == "jwt" and not self._jwt_key:
             raise ValueError("auth_mode=jwt needs jwt_key")
+        self._verified: dict[str, tuple[str, float]] = {}
+        """Token -> (``sub``, ``exp``) of tokens that passed every check; only ``exp`` can change its verdict
+        later (signature, audience and issuer are fixed by the token's bytes, ``nbf``/``iat`` only become
+        truer), so a remembered token is re-checked against ``exp`` alone."""
 
     def client(self, headers: Mapping[str, str], peer: str) -> str:
         """The client's name (the rate-limit key). Header names must be lower-case.
@@ -46,6 +53,14 @@ class Authenticator:
         scheme, _, token = auth.partition(" ")
         if scheme.lower() != "bearer" or not token:
             raise self._refuse("authorization", "expected 'Bearer <JWT>'")
+        known = self._verified.get(token)
+        if known is not None and time.time() < known[1]:
+            return known[0]
+        return self._verify(token)
+
+    def _verify(self, token: str) -> str:
+        """Full PyJWT verification (signature, ``exp``, ``aud``, ``iss``, required claims); remembers the token."""
+        self._verified.pop(token, None)
         try:
             claims = jwt.decode(
                 token,
@@ -57,7 +72,11 @@ class Authenticator:
             )
         except jwt.PyJWTError as exc:
             raise self._refuse("authorization", f"invalid token: {exc}") from None
-        return str(claims["sub"])
+        sub = str(claims["sub"])
+        if len(self._verified) >= TOKEN_CACHE_SIZE:
+            self._verified.clear()
+        self._verified[token] = (sub, float(claims["exp"]))
+        return sub
 
     def _refuse(self, field: str, reason: str) -> RequestError:
         challenge = 'Bearer realm="leadscore"' if self.mode == "jwt" else 'ApiKey header="X-API-Key"'

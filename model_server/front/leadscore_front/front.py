@@ -19,9 +19,9 @@ from leadscore_core.encoding import FeatureEncoder
 from leadscore_core.events import lead_key
 from leadscore_core.logs import RateLimitedLog
 from leadscore_core.reasons import reasons
-from leadscore_core.validation import check_record
+from leadscore_core.validation import check_id, check_record
 from leadscore_core.wire import ScoreOutputs
-from leadscore_front.api import build_lead_model
+from leadscore_front.api import build_lead_model, raw_name_hints
 from leadscore_front.auth import Authenticator
 from leadscore_front.errors import FieldIssue, PredictorUnavailable, RequestError
 from leadscore_front.metrics import FrontMetrics
@@ -45,6 +45,10 @@ class ParsedLeads:
     lead_keys: list[str]
     values: list[dict[str, Any]]
     request_id: str
+    imputed: list[list[str]] = field(default_factory=list)
+    """Per lead: features scored without a value of their own (missing: allow / impute)."""
+    unknown: list[list[str]] = field(default_factory=list)
+    """Per lead: categorical features outside the vocabulary (scored as ``__other__`` / missing)."""
 
 
 @dataclass
@@ -71,7 +75,9 @@ async def read_limited(stream: AsyncIterator[bytes], limit: int) -> bytes | None
     return b"".join(chunks)
 
 
-def _pydantic_issues(exc: ValidationError, prefix: str) -> list[FieldIssue]:
+def _pydantic_issues(
+    exc: ValidationError, prefix: str, hints: Mapping[str, str], features: frozenset[str]
+) -> list[FieldIssue]:
     seen: dict[str, str] = {}
     for err in exc.errors(include_url=False, include_input=False):
         loc = err.get("loc") or ()
@@ -81,9 +87,10 @@ def _pydantic_issues(exc: ValidationError, prefix: str) -> list[FieldIssue]:
             continue
         kind = err.get("type", "")
         if kind == "extra_forbidden":
-            seen[path] = "unknown field (not in the feature contract)"
+            hint = f"; the API name of this column is {hints[name]!r}" if name in hints else ""
+            seen[path] = f"unknown field (not in the feature contract){hint}"
         elif kind == "missing":
-            seen[path] = "is required"
+            seen[path] = "is required (send null if the value is unknown)" if name in features else "is required"
         else:
             seen[path] = str(err.get("msg", "invalid value"))
     return [FieldIssue(k, v) for k, v in seen.items()]
@@ -111,6 +118,8 @@ class ScoringFront:
             settings, on_storage_error=self.metrics.rate_limit_errors.labels(metrics.revision).inc
         )
         self._id = spec.id_column
+        self._hints = raw_name_hints(spec)
+        self._feature_set = frozenset(spec.feature_names)
         self._features = spec.features
         self._names = spec.feature_names
 
@@ -172,8 +181,8 @@ class ScoringFront:
         issues: list[FieldIssue] = []
         ids: list[str] = []
         values: list[dict[str, Any]] = []
-        missing: list[str] = []
-        unknown: list[str] = []
+        missing: list[list[str]] = []
+        unknown: list[list[str]] = []
         for i, item in enumerate(items):
             prefix = "" if single else f"{i}."
             if not isinstance(item, dict):
@@ -182,23 +191,26 @@ class ScoringFront:
             try:
                 lead = self.lead_model.model_validate(item)
             except ValidationError as exc:
-                issues.extend(_pydantic_issues(exc, prefix))
+                issues.extend(_pydantic_issues(exc, prefix, self._hints, self._feature_set))
                 continue
             raw = lead.__dict__
+            lead_id, id_issue = check_id(raw[self._id])
+            if id_issue:
+                issues.append(FieldIssue(f"{prefix}{self._id}", id_issue))
             rec = check_record(self.spec, raw, features=self._features)
-            if rec.issues:
+            if rec.issues or lead_id is None:
                 issues.extend(FieldIssue(f"{prefix}{x.field}", x.reason) for x in rec.issues)
                 continue
-            ids.append(raw[self._id])
+            ids.append(lead_id)
             values.append(rec.values)
-            missing.extend(rec.missing)
-            unknown.extend(rec.unknown)
+            missing.append(rec.missing)
+            unknown.append(rec.unknown)
         if issues:
             self.metrics.refused(i.field.rsplit(".", 1)[-1] for i in issues)
             raise RequestError(422, "request breaks the feature contract", issues)
-        self.metrics.quality(missing, unknown)
+        self.metrics.quality([f for m in missing for f in m], [f for u in unknown for f in u])
         salt = self.settings.pii_salt
-        return ParsedLeads(single, ids, [lead_key(x, salt) for x in ids], values, request_id)
+        return ParsedLeads(single, ids, [lead_key(x, salt) for x in ids], values, request_id, missing, unknown)
 
     def encode(self, parsed: ParsedLeads) -> np.ndarray:
         t = time.perf_counter()
@@ -229,6 +241,8 @@ class ScoringFront:
                     "model_version": out.model_version,
                     "request_id": parsed.request_id,
                     "scored_at": now,
+                    "imputed": parsed.imputed[i] if parsed.imputed else [],
+                    "unknown_categories": parsed.unknown[i] if parsed.unknown else [],
                 }
             )
         self.metrics.scored(scores, out.tier, out.model_version)

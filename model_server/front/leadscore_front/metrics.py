@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
@@ -102,6 +103,10 @@ class FrontMetrics:
         # bind the label children once: .labels() costs a dict lookup and a lock per call
         self._stage = {s: self.stage_seconds.labels(r, s) for s in STAGES}
         self._leads = self.leads.labels(r)
+        self._by_status: dict[tuple[str, int], tuple[Any, Any]] = {}
+        """(model version, status) -> its bound requests counter and latency histogram."""
+        self._by_version: dict[str, Any] = {}
+        self._by_tier: dict[tuple[str, str], Any] = {}
         self.model_version = "unknown"
 
     def set_model(self, model_name: str, model_version: str, spec: str, fingerprint: str) -> None:
@@ -119,18 +124,30 @@ class FrontMetrics:
 
     def request(self, status: int, seconds: float, model_version: str | None = None) -> None:
         version = model_version or self.model_version
-        self.requests.labels(self.revision, version, str(status)).inc()
-        self.request_seconds.labels(self.revision, version, str(status)).observe(seconds)
+        bound = self._by_status.get((version, status))
+        if bound is None:
+            labels = (self.revision, version, str(status))
+            bound = self._by_status[version, status] = (
+                self.requests.labels(*labels),
+                self.request_seconds.labels(*labels),
+            )
+        bound[0].inc()
+        bound[1].observe(seconds)
 
     def scored(self, scores: Iterable[int], tiers: Iterable[str], model_version: str | None = None) -> None:
         version = model_version or self.model_version
-        score = self.score.labels(self.revision, version)
+        score = self._by_version.get(version)
+        if score is None:
+            score = self._by_version[version] = self.score.labels(self.revision, version)
         n = 0
         for s in scores:
             score.observe(s)
             n += 1
         for t in tiers:
-            self.tiers.labels(self.revision, version, t).inc()
+            tier = self._by_tier.get((version, t))
+            if tier is None:
+                tier = self._by_tier[version, t] = self.tiers.labels(self.revision, version, t)
+            tier.inc()
         self._leads.inc(n)
 
     def quality(self, missing: Iterable[str], unknown: Iterable[str]) -> None:

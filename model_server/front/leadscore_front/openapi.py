@@ -43,8 +43,9 @@ def openapi_document(front: ScoringFront, title: str = "leadscore CRM scoring AP
         "summary": "Score one lead or a list of leads",
         "description": (
             f"Validates each lead against feature spec `{front.spec.name}` v{front.spec.version} "
-            f"(unknown fields, wrong types, NaN/inf, out-of-range values and categories the spec rejects are "
-            f"422 naming the field), at most {s.max_leads} leads and {s.max_body_bytes} bytes per call. "
+            f"(absent feature keys: send null for an unknown value; unknown fields, wrong types, NaN/inf, "
+            f"out-of-range values and categories the spec rejects are 422 naming the field), "
+            f"at most {s.max_leads} leads and {s.max_body_bytes} bytes per call. "
             "A single lead object gets one result object; a list gets a list in the same order. "
             "PII fields are accepted and never forwarded or logged."
         ),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import time
 from typing import Any, ClassVar
@@ -119,6 +120,9 @@ class LeadScoringRuntime(MLModel):
             )
         metrics.set_model(manifest.model_name, version, manifest.spec.name, manifest.spec_fingerprint)
         log.info("model %r version %s loaded from %s (spec %s)", self.name, version, path, manifest.spec.name)
+        if settings.gc_freeze:
+            gc.collect()
+            gc.freeze()
         return True
 
     # -- V2 ---------------------------------------------------------------------------------------

@@ -32,6 +32,10 @@ class PredictorSettings(FrontSettings):
     request-sized batches by the compiled numpy ensemble, ~60 us per lead on 200 depth-6 trees. ``exact``:
     XGBoost's TreeSHAP, ~1.5 ms per lead on the same model (docs/benchmarks.md). Both sum with the base
     value to the margin."""
+    gc_freeze: bool = True
+    """After a model load, move every object alive (MLServer, the libraries, the model) to the garbage
+    collector's permanent generation (``gc.freeze()``): the full collections that requests' short-lived
+    objects trigger then scan only what was allocated since, not the whole startup heap."""
     crm_endpoint: bool = True
     """Serve ``POST /score-lead`` (and ``/metrics``) on the MLServer HTTP port as custom handlers."""
     host: str = "127.0.0.1"

@@ -48,6 +48,29 @@ def test_jwt() -> None:
         assert exc.value.issues[0].field == "authorization"
 
 
+@pytest.mark.parametrize("ttl", [1, 2])
+def test_a_remembered_jwt_is_refused_once_it_expires(monkeypatch: pytest.MonkeyPatch, ttl: int) -> None:
+    """Verified tokens are remembered (no PyJWT decode per call) but ``exp`` is re-checked on every call."""
+    from leadscore_front import auth as auth_module
+
+    auth = Authenticator(FrontSettings(auth_mode="jwt", jwt_key=KEY, jwt_audience="crm"))
+    exp = int(time.time()) + ttl
+    token = jwt.encode({"sub": f"crm-{ttl}", "aud": "crm", "exp": exp}, KEY, "HS256")
+    decodes: list[str] = []
+    real_decode = jwt.decode
+    monkeypatch.setattr(auth_module.jwt, "decode", lambda *a, **k: decodes.append("x") or real_decode(*a, **k))
+    for _ in range(5):
+        assert auth.client({"authorization": f"Bearer {token}"}, "") == f"crm-{ttl}"
+    assert len(decodes) == 1  # verified once, remembered after
+    time.sleep(max(0.0, exp - time.time()) + 0.05)  # PyJWT reads the clock its own way: really wait
+    with pytest.raises(RequestError) as exc:
+        auth.client({"authorization": f"Bearer {token}"}, "")
+    assert exc.value.status == 401 and "expired" in exc.value.issues[0].reason.lower()
+    forged = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")  # same claims, bad signature
+    with pytest.raises(RequestError):
+        auth.client({"authorization": f"Bearer {forged}"}, "")
+
+
 def test_misconfigured_auth_fails_fast() -> None:
     with pytest.raises(ValueError):
         Authenticator(FrontSettings(auth_mode="jwt"))
@@ -62,6 +85,31 @@ def test_rate_limit_per_client_in_memory() -> None:
 @pytest.mark.redis
 def test_rate_limit_per_client_in_redis(redis_url: str) -> None:
     check_limit(RateLimiter(FrontSettings(rate_limit="3/minute", rate_limit_storage=redis_url)))
+
+
+@pytest.mark.parametrize("storage", ["memory", pytest.param("redis", marks=pytest.mark.redis)])
+@pytest.mark.parametrize(("limits", "allowed", "exhausted"), [("5/second;3/minute", 3, 1), ("2/minute;9/hour", 2, 0)])
+def test_several_limits_stop_at_the_first_exhausted(
+    request: pytest.FixtureRequest, storage: str, limits: str, allowed: int, exhausted: int
+) -> None:
+    """Every limit of the setting counts each call (one round trip with Redis); the 429 names the exhausted
+    one, and its Retry-After is within that window."""
+    uri = request.getfixturevalue("redis_url") if storage == "redis" else "memory://"
+    limiter = RateLimiter(FrontSettings(rate_limit=limits, rate_limit_storage=uri))
+    client = f"multi-{uuid.uuid4().hex}"
+    window = {"second": 1, "minute": 60, "hour": 3600}[limits.split(";")[exhausted].split("/")[1]]
+
+    async def run() -> None:
+        for _ in range(allowed):
+            await limiter.check(client)
+        for _ in range(2):
+            with pytest.raises(RequestError) as exc:
+                await limiter.check(client)
+            assert exc.value.status == 429
+            assert limits.split(";")[exhausted].split("/")[0] in exc.value.issues[0].reason
+            assert 1 <= int(exc.value.headers["retry-after"]) <= window
+
+    asyncio.run(run())
 
 
 def check_limit(limiter: RateLimiter) -> None:
@@ -149,3 +197,29 @@ def test_storage_errors_are_logged_rate_limited(caplog: pytest.LogCaptureFixture
             asyncio.run(limiter.check("x"))
     lines = [r for r in caplog.records if "rate-limit storage error" in r.getMessage()]
     assert len(lines) == 1  # one line per 10 s, not one per failed request
+
+
+@pytest.mark.redis
+@pytest.mark.parametrize("earlier", [1, 2])
+def test_the_redis_budget_is_shared_with_limits_own_keys(redis_url: str, earlier: int) -> None:
+    """A replica still counting with `limits` (one call per window) and this one share one budget."""
+    from limits import parse
+    from limits.aio.strategies import FixedWindowRateLimiter
+    from limits.storage import storage_from_string
+
+    client = f"shared-{uuid.uuid4().hex}"
+    item = parse("3/minute")
+
+    async def run() -> None:
+        storage = storage_from_string("async+" + redis_url, implementation="redispy")
+        old = FixedWindowRateLimiter(storage)  # type: ignore[arg-type]
+        for _ in range(earlier):
+            assert await old.hit(item, "score-lead", client)
+        limiter = RateLimiter(FrontSettings(rate_limit="3/minute", rate_limit_storage=redis_url))
+        for _ in range(3 - earlier):
+            await limiter.check(client)
+        with pytest.raises(RequestError):
+            await limiter.check(client)
+        assert not await old.hit(item, "score-lead", client)  # and the old code sees this one's hits
+
+    asyncio.run(run())

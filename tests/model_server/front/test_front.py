@@ -17,6 +17,7 @@ from leadscore_front.metrics import FrontMetrics
 from leadscore_front.settings import FrontSettings
 
 LEAD = {
+    **{name: None for name in load_spec("crm_freezone").feature_names},  # every key; null = unknown
     "lead_id": "L-9",
     "email": "someone@example.com",
     "full_name": "Some One",
@@ -58,7 +59,8 @@ def test_unknown_category_policies(front: ScoringFront) -> None:
     ("body", "status", "field"),
     [
         ({**LEAD, "visas_requested": 51}, 422, "visas_requested"),
-        ({**LEAD, "visas_requested": "2"}, 422, "visas_requested"),
+        ({**LEAD, "visas_requested": "two"}, 422, "visas_requested"),
+        ({k: v for k, v in LEAD.items() if k != "channel"}, 422, "channel"),
         ({**LEAD, "nope": 1}, 422, "nope"),
         ({k: v for k, v in LEAD.items() if k != "lead_id"}, 422, "lead_id"),
         ([LEAD] * 4, 422, "body"),
@@ -119,3 +121,37 @@ def test_respond_orders_reasons_by_absolute_contribution(front: ScoringFront) ->
     assert res[0]["reasons"][0]["direction"] == "decreases"
     assert res[0]["score"] == 80 and res[1]["tier"] == "D" and res[1]["model_version"] == "3"
     assert res[0]["scored_at"].endswith("Z")
+
+
+def test_imputed_and_unknown_fields_are_named_per_lead_and_counted() -> None:
+    registry = CollectorRegistry()
+    front = ScoringFront(load_spec("crm_freezone"), FrontSettings(rate_limit=""), FrontMetrics(registry, "r"))
+    p = parse(
+        front, [LEAD, {**LEAD, "lead_id": "L-10", "channel": "fax", "campaign": "summer_promo", "visas_requested": "3"}]
+    )
+    assert "campaign" in p.imputed[0] and "visas_requested" not in p.imputed[0]  # missing: impute
+    assert "channel" in p.imputed[0]  # null with missing: allow is scored as missing, and said so
+    assert p.unknown == [[], ["channel"]] and p.values[1]["channel"] == "__other__"
+    assert p.values[1]["visas_requested"] == 3.0  # a numeric string, as ingest takes it
+    n = len(front.encoder.feature_names)
+    out = ScoreOutputs(np.array([0.2, 0.8]), np.zeros(2), ["D", "A"], np.zeros((2, n)), np.zeros(2), "m", "1")
+    res = front.respond(p, out)
+    assert res[0]["imputed"] == p.imputed[0] and res[1]["unknown_categories"] == ["channel"]
+
+    def count(name: str, feature: str) -> float:
+        return registry.get_sample_value(name, {"revision": "r", "feature": feature}) or 0.0
+
+    assert count("leadscore_feature_unknown_category_total", "channel") == 1
+    assert count("leadscore_feature_missing_total", "campaign") == 1
+
+
+def test_api_names_are_the_specs_and_raw_columns_are_pointed_to_them() -> None:
+    spec = load_spec("bank_marketing")
+    front = ScoringFront(spec, FrontSettings(rate_limit=""), FrontMetrics(CollectorRegistry(), "b"))
+    lead = {spec.id_column: "row-1", **{name: None for name in spec.feature_names}}
+    assert parse(front, lead).lead_ids == ["row-1"]
+    with pytest.raises(RequestError) as exc:
+        parse(front, {**{k: v for k, v in lead.items() if k != "emp_var_rate"}, "emp.var.rate": 1.1})
+    reasons = {i.field: i.reason for i in exc.value.issues}
+    assert "the API name of this column is 'emp_var_rate'" in reasons["emp.var.rate"]
+    assert reasons["emp_var_rate"] == "is required (send null if the value is unknown)"

@@ -9,11 +9,12 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from leadscore_core import load_spec
+from leadscore_core.testkit import sample_lead
 from leadscore_front.front import PredictorUnavailable, ScoringFront
 from leadscore_front.metrics import FrontMetrics
 from leadscore_front.settings import FrontSettings
 
-LEAD = {"lead_id": "L-1", "lead_source": "website", "license_type": "commercial", "visas_requested": 2}
+LEAD = sample_lead("crm_freezone", "L-1")  # every feature key: the API requires them all (null = unknown)
 
 
 def make(revision: str = "lead-scoring-predictor-00002") -> tuple[ScoringFront, CollectorRegistry]:

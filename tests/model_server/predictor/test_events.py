@@ -265,3 +265,34 @@ def test_bodies_carry_no_crm_field() -> None:
     doc = json.loads(req)
     assert set(doc) == {"id", "inputs", "parameters"} and set(doc["parameters"]) == {"explain", "lead_keys"}
     assert set(json.loads(resp)) == {"id", "model_name", "model_version", "outputs", "parameters"}
+
+
+@pytest.mark.parametrize(("calls", "batch", "linger"), [(12, 32, 0.3), (40, 16, 0.3), (9, 4, 0.2)])
+def test_calls_within_the_linger_leave_together(calls: int, batch: int, linger: float) -> None:
+    """One sender is woken per batch: calls emitted while it lingers join its batch (one pipelined write),
+    and a queue longer than a batch wakes further senders; nothing is lost or sent twice."""
+
+    async def main() -> None:
+        sink = Sink()
+        async with serve(sink) as url:
+            em, m = emitter(url, batch=batch, connections=4, linger_seconds=linger)
+            batches: list[int] = []
+            deliver = em._deliver
+
+            async def counted(conn: Any, taken: list[Any]) -> Any:
+                batches.append(len(taken))
+                return await deliver(conn, taken)
+
+            em._deliver = counted  # type: ignore[method-assign]
+            em.start()
+            await asyncio.sleep(0.05)  # the senders are idle, waiting
+            for seed in range(calls):
+                em.emit(*scored(1, seed))
+                await asyncio.sleep(0.002)  # a server answering other requests meanwhile
+            c = await settle(em, m, 2 * calls)
+            await em.close()
+        expected = [batch] * (calls // batch) + ([calls % batch] if calls % batch else [])
+        assert sorted(batches, reverse=True) == expected
+        assert c["sent"] == 2 * calls == len({h["ce-id"] + h["ce-type"] for h, _ in sink.events})
+
+    asyncio.run(main())

@@ -1,0 +1,205 @@
+"""The lake and the model artifacts on S3, end to end, against an S3 API emulator (moto's server mode, a real
+HTTP server on 127.0.0.1): ``pipeline run`` writes the medallion to ``s3://``, ``train`` reads gold back from it
+and logs its MLflow artifacts there, ``registry fetch`` downloads the model from it, ``batch score`` reads gold
+and writes ``gold/lead_scores`` there. An endpoint that does not answer fails within its bounds with exit 75,
+naming the endpoint, and leaves nothing registered or written."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import boto3
+import psycopg
+import pytest
+from typer.testing import CliRunner
+
+from leadscore.cli import build_app
+from leadscore.datagen.generate import GenerateConfig, generate
+from leadscore_core.artifact import LeadScorer
+from leadscore_core.storage import S3Settings
+from leadscore_core.workflows import TRANSIENT_EXIT_CODE
+from training.testkit import make_gold, write_gold
+
+pytestmark = [pytest.mark.slow, pytest.mark.spark]
+runner = CliRunner()
+BUCKET = "leadscore-lake"
+FAST_TRAINING = {
+    "TRAINING_TRIALS": "2",
+    "TRAINING_CV_FOLDS": "2",
+    "TRAINING_MAX_ROUNDS": "60",
+    "TRAINING_EARLY_STOPPING_ROUNDS": "10",
+    "TRAINING_N_JOBS": "1",
+    "TRAINING_PLOTS": "false",
+    "TRAINING_REFERENCE_SAMPLE_SIZE": "300",
+}
+
+
+@pytest.fixture
+def s3_emulator(tmp_path: Path, port_factory: Callable[[], int], wait_for_port: Callable[..., None]) -> Iterator[str]:
+    """moto's S3 server on a free port of 127.0.0.1; its URL."""
+    port = port_factory()
+    log = (tmp_path / "moto.log").open("wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)], stdout=log, stderr=subprocess.STDOUT
+    )
+    try:
+        wait_for_port(port, timeout=30)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        log.close()
+
+
+def _s3_env(monkeypatch: pytest.MonkeyPatch, home: Path, endpoint: str, timeouts: str = "5") -> None:
+    monkeypatch.setenv("LEADSCORE_HOME", str(home))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("LEADSCORE_LAKE", raising=False)
+    for key in ("AWS_ENDPOINT_URL", "MLFLOW_S3_ENDPOINT_URL"):
+        monkeypatch.setenv(key, endpoint)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "2")
+    monkeypatch.setenv("AWS_RETRY_MODE", "standard")
+    monkeypatch.setenv("LEADSCORE_S3_CONNECT_TIMEOUT", timeouts)
+    monkeypatch.setenv("LEADSCORE_S3_REQUEST_TIMEOUT", timeouts)
+    monkeypatch.setenv("LEADSCORE_S3_MAX_RETRIES", "1")
+    monkeypatch.setenv("LEADSCORE_SPARK_MASTER", "local[2]")
+    monkeypatch.setenv("LEADSCORE_SPARK_DRIVER_MEMORY", "1g")
+    monkeypatch.setenv("LEADSCORE_SPARK_SHUFFLE_PARTITIONS", "2")
+    for key, value in FAST_TRAINING.items():
+        monkeypatch.setenv(key, value)
+
+
+def _keys(client, prefix: str) -> list[str]:  # noqa: ANN001
+    pages = client.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix)
+    return [o["Key"] for page in pages for o in page.get("Contents", [])]
+
+
+def _last_json(output: str) -> dict:
+    return json.loads(output.strip().splitlines()[-1])
+
+
+@pytest.fixture
+def spark_session() -> Iterator[None]:
+    """The commands' Spark session (local[2]); stopped at the end when this test started it."""
+    from pyspark.sql import SparkSession
+
+    before = SparkSession.getActiveSession()
+    yield
+    after = SparkSession.getActiveSession()
+    if before is None and after is not None:
+        after.stop()
+
+
+def test_lake_and_models_round_trip_through_s3(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    s3_emulator: str,
+    scratch_database: Callable[[str], str],
+    spark_session: None,
+) -> None:
+    _s3_env(monkeypatch, tmp_path / "home", s3_emulator)
+    monkeypatch.setenv("LEADSCORE_MLFLOW_ARTIFACTS", f"s3://{BUCKET}/mlflow")
+    s3 = boto3.client("s3", endpoint_url=s3_emulator, region_name="us-east-1")
+    s3.create_bucket(Bucket=BUCKET)
+    raw = tmp_path / "raw"
+    manifest = generate(GenerateConfig(rows=600, seed=5, out=raw))
+    lake = f"s3://{BUCKET}/lake"
+    monkeypatch.chdir(tmp_path)  # a lake taken for a local path would show up here as ./s3:
+
+    res = runner.invoke(build_app(), ["pipeline", "run", "--source", "files", str(raw), "--lake", lake, "--json"])
+    assert res.exit_code == 0, res.output
+    report = _last_json(res.stdout)
+    assert report["lake"] == lake and report["reconciled"] is True
+    assert report["counts"]["gold/lead_features"]["out"] == manifest["expected"]["gold_rows"]
+    gold_log = _keys(s3, "lake/gold/lead_features/_delta_log/")
+    assert any(k.endswith(".json") for k in gold_log)
+    assert _keys(s3, f"lake/_runs/{report['batch_id']}.json")
+    assert not (tmp_path / "s3:").exists() and not list(tmp_path.glob("**/_delta_log"))
+
+    again = runner.invoke(build_app(), ["pipeline", "run", "--source", "files", str(raw), "--lake", lake, "--json"])
+    assert again.exit_code == 0, again.output
+    assert _last_json(again.stdout)["written"] == []  # the ingested-files state was read back from S3
+
+    res = runner.invoke(build_app(), ["train", "--lake", lake, "--json"])
+    assert res.exit_code == 0, res.output
+    trained = _last_json(res.stdout)
+    assert trained["version"] == 1 and trained["lifecycle"] == "production"
+    assert trained["gold_table"] == f"{lake}/gold/lead_features"
+    assert trained["gold_version"] == report["versions"]["gold/lead_features"]
+    model_keys = _keys(s3, "mlflow/")
+    assert any(k.endswith("artifacts/leadscore/manifest.json") for k in model_keys)
+    assert not list((tmp_path / "home").glob("**/manifest.json"))  # nothing of the model was kept locally
+
+    out = tmp_path / "champion"
+    res = runner.invoke(build_app(), ["registry", "fetch", "champion", "--out", str(out), "--json"])
+    assert res.exit_code == 0, res.output
+    scorer = LeadScorer(out).load()
+    assert scorer.manifest is not None and scorer.manifest.provenance["gold_table"] == f"{lake}/gold/lead_features"
+
+    dsn = scratch_database("i9_s3")
+    res = runner.invoke(build_app(), ["batch", "score", "--lake", lake, "--dsn", dsn, "--json"])
+    assert res.exit_code == 0, res.output
+    scored = _last_json(res.stdout)
+    assert scored["rows"] == scored["crm_rows"] == manifest["expected"]["gold_rows"]
+    assert scored["delta_table"] == f"{lake}/gold/lead_scores"
+    from deltalake import DeltaTable
+
+    scores = DeltaTable(scored["delta_table"], storage_options=S3Settings().delta_options()).to_pandas()
+    with psycopg.connect(dsn) as conn:
+        crm = dict(conn.execute("SELECT lead_id, probability FROM lead_scores").fetchall())
+    assert len(scores) == len(crm) and scores["lead_id"].is_unique
+    assert all(abs(crm[i] - p) < 1e-12 for i, p in zip(scores["lead_id"], scores["probability"], strict=True))
+
+
+def _registered(home: Path) -> list:
+    from leadscore.registry.registry import Registry
+    from leadscore_core.settings import HomeSettings
+
+    return Registry(home=HomeSettings(home=home)).versions()
+
+
+@pytest.mark.parametrize(
+    ("command", "fault"),
+    [("pipeline", "blackhole"), ("train", "refused"), ("train-artifacts", "blackhole"), ("batch", "refused")],
+)
+def test_an_unreachable_s3_endpoint_fails_fast_and_leaves_nothing(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    fault_server: Callable[..., object],
+    port_factory: Callable[[], int],
+    command: str,
+    fault: str,
+) -> None:
+    port = fault_server("blackhole").port if fault == "blackhole" else port_factory()  # type: ignore[attr-defined]
+    endpoint = f"http://127.0.0.1:{port}"
+    home = tmp_path / "home"
+    _s3_env(monkeypatch, home, endpoint, timeouts="1")
+    lake = f"s3://{BUCKET}/lake"
+    if command == "train-artifacts":  # the lake is local and fine; the model's artifact store is not
+        lake = str(tmp_path / "lake")
+        frame, truth = make_gold(600, seed=3)
+        write_gold(Path(lake), frame, truth)
+        monkeypatch.setenv("LEADSCORE_MLFLOW_ARTIFACTS", f"s3://{BUCKET}/mlflow")
+    args = {
+        "pipeline": ["pipeline", "run", "--source", "files", str(tmp_path / "raw"), "--lake", lake],
+        "train": ["train", "--lake", lake, "--json"],
+        "train-artifacts": ["train", "--lake", lake, "--json"],
+        "batch": ["batch", "score", "--lake", lake, "--dsn", "postgresql://nobody@127.0.0.1:1/none"],
+    }[command]
+    started = time.monotonic()
+    res = runner.invoke(build_app(), args)
+    took = time.monotonic() - started
+    assert res.exit_code == TRANSIENT_EXIT_CODE, res.output
+    assert "not reachable" in res.output and f"127.0.0.1:{port}" in res.output
+    assert "Traceback" not in res.output
+    assert took < 30, f"{command}: {took:.1f}s: the S3 bounds did not hold"
+    assert _registered(home) == []
+    assert not (tmp_path / "s3:").exists()
