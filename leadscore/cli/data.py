@@ -37,7 +37,12 @@ def register(app: typer.Typer) -> None:
         rows: Annotated[int, typer.Option(help="Distinct leads to generate.")] = 20_000,
         seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same files.")] = 0,
         out: Annotated[Path, typer.Option(help="Output directory.")] = Path("raw"),
-        drift: Annotated[str | None, typer.Option(help="Drift knob: source_mix | engagement | concept.")] = None,
+        drift: Annotated[
+            str | None,
+            typer.Option(
+                help="Drift knob: source_mix | engagement | concept, or several joined with '+' (source_mix+concept)."
+            ),
+        ] = None,
         drift_strength: Annotated[float, typer.Option(help="Drift strength (0 = none, 1 = full).")] = 0.5,
         start: Annotated[str, typer.Option(help="First creation date (ISO, UTC).")] = "2026-01-01",
         months: Annotated[int, typer.Option(help="Months of leads (>= 6).")] = 6,

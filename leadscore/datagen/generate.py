@@ -23,11 +23,11 @@ from leadscore.datagen import corrupt
 from leadscore.datagen.corrupt import Columns
 from leadscore.datagen.events import TYPES, PlacedEvents, place_events, sample_window_counts
 from leadscore.datagen.pii import fake_pii
-from leadscore.datagen.synth import DAY, Leads, auc, sample_leads, sigmoid, true_logit
+from leadscore.datagen.synth import DAY, DRIFTS, Leads, auc, drift_kinds, sample_leads, sigmoid, true_logit
 from leadscore.datagen.writers import as_text, csv_lines, iso, jsonl, write_lines
 from leadscore_core.contract import FeatureSpec, load_spec
 
-DRIFTS = ("source_mix", "engagement", "concept")
+__all__ = ["DRIFTS", "GenerateConfig", "generate"]
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,7 @@ class GenerateConfig:
     seed: int = 0
     out: Path = Path("raw")
     drift: str | None = None
-    """``source_mix`` | ``engagement`` | ``concept`` or None."""
+    """``source_mix`` | ``engagement`` | ``concept``, several joined with ``+`` (``source_mix+concept``), or None."""
     drift_strength: float = 0.5
     start: str = "2026-01-01"
     months: int = 6
@@ -57,8 +57,7 @@ class GenerateConfig:
             raise ValueError(f"--rows must be >= 10, got {self.rows}")
         if self.months < 6:
             raise ValueError(f"--months must be >= 6, got {self.months}")
-        if self.drift is not None and self.drift not in DRIFTS:
-            raise ValueError(f"--drift must be one of {', '.join(DRIFTS)}, got {self.drift!r}")
+        drift_kinds(self.drift)
         if self.drift_strength < 0:
             raise ValueError(f"--drift-strength must be >= 0, got {self.drift_strength}")
         try:
@@ -277,6 +276,7 @@ def generate(cfg: GenerateConfig) -> dict[str, Any]:
         "start": cfg.start,
         "months": cfg.months,
         "drift": cfg.drift,
+        "drift_kinds": list(drift_kinds(cfg.drift)),
         "drift_strength": cfg.drift_strength if cfg.drift else 0.0,
         "lead_lines": n_lines,
         "duplicates": n_dup,

@@ -17,6 +17,30 @@ from leadscore_core.contract import FeatureSpec
 
 DAY = 86_400
 
+DRIFTS = ("source_mix", "engagement", "concept")
+"""Drift kinds: ``source_mix`` and ``engagement`` shift the inputs, ``concept`` the input -> label function."""
+
+
+def drift_kinds(drift: str | None) -> tuple[str, ...]:
+    """The kinds in a drift knob: ``None`` -> ``()``, ``"source_mix+concept"`` -> both, in the given order.
+
+    Raises:
+        ValueError: an empty or unknown part, or a kind named twice (the message names the part).
+    """
+    if drift is None:
+        return ()
+    parts = tuple(part.strip() for part in drift.split("+"))
+    for part in parts:
+        if part not in DRIFTS:
+            raise ValueError(
+                f"--drift: unknown kind {part!r} in {drift!r}; kinds are {', '.join(DRIFTS)}, "
+                "combined with '+' (e.g. source_mix+concept)"
+            )
+    if len(set(parts)) != len(parts):
+        raise ValueError(f"--drift: a kind is named twice in {drift!r}")
+    return parts
+
+
 SOURCE_WEIGHTS = {
     "website": 0.22,
     "paid_search": 0.16,
@@ -141,7 +165,8 @@ def sample_leads(
         n: number of distinct leads.
         start_s: epoch seconds of the first possible creation time.
         months: span of creation times in 30-day months.
-        drift: ``source_mix`` or ``engagement`` shift the inputs here; ``concept`` acts in :func:`true_logit`.
+        drift: a kind or ``+``-joined kinds (:func:`drift_kinds`); ``source_mix`` and ``engagement`` shift
+            the inputs here, ``concept`` acts in :func:`true_logit`.
         strength: drift strength (0 = none, 1 = full shift).
     """
     cats = {f.name: list(f.vocab or []) for f in spec.features if f.type == "categorical"}
@@ -153,9 +178,10 @@ def sample_leads(
     created = np.where(busy, day0 + (5 + rng.random(n) * 9) * 3600, created).astype(np.int64)
     created.sort()
 
+    kinds = drift_kinds(drift)
     src_cats = cats["lead_source"]
     w_src = _weights(src_cats, SOURCE_WEIGHTS)
-    if drift == "source_mix":
+    if "source_mix" in kinds:
         s = min(max(strength, 0.0), 1.0)
         w_src = (1 - s) * w_src + s * _weights(src_cats, SOURCE_WEIGHTS_DRIFTED)
     src_idx = rng.choice(len(src_cats), size=n, p=w_src)
@@ -219,7 +245,7 @@ def sample_leads(
     clicks = np.minimum(rng.binomial(opens, np.clip(0.12 * engagement, 0.01, 0.8)), opens)
     slow = np.isin(source, ["referral", "event"])
     days_first = np.minimum(np.round(rng.exponential(np.where(slow, 25, 10), n)), 3650)
-    if drift == "engagement":
+    if "engagement" in kinds:
         s = max(strength, 0.0)
         engagement = engagement * np.exp(0.9 * s)
         pages = np.clip(pages * np.exp(0.5 * s), 1, 200)
@@ -292,7 +318,8 @@ def true_logit(leads: Leads, events: dict[str, np.ndarray], drift: str | None, s
         leads: sampled CRM attributes.
         events: point-in-time event features by feature name (``web_visits``, ``pricing_views``,
             ``form_completions``, ``time_on_site_sec``).
-        drift: with ``concept`` the function moves towards an alternative one; inputs are unchanged.
+        drift: when its kinds (:func:`drift_kinds`) include ``concept``, the function moves towards an
+            alternative one; inputs are unchanged.
         strength: 0..1 interpolation weight towards the alternative function.
     """
     c, x = leads.cat, leads.num
@@ -326,7 +353,7 @@ def true_logit(leads: Leads, events: dict[str, np.ndarray], drift: str | None, s
         + 0.5 * (high_budget & (events["pricing_views"] > 0))
         + 0.3 * ((c["lead_source"] == "referral") & leads.has_existing_company)
     )
-    if drift != "concept" or strength <= 0:
+    if "concept" not in drift_kinds(drift) or strength <= 0:
         return base
     alt = (
         -3.9

@@ -5,12 +5,15 @@
 #   2. PostgreSQL reachable: `crm load` + `pipeline run --source crm`; else `pipeline run --source files`
 #   3. `train` (registers a champion; the gate explains a refusal on later runs)
 #   4. `serve --detach`, then a sample POST /score-lead with its answer
-#   5. drifted traffic (source_mix at the default strength 0.5) through `monitor replay`, and where to look
+#   5. the next six months of traffic after a market shift (the lead mix AND how leads convert:
+#      --drift source_mix+concept, later than step 1's leads) through `monitor replay`, and where to look
 #   6. drift -> `workflows run-local retraining` (the Argo DAG run here) -> the new version's stage; timeline
 #   7. the retrained version: shadow replay -> canary 10/50/100 -> production with `canary local` (a second
 #      server, replayed traffic, a local Prometheus, the cluster's analysis code); timeline
 # A step whose command is not built yet is reported as "not available yet" and skipped.
 # Knobs: UP_ROWS (20000) UP_SEED (7) UP_TRIALS (20) UP_PORT (8080) UP_FORCE=1 (regenerate data)
+#        UP_SHIFT_ROWS (14000: leads of the shifted months; the retrain's holdout, the latest 20 %, lies in them
+#        and it trains on the rest of them) UP_SHIFT_STRENGTH (1.0)
 #        CANARY_FAULT (none | latency: a local-only delay injected into the candidate server, rolled back).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -20,7 +23,8 @@ mkdir -p "$LEADSCORE_HOME"
 LEADSCORE_HOME="$(cd "$LEADSCORE_HOME" && pwd)"
 ROWS="${UP_ROWS:-20000}" SEED="${UP_SEED:-7}" TRIALS="${UP_TRIALS:-20}" PORT="${UP_PORT:-8080}"
 FAULT="${CANARY_FAULT:-none}"
-RAW="$LEADSCORE_HOME/raw" DRIFTED="$LEADSCORE_HOME/raw-drift-source_mix-0.5"
+SHIFT_ROWS="${UP_SHIFT_ROWS:-14000}" SHIFT_STRENGTH="${UP_SHIFT_STRENGTH:-1.0}" SHIFT_KIND="source_mix+concept"
+RAW="$LEADSCORE_HOME/raw" DRIFTED="$LEADSCORE_HOME/raw-drift-$SHIFT_KIND-$SHIFT_STRENGTH-$SHIFT_ROWS"
 LS="$ROOT/.venv/bin/leadscore"
 DONE=() SKIPPED=()
 started=$SECONDS
@@ -127,7 +131,7 @@ else
 fi
 
 # 5 ---------------------------------------------------------------- monitoring
-step "5/7 drifted traffic (source_mix) through the local serving path and the monitors"
+step "5/7 the next months' traffic, after a market shift ($SHIFT_KIND), through the local serving path and the monitors"
 if ! has monitor replay; then
     unavailable monitor replay
 elif [[ $SERVING != 1 ]]; then
@@ -135,8 +139,20 @@ elif [[ $SERVING != 1 ]]; then
     SKIPPED+=("leadscore monitor replay (no server)")
 else
     if [[ ! -f "$DRIFTED/manifest.json" || "${UP_FORCE:-0}" == 1 ]]; then
-        # the generator's default strength (0.5): the shift a sales team would notice, not a caricature
-        run data generate --rows 2000 --seed "$((SEED + 1))" --drift source_mix --out "$DRIFTED"
+        # Later than the base leads (they start where the base months end), and both halves of a real market
+        # shift: more cheap digital leads (source_mix: the monitors see it) and a new conversion pattern
+        # (concept: the champion's AUC falls on it). A covariate shift alone leaves P(y|x) as it was, so no
+        # retrain could beat the champion by the gate's +0.02 AUC; at strength 0.5 the concept part costs the
+        # old conversion function only ~0.015 AUC (less than the gate asks), at 1.0 ~0.065.
+        shift_start="$(python3 - "$RAW/manifest.json" <<'PY'
+import json, sys
+from datetime import date, timedelta
+m = json.load(open(sys.argv[1]))
+print(date.fromisoformat(m["start"][:10]) + timedelta(days=30 * m["months"]))
+PY
+)"
+        run data generate --rows "$SHIFT_ROWS" --seed "$((SEED + 1))" --drift "$SHIFT_KIND" \
+            --drift-strength "$SHIFT_STRENGTH" --start "$shift_start" --months 6 --out "$DRIFTED"
     fi
     replay_args=(--from "$DRIFTED")
     mentions --serve-url monitor replay && replay_args+=(--serve-url "http://127.0.0.1:$PORT")

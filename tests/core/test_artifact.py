@@ -219,6 +219,44 @@ def test_an_artifact_without_digests_is_refused_with_how_to_rebuild(artifact, tm
         LeadScorer(path).load()
 
 
+def _rewrite_probe(path, calibrator, margin_shift=0.0):
+    """Manifest with ``calibrator`` and probe answers as training would store them, margins shifted."""
+    from leadscore_core.artifact import write_manifest
+
+    manifest = Manifest.model_validate_json((path / MANIFEST).read_text())
+    margin = np.asarray(manifest.probe.margin) + margin_shift
+    manifest.calibrator = calibrator
+    manifest.probe.margin = margin.tolist()
+    manifest.probe.probability = np.asarray(calibrator(1.0 / (1.0 + np.exp(-margin))), dtype=np.float64).tolist()
+    write_manifest(path, manifest)
+    return manifest
+
+
+@pytest.mark.parametrize("row", [0, 5])
+def test_a_steep_calibrator_does_not_turn_rounding_into_a_broken_artifact(artifact, tmp_path, row):
+    """Margins off by float32 rounding (well inside PROBE_ATOL) across a near-vertical isotonic knot."""
+    path = _copy(artifact[0], tmp_path / "m")
+    margin = Manifest.model_validate_json((path / MANIFEST).read_text()).probe.margin[row]
+    raw = 1.0 / (1.0 + np.exp(-margin))
+    knot = Calibrator(x=[0.0, raw - 1e-6, raw + 1e-6, 1.0], y=[0.0, 0.2, 0.6, 1.0])
+    manifest = _rewrite_probe(path, knot, margin_shift=5e-5)  # PROBE_ATOL is 1e-4
+    live = LeadScorer(path).load().score(np.asarray(manifest.probe.rows, dtype=np.float64)).probability
+    assert np.abs(live - np.asarray(manifest.probe.probability)).max() > 1e-3  # what the old check refused
+
+
+def test_a_changed_calibrator_is_refused(artifact, tmp_path):
+    from leadscore_core.artifact import ArtifactIntegrityError
+
+    path = _copy(artifact[0], tmp_path / "m")
+    from leadscore_core.artifact import write_manifest
+
+    manifest = _rewrite_probe(path, Calibrator(x=[0.0, 0.5, 1.0], y=[0.0, 0.4, 1.0]))
+    manifest.calibrator = Calibrator(x=[0.0, 0.5, 1.0], y=[0.0, 0.45, 1.0])
+    write_manifest(path, manifest)
+    with pytest.raises(ArtifactIntegrityError, match="probe rows"):
+        LeadScorer(path).load()
+
+
 # -- native categorical artifacts (issue 13) joined with the format-2 integrity checks (issue 12) -------------
 
 

@@ -8,7 +8,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from typer.testing import CliRunner
 
+from leadscore.cli import build_app
 from leadscore.datagen.generate import GenerateConfig, generate
 from leadscore.datagen.synth import auc
 from leadscore_core.contract import load_spec
@@ -124,6 +126,53 @@ def test_drift_knobs(raw_dir: Path, tmp_path: Path, knob: str) -> None:
         features = ["lead_id", "created_at", *load_spec("crm_freezone").feature_names]
         pd.testing.assert_frame_equal(base[features], drifted[features])
         assert not np.allclose(gt_base.true_probability, gt_drift.true_probability)
+
+
+@pytest.mark.parametrize(("seed", "strength"), [(12, 0.5), (13, 1.0)])
+def test_combined_drift_shifts_inputs_and_labels(tmp_path: Path, seed: int, strength: float) -> None:
+    """``source_mix+concept``: the inputs of ``source_mix`` alone, the labels of neither kind alone."""
+    runs = {
+        knob: generate(GenerateConfig(rows=1500, seed=seed, out=tmp_path / knob, drift=knob, drift_strength=strength))
+        for knob in ("source_mix", "source_mix+concept", "concept+source_mix")
+    }
+    m = runs["source_mix+concept"]
+    assert (m["drift"], m["drift_kinds"], m["drift_strength"]) == (
+        "source_mix+concept",
+        ["source_mix", "concept"],
+        strength,
+    )
+    assert runs["source_mix"]["drift_kinds"] == ["source_mix"]
+    features = ["lead_id", "created_at", *load_spec("crm_freezone").feature_names]
+    covariate, both = _requests(tmp_path / "source_mix"), _requests(tmp_path / "source_mix+concept")
+    pd.testing.assert_frame_equal(covariate[features], both[features])
+    p_cov = pd.read_csv(tmp_path / "source_mix" / "ground_truth.csv").true_probability.to_numpy()
+    p_both = pd.read_csv(tmp_path / "source_mix+concept" / "ground_truth.csv").true_probability.to_numpy()
+    # the label function moved: referrals convert less than before, social leads more
+    social = (both.lead_source == "social").to_numpy()
+    referral = (both.lead_source == "referral").to_numpy()
+    assert p_both[social].mean() > p_cov[social].mean() and p_both[referral].mean() < p_cov[referral].mean()
+    # the order of the parts does not matter
+    swapped = pd.read_csv(tmp_path / "concept+source_mix" / "ground_truth.csv").true_probability.to_numpy()
+    np.testing.assert_array_equal(p_both, swapped)
+
+
+@pytest.mark.parametrize(
+    ("knob", "named"),
+    [("source_mix+weather", "'weather'"), ("source_mix+", "''"), ("concept+concept", "twice"), ("", "''")],
+)
+def test_bad_drift_parts_are_named(tmp_path: Path, knob: str, named: str) -> None:
+    with pytest.raises(ValueError, match="--drift") as err:
+        GenerateConfig(rows=100, drift=knob, out=tmp_path).check()
+    assert named in str(err.value)
+    assert not any(tmp_path.iterdir())
+
+
+def test_cli_names_the_unknown_drift_part(tmp_path: Path) -> None:
+    args = ["data", "generate", "--rows", "50", "--out", str(tmp_path / "x"), "--drift", "source_mix+tides"]
+    res = CliRunner().invoke(build_app(), args)
+    assert res.exit_code == 2
+    assert "unknown kind 'tides'" in res.output and "source_mix+concept" in res.output
+    assert not (tmp_path / "x").exists()
 
 
 def test_bad_settings_are_rejected(tmp_path: Path) -> None:
