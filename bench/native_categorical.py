@@ -26,33 +26,17 @@ import pandas as pd
 from sklearn.metrics import roc_auc_score
 
 from leadscore.datagen.exports import write_agent_export
-from leadscore.lakehouse.sources import files_batch, safe_name
-from leadscore.lakehouse.validate import feature_column, validate_chunk
 from leadscore_core.contract import FeatureSpec, load_spec
 from leadscore_core.encoding import FeatureEncoder
 from leadscore_core.vocabulary import learn_vocabularies
 from training import split, tune
 from training.features import dmatrix, encode_frame, feature_columns
+from training.testkit import export_gold
 
 
 def gold_frame(spec: FeatureSpec, directory: Path) -> pd.DataFrame:
     """The valid rows of an export directory, oldest first, as gold holds them."""
-    with tempfile.TemporaryDirectory() as lake:
-        batch = files_batch(spec, directory, Path(lake))
-    raw = batch.leads.rename_columns([safe_name(c) for c in batch.leads.column_names]).to_pandas()
-    out = validate_chunk(raw, spec)
-    out = out[out["_reason"].isna()]
-    frame = pd.DataFrame(
-        {
-            "lead_id": out["_lead_id"],
-            "event_ts": out["_event_ts"],
-            "event_order": out["_event_order"],
-            "label": out["_label"].astype("int64"),
-        }
-    )
-    for f in spec.features:
-        frame[f.name] = out[feature_column(f)]
-    return split.order_frame(frame, spec.time_order)
+    return split.order_frame(export_gold(spec, directory), spec.time_order)
 
 
 def run_one(spec: FeatureSpec, frame: pd.DataFrame, encoding: str, trials: int, seed: int) -> dict[str, Any]:
