@@ -192,10 +192,11 @@ def test_a_dead_sink_does_not_slow_score_lead(artifact: Path, tmp_path: Path, si
             wait_ready(pred)
             base = f"http://127.0.0.1:{port}"
             worst, n = 0.0, 200
+            leads = [sample_lead(lead_id=f"L-{i}", seed=i) for i in range(n)]  # built before the clock runs
             with httpx.Client(timeout=30) as c:
-                for i in range(n):
+                for lead in leads:
                     t = time.perf_counter()
-                    r = c.post(f"{base}/score-lead", json=sample_lead(lead_id=f"L-{i}", seed=i))
+                    r = c.post(f"{base}/score-lead", json=lead)
                     worst = max(worst, time.perf_counter() - t)
                     assert r.status_code == 200, r.text
             sent, dropped = wait_accounted(base, 2 * n, timeout=120)
