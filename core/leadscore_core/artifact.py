@@ -322,17 +322,21 @@ class LeadScorer:
         assert self.manifest is not None, "call load() first"
         return self.manifest.spec
 
-    def score(self, x: np.ndarray, explain: bool = False, approx: bool | None = None) -> ScoreBatch:
+    def score(
+        self, x: np.ndarray, explain: bool = False, approx: bool | None = None, compiled: bool = True
+    ) -> ScoreBatch:
         """Score encoded rows; with ``explain`` also per-feature contributions (exact TreeSHAP, or the
         cheaper path-based ``approx`` attribution; None: the manifest's ``attribution``); both sum with the
-        base value to the margin."""
+        base value to the margin. ``compiled=False`` scores even a small batch with XGBoost's predictor, so a
+        lead gets the same numbers (to the bit) whichever batch it falls in (batch scoring)."""
         assert self.manifest is not None and self.encoder is not None, "call load() first"
         if approx is None:
             approx = self.manifest.attribution == "approx"
         contribs = None
-        compiled = self._compiled if len(x) <= COMPILED_MAX_ROWS else None
-        if explain and approx and compiled is not None:
-            contribs = compiled.path_contributions(x)
+        small = compiled and len(x) <= COMPILED_MAX_ROWS
+        compiled_ensemble = self._compiled if small else None
+        if explain and approx and compiled_ensemble is not None:
+            contribs = compiled_ensemble.path_contributions(x)
             margin = contribs.sum(axis=1)
         elif explain:
             # nthread on the DMatrix too: the default spins up every core's thread pool per call
@@ -341,8 +345,8 @@ class LeadScorer:
             contribs = np.asarray(self._booster.predict(dm, pred_contribs=True, approx_contribs=approx))
             # the contributions add up to the margin: one tree pass instead of two
             margin = contribs.sum(axis=1, dtype=np.float64)
-        elif compiled is not None:
-            margin = compiled.margin(x)
+        elif compiled_ensemble is not None:
+            margin = compiled_ensemble.margin(x)
         else:
             margin = booster_margin(self._booster, self.encoder, x, self._nthread)
         raw = 1.0 / (1.0 + np.exp(-margin))
