@@ -218,6 +218,19 @@ def tier_for(p: float, cutoffs: dict[str, float]) -> str:
     return "D"
 
 
+def tiers_for(prob: np.ndarray, cutoffs: dict[str, float]) -> list[str]:
+    """:func:`tier_for` of each probability; a few array comparisons instead of a call per lead for a large
+    batch (the same tiers: the first cut-off, best first, the probability reaches; else ``D``)."""
+    if len(prob) <= COMPILED_MAX_ROWS:
+        return [tier_for(float(p), cutoffs) for p in prob]
+    names = list(cutoffs)
+    index = np.full(len(prob), len(names), dtype=np.int64)
+    for i in range(len(names) - 1, -1, -1):  # best tier last: it wins where several cut-offs are reached
+        index[prob >= cutoffs[names[i]]] = i
+    labels: list[str] = np.array([*names, "D"], dtype=object)[index].tolist()
+    return labels
+
+
 class LeadScorer:
     """Loads an artifact directory and scores encoded leads; ready only after :meth:`load`."""
 
@@ -351,7 +364,7 @@ class LeadScorer:
             margin = booster_margin(self._booster, self.encoder, x, self._nthread)
         raw = 1.0 / (1.0 + np.exp(-margin))
         prob = self.manifest.calibrator(raw)
-        tiers = [tier_for(float(p), self.manifest.tier_cutoffs) for p in prob]
+        tiers = tiers_for(prob, self.manifest.tier_cutoffs)
         batch = ScoreBatch(probability=prob, margin=margin, tier=tiers)
         if contribs is not None:
             assert self.encoder is not None
