@@ -141,7 +141,7 @@ def unique_leads(table: pa.Table) -> pa.Table:
         return table
     numbered = table.append_column("_row", pa.array(np.arange(table.num_rows)))
     first = numbered.group_by("lead_id", use_threads=False).aggregate([("_row", "min")]).column("_row_min")
-    return table.take(pc.sort_indices(first))
+    return table.take(np.sort(first.to_numpy()))
 
 
 def score_to_delta(
