@@ -203,3 +203,66 @@ def test_an_unreachable_s3_endpoint_fails_fast_and_leaves_nothing(
     assert took < 30, f"{command}: {took:.1f}s: the S3 bounds did not hold"
     assert _registered(home) == []
     assert not (tmp_path / "s3:").exists()
+
+
+def _runs(home: Path) -> list:
+    from mlflow.tracking import MlflowClient
+
+    from leadscore_core.settings import HomeSettings
+
+    uri = HomeSettings(home=home).tracking_uri
+    client = MlflowClient(tracking_uri=uri)
+    return [run for exp in client.search_experiments() for run in client.search_runs([exp.experiment_id])]
+
+
+def test_mlflow_s3_calls_are_bounded_when_the_endpoint_stops_answering(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    s3_emulator: str,
+    fault_server: Callable[..., object],
+) -> None:
+    """MLflow's own S3 client (not ours): the endpoint answers the pre-checks, then stops answering (a relay
+    to the emulator turned into a blackhole). botocore's defaults would wait 60 s per read, per attempt; the
+    S3 settings bound it. A download fails with exit 75 and leaves no partial copy; a model whose artifacts
+    cannot be logged is not registered and its run ends FAILED."""
+    import training.train as train_module
+
+    relay = fault_server("slow", upstream=("127.0.0.1", int(s3_emulator.rsplit(":", 1)[1])))
+    endpoint = f"http://127.0.0.1:{relay.port}"  # type: ignore[attr-defined]
+    home = tmp_path / "home"
+    _s3_env(monkeypatch, home, endpoint, timeouts="1")
+    monkeypatch.setenv("LEADSCORE_MLFLOW_ARTIFACTS", f"s3://{BUCKET}/mlflow")
+    boto3.client("s3", endpoint_url=s3_emulator, region_name="us-east-1").create_bucket(Bucket=BUCKET)
+    lake = tmp_path / "lake"
+    write_gold(lake, *make_gold(600, seed=3))
+    res = runner.invoke(build_app(), ["train", "--lake", str(lake), "--json"])
+    assert res.exit_code == 0, res.output  # through the relay while it relays
+
+    relay.mode = "blackhole"  # type: ignore[attr-defined]
+    out = tmp_path / "champion"
+    started = time.monotonic()
+    res = runner.invoke(build_app(), ["registry", "fetch", "champion", "--out", str(out), "--json"])
+    took = time.monotonic() - started
+    assert res.exit_code == TRANSIENT_EXIT_CODE, res.output
+    assert "artifact store" in res.output and "not reachable" in res.output and endpoint in res.output
+    assert took < 40, f"download: {took:.1f}s: MLflow's S3 client was not bounded"
+    assert not out.exists() and not list(tmp_path.glob("champion*"))
+
+    relay.mode = "slow"  # type: ignore[attr-defined]
+    went_away: list[float] = []
+    log_run = train_module.log_run
+
+    def log_run_after_the_endpoint_went_away(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        relay.mode = "blackhole"  # type: ignore[attr-defined]
+        went_away.append(time.monotonic())
+        return log_run(*args, **kwargs)
+
+    monkeypatch.setattr(train_module, "log_run", log_run_after_the_endpoint_went_away)
+    res = runner.invoke(build_app(), ["train", "--lake", str(lake), "--json"])
+    took = time.monotonic() - went_away[0]
+    assert res.exit_code == TRANSIENT_EXIT_CODE, res.output
+    assert "logging the model" in res.output and "not reachable" in res.output and endpoint in res.output
+    assert "Traceback" not in res.output
+    assert took < 40, f"registration: {took:.1f}s: MLflow's S3 client was not bounded"
+    assert [v.version for v in _registered(home)] == [1]  # the champion only: nothing new registered
+    assert sorted(run.info.status for run in _runs(home)) == ["FAILED", "FINISHED"]
