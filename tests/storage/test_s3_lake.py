@@ -1,8 +1,11 @@
 """The lake and the model artifacts on S3, end to end, against an S3 API emulator (moto's server mode, a real
 HTTP server on 127.0.0.1): ``pipeline run`` writes the medallion to ``s3://``, ``train`` reads gold back from it
 and logs its MLflow artifacts there, ``registry fetch`` downloads the model from it, ``batch score`` reads gold
-and writes ``gold/lead_scores`` there. An endpoint that does not answer fails within its bounds with exit 75,
-naming the endpoint, and leaves nothing registered or written."""
+and writes ``gold/lead_scores`` there (Spark scores local copies of the snapshot's Parquet files: it has no
+``s3a://`` filesystem here), refuses to run without a champion and re-runs idempotently.
+
+An endpoint that does not answer fails within its bounds with exit 75, naming the endpoint, and leaves nothing
+registered or written; so does one that stops answering MLflow's own S3 client after the checks passed."""
 
 from __future__ import annotations
 
@@ -16,6 +19,7 @@ from pathlib import Path
 import boto3
 import psycopg
 import pytest
+from deltalake import DeltaTable
 from typer.testing import CliRunner
 
 from leadscore.cli import build_app
@@ -128,6 +132,11 @@ def test_lake_and_models_round_trip_through_s3(
     assert again.exit_code == 0, again.output
     assert _last_json(again.stdout)["written"] == []  # the ingested-files state was read back from S3
 
+    dsn = scratch_database("i9_s3")
+    res = runner.invoke(build_app(), ["batch", "score", "--lake", lake, "--dsn", dsn])  # no champion yet
+    assert res.exit_code == 2 and "has no champion" in res.output and "Traceback" not in res.output
+    assert _keys(s3, "lake/gold/lead_scores/") == [] and _crm_tables(dsn) == []
+
     res = runner.invoke(build_app(), ["train", "--lake", lake, "--json"])
     assert res.exit_code == 0, res.output
     trained = _last_json(res.stdout)
@@ -144,19 +153,25 @@ def test_lake_and_models_round_trip_through_s3(
     scorer = LeadScorer(out).load()
     assert scorer.manifest is not None and scorer.manifest.provenance["gold_table"] == f"{lake}/gold/lead_features"
 
-    dsn = scratch_database("i9_s3")
-    res = runner.invoke(build_app(), ["batch", "score", "--lake", lake, "--dsn", dsn, "--json"])
-    assert res.exit_code == 0, res.output
-    scored = _last_json(res.stdout)
-    assert scored["rows"] == scored["crm_rows"] == manifest["expected"]["gold_rows"]
-    assert scored["delta_table"] == f"{lake}/gold/lead_scores"
-    from deltalake import DeltaTable
+    for run in (1, 2):  # Spark scores local copies of the snapshot's files; delta-rs writes the scores to S3
+        res = runner.invoke(build_app(), ["batch", "score", "--lake", lake, "--dsn", dsn, "--json"])
+        assert res.exit_code == 0, res.output
+        scored = _last_json(res.stdout)
+        assert scored["rows"] == scored["crm_rows"] == manifest["expected"]["gold_rows"]
+        assert scored["delta_table"] == f"{lake}/gold/lead_scores" and scored["delta_version"] == run - 1
+        scores = DeltaTable(scored["delta_table"], storage_options=S3Settings().delta_options()).to_pandas()
+        with psycopg.connect(dsn) as conn:
+            crm = dict(conn.execute("SELECT lead_id, probability FROM lead_scores").fetchall())
+        # the re-run replaces the same rows (Delta overwrite, CRM upsert): one row per lead in each
+        assert len(scores) == len(crm) == manifest["expected"]["gold_rows"] and scores["lead_id"].is_unique
+        assert all(abs(crm[i] - p) < 1e-12 for i, p in zip(scores["lead_id"], scores["probability"], strict=True))
+    assert not list(tmp_path.glob("**/_delta_log"))  # nothing of the lake was written locally
 
-    scores = DeltaTable(scored["delta_table"], storage_options=S3Settings().delta_options()).to_pandas()
+
+def _crm_tables(dsn: str) -> list[str]:
     with psycopg.connect(dsn) as conn:
-        crm = dict(conn.execute("SELECT lead_id, probability FROM lead_scores").fetchall())
-    assert len(scores) == len(crm) and scores["lead_id"].is_unique
-    assert all(abs(crm[i] - p) < 1e-12 for i, p in zip(scores["lead_id"], scores["probability"], strict=True))
+        rows = conn.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'")
+        return [r[0] for r in rows.fetchall()]
 
 
 def _registered(home: Path) -> list:

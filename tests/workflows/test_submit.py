@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 
 import pytest
 import yaml
@@ -77,6 +78,9 @@ def test_submit_wait_polls_until_final(argo_server, argo_env) -> None:
         (["workflows", "submit", "training", "-p", "lake"], "is not KEY=VALUE"),
         (["workflows", "submit", "training", "-p", "colour=red"], "has no parameter 'colour'"),
         (["workflows", "run-local", "training", "-p", "reason=drift"], "has no parameter 'reason'"),
+        (["workflows", "run-local", "nope"], "unknown workflow 'nope'"),
+        (["workflows", "render", "nope"], "unknown workflow 'nope'"),
+        (["retrain", "--note", "x", "-p", "colour=red"], "has no parameter 'colour'"),
     ],
 )
 def test_bad_input_is_a_clear_error(argo_server, argo_env, args: list[str], message: str) -> None:
@@ -102,12 +106,18 @@ def _closed_port() -> int:
         return s.getsockname()[1]
 
 
-def test_unreachable_server_is_retried_then_a_clear_transient_error(argo_env) -> None:
+def test_unreachable_server_is_retried_with_backoff_then_a_clear_transient_error(
+    argo_env, monkeypatch: pytest.MonkeyPatch
+) -> None:
     argo_env(f"http://127.0.0.1:{_closed_port()}")
+    slept: list[float] = []
+    monkeypatch.setattr(time, "sleep", slept.append)
     for args in (["workflows", "submit", "training"], ["retrain", "--reason", "manual", "--note", "x"]):
+        slept.clear()
         res = runner.invoke(build_app(), args)
         assert res.exit_code == TRANSIENT_EXIT_CODE, res.output
         assert "not reachable after 4" in res.output and "Traceback" not in res.output
+        assert slept == [0.01, 0.02, 0.04], args  # ARGO_BACKOFF_SECONDS doubled between the 4 tries
 
 
 def test_server_errors_are_retried_and_refusals_are_not(argo_server, argo_env) -> None:
