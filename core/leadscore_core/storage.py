@@ -171,7 +171,7 @@ class S3Settings(BaseSettings):
             "region_name": self.region,
             "connect_timeout": self.connect_timeout,
             "read_timeout": self.request_timeout,
-            "retries": {"max_attempts": self.max_retries + 1, "mode": "standard"},
+            "retries": {"total_max_attempts": self.max_retries + 1, "mode": "standard"},  # max_attempts: retries
         }
 
     def delta_options(self) -> dict[str, str]:
