@@ -28,6 +28,10 @@ _UNREACHABLE = re.compile(
     re.IGNORECASE,
 )
 
+_BOTO_UNREACHABLE = re.compile(r"(connect timeout on|read timeout on|could not connect to the) endpoint URL", re.I)
+"""botocore's wording for an endpoint that did not answer (``EndpointConnectionError``, ``ConnectTimeoutError``,
+``ReadTimeoutError``)."""
+
 
 def is_unreachable(exc: BaseException) -> bool:
     """True when ``exc`` (delta-rs, boto3) says the endpoint could not be reached, not that it refused."""
@@ -42,14 +46,19 @@ def is_unreachable(exc: BaseException) -> bool:
 
 
 def s3_unreachable(exc: BaseException) -> bool:
-    """True when ``exc``, or an exception it was raised from, is boto3 failing to reach an S3 endpoint
-    (MLflow's artifact client raises botocore's errors, sometimes wrapped in its own)."""
+    """True when ``exc``, or an exception it was raised from, is boto3 failing to reach an S3 endpoint.
+
+    MLflow's artifact client raises botocore's errors as they are, or (a download of several files) one
+    ``MlflowException`` whose message quotes each file's error: botocore's own wording is looked for there.
+    """
     seen: set[int] = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
         seen.add(id(current))
         module = type(current).__module__
         if module.startswith(("botocore", "boto3", "s3transfer")) and is_unreachable(current):
+            return True
+        if _BOTO_UNREACHABLE.search(str(current)):
             return True
         current = current.__cause__ or current.__context__
     return False

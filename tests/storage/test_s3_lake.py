@@ -240,6 +240,8 @@ def test_mlflow_s3_calls_are_bounded_when_the_endpoint_stops_answering(
     to the emulator turned into a blackhole). botocore's defaults would wait 60 s per read, per attempt; the
     S3 settings bound it. A download fails with exit 75 and leaves no partial copy; a model whose artifacts
     cannot be logged is not registered and its run ends FAILED."""
+    from mlflow.store.artifact.s3_artifact_repo import S3ArtifactRepository
+
     import training.train as train_module
 
     relay = fault_server("slow", upstream=("127.0.0.1", int(s3_emulator.rsplit(":", 1)[1])))
@@ -261,6 +263,22 @@ def test_mlflow_s3_calls_are_bounded_when_the_endpoint_stops_answering(
     assert res.exit_code == TRANSIENT_EXIT_CODE, res.output
     assert "artifact store" in res.output and "not reachable" in res.output and endpoint in res.output
     assert took < 40, f"download: {took:.1f}s: MLflow's S3 client was not bounded"
+    assert not out.exists() and not list(tmp_path.glob("champion*"))
+
+    # mid-download: the listing answers, the files do not (MLflow gathers its threads' errors into one)
+    relay.mode = "slow"  # type: ignore[attr-defined]
+    download_file = S3ArtifactRepository._download_file
+
+    def download_after_the_endpoint_went_away(self, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        relay.mode = "blackhole"  # type: ignore[attr-defined]
+        return download_file(self, *args, **kwargs)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(S3ArtifactRepository, "_download_file", download_after_the_endpoint_went_away)
+        res = runner.invoke(build_app(), ["registry", "fetch", "champion", "--out", str(out), "--json"])
+    assert relay.mode == "blackhole"  # type: ignore[attr-defined]
+    assert res.exit_code == TRANSIENT_EXIT_CODE, res.output
+    assert "artifact store" in res.output and "not reachable" in res.output and endpoint in res.output
     assert not out.exists() and not list(tmp_path.glob("champion*"))
 
     relay.mode = "slow"  # type: ignore[attr-defined]
