@@ -265,16 +265,23 @@ def test_mlflow_s3_calls_are_bounded_when_the_endpoint_stops_answering(
     assert took < 40, f"download: {took:.1f}s: MLflow's S3 client was not bounded"
     assert not out.exists() and not list(tmp_path.glob("champion*"))
 
-    # mid-download: the listing answers, the files do not (MLflow gathers its threads' errors into one)
+    # mid-download: the whole listing answers, the files do not (MLflow gathers its download threads' errors
+    # into one MlflowException that quotes botocore's)
     relay.mode = "slow"  # type: ignore[attr-defined]
-    download_file = S3ArtifactRepository._download_file
+    listing, depth = S3ArtifactRepository._iter_artifacts_recursive, [0]
 
-    def download_after_the_endpoint_went_away(self, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
-        relay.mode = "blackhole"  # type: ignore[attr-defined]
-        return download_file(self, *args, **kwargs)
+    def listed_then_the_endpoint_went_away(self, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        depth[0] += 1  # it recurses into subdirectories: the endpoint goes away once the outermost is done
+        try:
+            files = list(listing(self, *args, **kwargs))
+        finally:
+            depth[0] -= 1
+        if depth[0] == 0:
+            relay.mode = "blackhole"  # type: ignore[attr-defined]
+        return iter(files)
 
     with monkeypatch.context() as patched:
-        patched.setattr(S3ArtifactRepository, "_download_file", download_after_the_endpoint_went_away)
+        patched.setattr(S3ArtifactRepository, "_iter_artifacts_recursive", listed_then_the_endpoint_went_away)
         res = runner.invoke(build_app(), ["registry", "fetch", "champion", "--out", str(out), "--json"])
     assert relay.mode == "blackhole"  # type: ignore[attr-defined]
     assert res.exit_code == TRANSIENT_EXIT_CODE, res.output
