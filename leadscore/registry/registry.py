@@ -305,6 +305,21 @@ class Registry:
             self.client.set_model_version_tag(self.name, version, STORAGE_TAG, uri)
         return uri
 
+    def record_evidence(
+        self, alias_or_version: str, why: str, evidence: dict[str, Any], stages: tuple[str, ...] = ("shadow",)
+    ) -> lifecycle.Transition:
+        """Append evidence that moves nothing (from = to = the current state) to the version's history: e.g. the
+        shadow stage's approved score shift, which the canary analysis reads. Only in ``stages``."""
+        mv = self.resolve(alias_or_version)
+        version, tags = str(mv.version), dict(mv.tags or {})
+        current = lifecycle.state_of(tags)
+        if current.stage not in stages:
+            raise TransitionRefused(
+                f"v{version} is in {current}; this evidence is recorded in {' or '.join(stages)} only ({why})"
+            )
+        with registry_errors(f"recording evidence on v{version}"):
+            return self._record(version, str(current), str(current), why, evidence)
+
     def archive(
         self, alias_or_version: str, reason: str = "archived by operator", evidence: dict[str, Any] | None = None
     ) -> dict[str, Any]:
