@@ -9,6 +9,7 @@ hash-partitioned by ``lead_id`` first, which costs a shuffle but keeps every cor
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from pathlib import Path
@@ -23,16 +24,31 @@ from leadscore_core.artifact import MANIFEST, Manifest
 
 ARROW_BATCH = "spark.sql.execution.arrow.maxRecordsPerBatch"
 _LOCAL = re.compile(r"local(?:\[(\*|\d+)(?:,\d+)?\])?")
+CGROUP_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
+"""cgroup v2 CPU quota of this container: ``<quota|max> <period>`` (microseconds)."""
 
 
-def task_slots(spark: Any) -> int:
-    """Tasks Spark runs at once: N for ``local[N]`` (the machine's cores for ``local[*]``), else the
+def available_cpus(cpu_max: Path = CGROUP_CPU_MAX) -> int:
+    """CPUs this process may run on: its CPU affinity, capped by the cgroup v2 CPU quota (a pod's CPU limit,
+    which ``os.cpu_count()`` does not see)."""
+    cpus = len(os.sched_getaffinity(0))
+    try:
+        quota, period = cpu_max.read_text().split()[:2]
+        if quota != "max":
+            cpus = min(cpus, max(1, math.ceil(int(quota) / int(period))))
+    except (OSError, ValueError):
+        pass
+    return cpus
+
+
+def task_slots(spark: Any, cpu_max: Path = CGROUP_CPU_MAX) -> int:
+    """Tasks Spark runs at once: N for ``local[N]`` (:func:`available_cpus` for ``local[*]``), else the
     default parallelism the cluster manager reports."""
     match = _LOCAL.fullmatch(spark.sparkContext.master)
     if match is None:
         return int(spark.sparkContext.defaultParallelism)
     if match.group(1) == "*":
-        return os.cpu_count() or 1
+        return available_cpus(cpu_max)
     return int(match.group(1) or 1)
 
 

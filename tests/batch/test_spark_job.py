@@ -7,6 +7,7 @@ hash-partitions it) or many (no shuffle); the scores are read back from the Delt
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -19,7 +20,7 @@ from deltalake import DeltaTable, WriterProperties, write_deltalake
 from leadscore.batch.reason_json import plain
 from leadscore.batch.score import SCORES_TABLE, score_to_delta
 from leadscore.batch.settings import BatchSettings
-from leadscore.batch.spark_job import row_groups, task_slots
+from leadscore.batch.spark_job import available_cpus, row_groups, task_slots
 from leadscore.batch.testkit import gold_batch
 from leadscore_core.artifact import LeadScorer
 from leadscore_core.lake import GOLD_FEATURES
@@ -129,7 +130,7 @@ def test_task_slots_follow_the_master() -> None:
     assert task_slots(session("local[2]")) == 2
     assert task_slots(session("local")) == 1
     assert task_slots(session("local[3,2]")) == 3
-    assert task_slots(session("local[*]")) >= 1
+    assert 1 <= task_slots(session("local[*]")) <= (os.cpu_count() or 1)
     assert task_slots(session("spark://host:7077", 12)) == 12
 
 
@@ -140,3 +141,14 @@ def test_row_groups_counts_every_file(tmp_path: Path) -> None:
     pq.write_table(table, tmp_path / "one.parquet", row_group_size=300)
     pq.write_table(table, tmp_path / "two.parquet")
     assert row_groups([str(tmp_path / "one.parquet"), str(tmp_path / "two.parquet")]) == 5
+
+
+@pytest.mark.parametrize(
+    ("cpu_max", "cap"), [("max 100000", None), ("150000 100000", 2), ("50000 100000", 1), ("", None)]
+)
+def test_local_star_respects_a_pod_cpu_limit(tmp_path: Path, cpu_max: str, cap: int | None) -> None:
+    path = tmp_path / "cpu.max"
+    path.write_text(cpu_max)
+    affinity = len(os.sched_getaffinity(0))
+    assert available_cpus(path) == (min(affinity, cap) if cap else affinity)
+    assert available_cpus(tmp_path / "missing") == affinity
