@@ -218,6 +218,19 @@ def tier_for(p: float, cutoffs: dict[str, float]) -> str:
     return "D"
 
 
+def tiers_for(prob: np.ndarray, cutoffs: dict[str, float]) -> list[str]:
+    """:func:`tier_for` of each probability; a few array comparisons instead of a call per lead for a large
+    batch (the same tiers: the first cut-off, best first, the probability reaches; else ``D``)."""
+    if len(prob) <= COMPILED_MAX_ROWS:
+        return [tier_for(float(p), cutoffs) for p in prob]
+    names = list(cutoffs)
+    index = np.full(len(prob), len(names), dtype=np.int64)
+    for i in range(len(names) - 1, -1, -1):  # best tier last: it wins where several cut-offs are reached
+        index[prob >= cutoffs[names[i]]] = i
+    labels: list[str] = np.array([*names, "D"], dtype=object)[index].tolist()
+    return labels
+
+
 class LeadScorer:
     """Loads an artifact directory and scores encoded leads; ready only after :meth:`load`."""
 
@@ -322,17 +335,21 @@ class LeadScorer:
         assert self.manifest is not None, "call load() first"
         return self.manifest.spec
 
-    def score(self, x: np.ndarray, explain: bool = False, approx: bool | None = None) -> ScoreBatch:
+    def score(
+        self, x: np.ndarray, explain: bool = False, approx: bool | None = None, compiled: bool = True
+    ) -> ScoreBatch:
         """Score encoded rows; with ``explain`` also per-feature contributions (exact TreeSHAP, or the
         cheaper path-based ``approx`` attribution; None: the manifest's ``attribution``); both sum with the
-        base value to the margin."""
+        base value to the margin. ``compiled=False`` scores even a small batch with XGBoost's predictor, so a
+        lead gets the same numbers (to the bit) whichever batch it falls in (batch scoring)."""
         assert self.manifest is not None and self.encoder is not None, "call load() first"
         if approx is None:
             approx = self.manifest.attribution == "approx"
         contribs = None
-        compiled = self._compiled if len(x) <= COMPILED_MAX_ROWS else None
-        if explain and approx and compiled is not None:
-            contribs = compiled.path_contributions(x)
+        small = compiled and len(x) <= COMPILED_MAX_ROWS
+        compiled_ensemble = self._compiled if small else None
+        if explain and approx and compiled_ensemble is not None:
+            contribs = compiled_ensemble.path_contributions(x)
             margin = contribs.sum(axis=1)
         elif explain:
             # nthread on the DMatrix too: the default spins up every core's thread pool per call
@@ -341,13 +358,13 @@ class LeadScorer:
             contribs = np.asarray(self._booster.predict(dm, pred_contribs=True, approx_contribs=approx))
             # the contributions add up to the margin: one tree pass instead of two
             margin = contribs.sum(axis=1, dtype=np.float64)
-        elif compiled is not None:
-            margin = compiled.margin(x)
+        elif compiled_ensemble is not None:
+            margin = compiled_ensemble.margin(x)
         else:
             margin = booster_margin(self._booster, self.encoder, x, self._nthread)
         raw = 1.0 / (1.0 + np.exp(-margin))
         prob = self.manifest.calibrator(raw)
-        tiers = [tier_for(float(p), self.manifest.tier_cutoffs) for p in prob]
+        tiers = tiers_for(prob, self.manifest.tier_cutoffs)
         batch = ScoreBatch(probability=prob, margin=margin, tier=tiers)
         if contribs is not None:
             assert self.encoder is not None

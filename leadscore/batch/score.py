@@ -1,12 +1,14 @@
 """``leadscore batch score``: the champion scores the gold leads with PySpark.
 
 Spark reads the Parquet files of the latest ``gold/lead_features`` version as resolved by delta-rs (the
-delta-spark jars are not available, so Spark never reads the Delta log itself) and scores them with
-``mapInPandas``: each Python worker loads the champion's artifact once with the core
-:class:`~leadscore_core.artifact.LeadScorer` and scores its batches with reasons (the core's
-``LeadScorer.reasons``, the same reason codes the online path returns). The result is collected as Arrow
-and written by delta-rs to ``gold/lead_scores`` (overwrite: one row per lead, the latest scoring) and
-upserted into the CRM table ``lead_scores`` (primary key ``lead_id``). A re-run replaces the same rows.
+delta-spark jars are not available, so Spark never reads the Delta log itself) and hands them, as Arrow
+batches, to its Python workers (``mapInArrow``, :mod:`leadscore.batch.spark_job`). Each worker loads the
+champion once (:mod:`leadscore.batch.worker`) and scores every batch with the core
+:class:`~leadscore_core.artifact.LeadScorer`, reasons included (the same numbers and reason codes as the
+online path; tests/batch check it on the same rows). The result is collected as Arrow and written by
+delta-rs to ``gold/lead_scores`` (overwrite: one row per lead, the latest scoring; row order is not
+meaningful) and upserted into the CRM table ``lead_scores`` (primary key ``lead_id``). A re-run replaces the
+same rows.
 
 The lake is a local path or ``s3://bucket/prefix``: with S3, Spark (no hadoop-aws here) reads local copies of
 the snapshot's files and delta-rs writes the scores to S3 (:mod:`leadscore.objectstore`).
@@ -14,19 +16,22 @@ the snapshot's files and delta-rs writes the scores to S3 (:mod:`leadscore.objec
 
 from __future__ import annotations
 
-import json
-import math
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
+from leadscore.batch.reason_json import plain as _plain  # noqa: F401 (tests/batch compare reasons with it)
+from leadscore.batch.settings import BatchSettings
+from leadscore.batch.spark_job import scored_table
+from leadscore.batch.worker import ScoringRun
 from leadscore.objectstore import ObjectStore
 from leadscore_core import lake as lake_tables
 from leadscore_core.storage import StorageUri
@@ -34,10 +39,6 @@ from leadscore_core.storage import StorageUri
 GOLD_TABLE = lake_tables.GOLD_FEATURES
 SCORES_TABLE = lake_tables.GOLD_SCORES
 CRM_TABLE = "lead_scores"
-SCHEMA = (
-    "lead_id string, score long, probability double, tier string, reasons string, "
-    "model_version string, gold_version long, scored_at timestamp"
-)
 CRM_DDL = f"""
 CREATE TABLE IF NOT EXISTS {CRM_TABLE} (
     lead_id text PRIMARY KEY,
@@ -67,48 +68,6 @@ class BatchReport:
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def _plain(value: Any) -> Any:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return None
-    return value.item() if hasattr(value, "item") else value
-
-
-def scorer_fn(
-    artifact: str, model_version: str, gold_version: int, scored_at: datetime, reasons: bool = True
-) -> Callable[..., Any]:
-    """The ``mapInPandas`` body: loads the artifact once per worker, scores each batch (with reasons)."""
-
-    def score_batches(frames: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        from leadscore_core.artifact import LeadScorer
-        from training.features import encode_frame, feature_columns
-
-        scorer = LeadScorer(artifact).load()
-        assert scorer.encoder is not None
-        for frame in frames:
-            batch = scorer.score(encode_frame(scorer.encoder, frame), explain=reasons)
-            codes = ["[]"] * len(frame)
-            if reasons:
-                cols = feature_columns(frame, scorer.spec)
-                codes = [
-                    json.dumps(scorer.reasons(batch, i, {k: _plain(v[i]) for k, v in cols.items()}))
-                    for i in range(len(frame))
-                ]
-            yield pd.DataFrame(
-                {
-                    "lead_id": frame["lead_id"].astype(str).to_numpy(),
-                    "score": batch.score,
-                    "probability": batch.probability.astype("float64"),
-                    "tier": batch.tier,
-                    "reasons": codes,
-                    "model_version": model_version,
-                    "gold_version": gold_version,
-                    "scored_at": pd.Timestamp(scored_at).tz_convert(None),
-                }
-            )
-
-    return score_batches
 
 
 def champion_artifact() -> tuple[Path, str]:
@@ -175,18 +134,31 @@ def upsert_crm(dsn: str, table: Any) -> int:
         return cur.rowcount
 
 
+def unique_leads(table: pa.Table) -> pa.Table:
+    """One row per ``lead_id``, the first one (gold's quality gate already guarantees unique ids; this
+    keeps a re-run idempotent if a gold version slipped through with duplicates)."""
+    if pc.count_distinct(table.column("lead_id")).as_py() == table.num_rows:
+        return table
+    numbered = table.append_column("_row", pa.array(np.arange(table.num_rows)))
+    first = numbered.group_by("lead_id", use_threads=False).aggregate([("_row", "min")]).column("_row_min")
+    return table.take(np.sort(first.to_numpy()))
+
+
 def score_to_delta(
-    lake: ObjectStore | StorageUri | Path | str, artifact: Path, version: str, spark: Any, reasons: bool = True
-) -> tuple[Any, int, int]:
+    lake: ObjectStore | StorageUri | Path | str,
+    artifact: Path,
+    version: str,
+    spark: Any,
+    reasons: bool = True,
+    settings: BatchSettings | None = None,
+) -> tuple[pa.Table, int, int]:
     """Spark scores the latest gold; delta-rs overwrites ``gold/lead_scores``. (Arrow table, gold v, scores v)."""
     store = lake if isinstance(lake, ObjectStore) else ObjectStore(lake)
     scratch = None if store.is_local else Path(tempfile.mkdtemp(prefix="leadscore-batch-"))
     try:
         files, gold_version = gold_files(store, scratch)
-        scored_at = datetime.now(UTC).replace(microsecond=0)
-        leads = spark.read.parquet(*files).dropDuplicates(["lead_id"])
-        scored = leads.mapInPandas(scorer_fn(str(artifact), version, gold_version, scored_at, reasons), SCHEMA)
-        table = scored.orderBy("lead_id").toArrow()
+        run = ScoringRun(version, gold_version, datetime.now(UTC).replace(microsecond=0), reasons)
+        table = unique_leads(scored_table(spark, files, artifact, run, settings or BatchSettings()))
     finally:
         if scratch is not None:
             shutil.rmtree(scratch, ignore_errors=True)

@@ -16,6 +16,7 @@ from leadscore_core.artifact import (
     artifact_version,
     read_drift_reference,
     tier_for,
+    tiers_for,
 )
 from leadscore_core.encoding import FeatureEncoder
 from leadscore_core.reference import (
@@ -89,6 +90,29 @@ def test_scores_explains_and_reasons_sum_to_margin(artifact):
 def test_tiers_follow_cutoffs():
     cut = {"A": 0.8, "B": 0.5, "C": 0.2}
     assert [tier_for(p, cut) for p in (0.9, 0.8, 0.6, 0.3, 0.1)] == ["A", "A", "B", "C", "D"]
+
+
+@pytest.mark.parametrize("n", [5, 17, 4000])
+def test_batch_tiers_are_the_per_lead_tiers(n):
+    cut = {"A": 0.8, "B": 0.5, "C": 0.2}
+    rng = np.random.default_rng(n)
+    p = np.concatenate([rng.random(n), [0.8, 0.5, 0.2, np.nextafter(0.5, 0), np.nan, 1.0, 0.0]])
+    assert tiers_for(p, cut) == [tier_for(float(v), cut) for v in p]
+    assert tiers_for(p, {}) == ["D"] * len(p)
+
+
+def test_compiled_false_scores_a_small_batch_with_xgboost(artifact):
+    """A lead's numbers do not depend on its batch's size when the compiled ensemble is off (batch scoring)."""
+    path, cols = artifact
+    scorer = LeadScorer(path).load()
+    x = scorer.encoder.encode_columns(cols, 800)
+    whole = scorer.score(x, explain=True, compiled=False)
+    for rows in (slice(0, 1), slice(3, 19), slice(100, 116)):
+        part = scorer.score(x[rows], explain=True, compiled=False)
+        np.testing.assert_array_equal(part.margin, whole.margin[rows])
+        np.testing.assert_array_equal(part.probability, whole.probability[rows])
+        np.testing.assert_array_equal(part.contributions, whole.contributions[rows])
+        assert part.tier == whole.tier[rows]
 
 
 def test_drift_reference_bins_reproduce_reference_shares(artifact):

@@ -1,0 +1,113 @@
+"""The Python worker side: one champion per process, and batches scored as the pandas/online path scores them."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from leadscore.batch import worker
+from leadscore.batch.reason_json import plain
+from leadscore.batch.testkit import gold_batch
+from leadscore.batch.worker import (
+    OUTPUT_SCHEMA,
+    ScoringRun,
+    artifact_digest,
+    artifact_files,
+    batch_scorer,
+    cached_scorer,
+    score_batch,
+)
+from leadscore_core.artifact import LeadScorer
+from leadscore_core.testkit import make_artifact
+from training.features import encode_frame, feature_columns
+
+RUN = ScoringRun("7", 3, datetime(2026, 11, 30, 1, 30, tzinfo=UTC))
+
+
+@pytest.fixture(scope="module")
+def artifacts(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    root = tmp_path_factory.mktemp("art")
+    return make_artifact(root / "a", n=1200, version="7"), make_artifact(root / "b", n=900, version="8", rounds=20)
+
+
+class _Broadcast:
+    """Stands in for a Spark broadcast: counts how often a worker reads the files."""
+
+    def __init__(self, files: dict[str, bytes]) -> None:
+        self.files = files
+        self.reads = 0
+
+    @property
+    def value(self) -> dict[str, bytes]:
+        self.reads += 1
+        return self.files
+
+
+def test_the_champion_is_loaded_once_per_worker_process(
+    artifacts: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spec = LeadScorer(artifacts[0]).load().spec
+    monkeypatch.setattr(worker, "_SCORERS", {})
+    loads: list[Path] = []
+    real_load = LeadScorer.load
+
+    def counting_load(self: LeadScorer, nthread: int = 1) -> LeadScorer:
+        loads.append(self.path)
+        return real_load(self, nthread)
+
+    monkeypatch.setattr(LeadScorer, "load", counting_load)
+    first = _Broadcast(artifact_files(artifacts[0]))
+    digest = artifact_digest(first.files)
+    for seed in range(3):  # three partitions (tasks) in the same worker process
+        scorer = batch_scorer(first, digest, RUN)
+        out = list(scorer(iter([gold_batch(spec, 50, seed)])))
+        assert out[0].num_rows == 50
+    assert first.reads == 1 and len(loads) == 1
+    assert not loads[0].exists()  # the files were written to a scratch dir for the load, then removed
+
+    second = _Broadcast(artifact_files(artifacts[1]))
+    other = cached_scorer(artifact_digest(second.files), lambda: second.value)
+    assert second.reads == 1 and len(loads) == 2 and other.manifest.provenance["model_version"] == "8"
+    assert list(worker._SCORERS) == [artifact_digest(second.files)]  # one champion per worker
+
+
+@pytest.mark.parametrize(("n", "seed"), [(1, 0), (16, 1), (700, 2)])
+def test_a_scored_batch_is_the_pandas_path_on_the_same_rows(artifacts: tuple[Path, Path], n: int, seed: int) -> None:
+    scorer = LeadScorer(artifacts[0]).load()
+    batch = gold_batch(scorer.spec, n, seed)
+    out = score_batch(scorer, batch, RUN)
+    assert out.schema == OUTPUT_SCHEMA and out.num_rows == n
+
+    frame = batch.to_pandas()  # the old mapInPandas body, and the online path on a batch of the same rows
+    want = scorer.score(encode_frame(scorer.encoder, frame), explain=True, compiled=False)
+    cols = feature_columns(frame, scorer.spec)
+    reasons = [json.dumps(scorer.reasons(want, i, {k: plain(v[i]) for k, v in cols.items()})) for i in range(n)]
+    got = out.to_pydict()
+    assert got["lead_id"] == batch.column("lead_id").to_pylist()
+    np.testing.assert_array_equal(np.asarray(got["probability"]), want.probability)
+    assert got["score"] == want.score.tolist() and got["tier"] == want.tier
+    assert got["reasons"] == reasons
+    assert set(got["model_version"]) == {"7"} and set(got["gold_version"]) == {3}
+    assert set(got["scored_at"]) == {RUN.scored_at}
+
+
+def test_without_reasons_the_numbers_are_the_scorers_without_explanation(artifacts: tuple[Path, Path]) -> None:
+    scorer = LeadScorer(artifacts[0]).load()
+    batch = gold_batch(scorer.spec, 300, 4)
+    out = score_batch(scorer, batch, ScoringRun(RUN.model_version, RUN.gold_version, RUN.scored_at, reasons=False))
+    want = scorer.score(encode_frame(scorer.encoder, batch.to_pandas()), compiled=False)
+    np.testing.assert_array_equal(np.asarray(out.column("probability")), want.probability)
+    assert out.column("tier").to_pylist() == want.tier
+    assert set(out.column("reasons").to_pylist()) == {"[]"}
+
+
+def test_lead_ids_of_another_type_come_out_as_strings(artifacts: tuple[Path, Path]) -> None:
+    scorer = LeadScorer(artifacts[0]).load()
+    batch = gold_batch(scorer.spec, 5, 6)
+    batch = batch.set_column(0, "lead_id", pa.array(range(100, 105), type=pa.int64()))
+    assert score_batch(scorer, batch, RUN).column("lead_id").to_pylist() == ["100", "101", "102", "103", "104"]
