@@ -107,6 +107,9 @@ class FrontMetrics:
         """(model version, status) -> its bound requests counter and latency histogram."""
         self._by_version: dict[str, Any] = {}
         self._by_tier: dict[tuple[str, str], Any] = {}
+        self._missing: dict[str, Any] = {}
+        """Feature -> its bound missing-values counter (features are few: the contract's)."""
+        self._unknown: dict[str, Any] = {}
         self.model_version = "unknown"
 
     def set_model(self, model_name: str, model_version: str, spec: str, fingerprint: str) -> None:
@@ -152,9 +155,15 @@ class FrontMetrics:
 
     def quality(self, missing: Iterable[str], unknown: Iterable[str]) -> None:
         for f in missing:
-            self.missing.labels(self.revision, f).inc()
+            child = self._missing.get(f)
+            if child is None:
+                child = self._missing[f] = self.missing.labels(self.revision, f)
+            child.inc()
         for f in unknown:
-            self.unknown.labels(self.revision, f).inc()
+            child = self._unknown.get(f)
+            if child is None:
+                child = self._unknown[f] = self.unknown.labels(self.revision, f)
+            child.inc()
 
     def refused(self, fields: Iterable[str]) -> None:
         for f in fields:

@@ -6,6 +6,7 @@ import asyncio
 import gc
 import logging
 import time
+from collections.abc import AsyncIterator, Mapping
 from typing import Any, ClassVar
 
 import numpy as np
@@ -43,6 +44,7 @@ from leadscore_front.front import JSON, ParsedLeads, Reply, ScoringFront
 from leadscore_front.metrics import FrontMetrics
 from leadscore_front.openapi import openapi_document
 from leadscore_front.route import score_lead as handle_score_lead
+from leadscore_predictor import fastpath
 from leadscore_predictor.events import EventEmitter, build_emitter
 from leadscore_predictor.settings import PredictorSettings
 
@@ -81,6 +83,9 @@ class LeadScoringRuntime(MLModel):
     _fault_delay_s: float = 0.0
     load_error: ClassVar[str | None] = None
     """The reason of this process's last failed load (``__main__`` exits 1 when startup ended on one)."""
+    serving: ClassVar[LeadScoringRuntime | None] = None
+    """The runtime whose ``/score-lead`` this process answers: the last one loaded, until it is unloaded (a
+    reload loads the new one before it unloads the old one)."""
 
     async def load(self) -> bool:
         settings = PredictorSettings()
@@ -111,6 +116,7 @@ class LeadScoringRuntime(MLModel):
             LeadScoringRuntime.load_error = reason
             raise ModelLoadError(reason) from None
         LeadScoringRuntime.load_error = None
+        LeadScoringRuntime.serving = self
         self._scorer, self._front, self._version = scorer, front, version
         self._approx = None if settings.reasons is None else settings.reasons == "approx"
         self._fault_delay_s = settings.local_fault_delay_ms / 1000
@@ -124,6 +130,11 @@ class LeadScoringRuntime(MLModel):
             gc.collect()
             gc.freeze()
         return True
+
+    async def unload(self) -> bool:
+        if LeadScoringRuntime.serving is self:
+            LeadScoringRuntime.serving = None
+        return await super().unload()
 
     # -- V2 ---------------------------------------------------------------------------------------
     async def metadata(self) -> MetadataModelResponse:
@@ -193,16 +204,24 @@ class LeadScoringRuntime(MLModel):
             self._events.emit(x, parsed.lead_keys, out)
         return front.respond(parsed, out)
 
+    async def answer(self, headers: Mapping[str, str], peer: str, stream: AsyncIterator[bytes]) -> Reply:
+        """One ``/score-lead`` call (:func:`leadscore_front.route.score_lead`, scored in process); header names
+        lower-case."""
+        front = self._front if self._config is not None and self._config.crm_endpoint else None
+        return await handle_score_lead(front, headers, peer, stream, self._score_in_process, metrics=self._metrics)
+
+    @staticmethod
+    def _serving_answer() -> fastpath.Answer | None:
+        runtime = LeadScoringRuntime.serving
+        return runtime.answer if runtime is not None else None
+
     @custom_handler(rest_path="/score-lead", rest_method="POST")
     async def score_lead(self, request: Request) -> Response:
-        """``POST /score-lead`` (:func:`leadscore_front.route.score_lead`, scored in process)."""
-        front = self._front if self._config is not None and self._config.crm_endpoint else None
+        """``POST /score-lead`` through MLServer's REST stack; its first call installs
+        :mod:`leadscore_predictor.fastpath`, which answers the next ones before the stack, identically."""
+        fastpath.install(request.scope.get("app"), self._serving_answer)
         peer = request.client.host if request.client else ""
-        return to_response(
-            await handle_score_lead(
-                front, request.headers, peer, request.stream(), self._score_in_process, metrics=self._metrics
-            )
-        )
+        return to_response(await self.answer(request.headers, peer, request.stream()))
 
     @custom_handler(rest_path="/score-lead/openapi.json", rest_method="GET")
     async def score_lead_openapi(self, request: Request) -> Response:
