@@ -5,6 +5,7 @@
 - The lake's small files (run reports, source state) and the copies a Spark session needs are handled by
   boto3 with the same bounds, so an endpoint that does not answer fails within
   ``connect_timeout + request_timeout`` per try, ``max_retries + 1`` tries.
+- :func:`bound_boto_clients` puts the same bounds on MLflow's S3 artifact client (the registry calls it).
 
 Any remote failure to connect is raised as :class:`~leadscore_core.storage.StorageUnreachable` naming the
 endpoint (a transient failure: the CLI exits 75, the workflows retry); a missing bucket is a
@@ -27,6 +28,10 @@ _UNREACHABLE = re.compile(
     re.IGNORECASE,
 )
 
+_BOTO_UNREACHABLE = re.compile(r"(connect timeout on|read timeout on|could not connect to the) endpoint URL", re.I)
+"""botocore's wording for an endpoint that did not answer (``EndpointConnectionError``, ``ConnectTimeoutError``,
+``ReadTimeoutError``)."""
+
 
 def is_unreachable(exc: BaseException) -> bool:
     """True when ``exc`` (delta-rs, boto3) says the endpoint could not be reached, not that it refused."""
@@ -38,6 +43,46 @@ def is_unreachable(exc: BaseException) -> bool:
     if isinstance(exc, BotoConnectionError | ReadTimeoutError | ConnectionError | TimeoutError):
         return True
     return bool(_UNREACHABLE.search(str(exc)))
+
+
+def s3_unreachable(exc: BaseException) -> bool:
+    """True when ``exc``, or an exception it was raised from, is boto3 failing to reach an S3 endpoint.
+
+    MLflow's artifact client raises botocore's errors as they are, or (a download of several files) one
+    ``MlflowException`` whose message quotes each file's error: botocore's own wording is looked for there.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        module = type(current).__module__
+        if module.startswith(("botocore", "boto3", "s3transfer")) and is_unreachable(current):
+            return True
+        if _BOTO_UNREACHABLE.search(str(current)):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def bound_boto_clients(s3: S3Settings | None = None) -> None:
+    """Give every boto3 client made from now on through the default session (MLflow's S3 artifact client is
+    one: it calls ``boto3.client("s3", config=...)`` with its own signature settings, which botocore merges
+    over this default) the S3 settings' connect/read timeouts and retries.
+
+    MLflow caches its clients; the cache is cleared so a client made before this call cannot keep
+    botocore's unbounded defaults.
+    """
+    import boto3
+    import botocore.session
+    from botocore.config import Config
+
+    session = botocore.session.get_session()
+    session.set_default_client_config(Config(**(s3 or S3Settings()).boto_config()))
+    boto3.setup_default_session(botocore_session=session)
+    with contextlib.suppress(ImportError, AttributeError):  # private to MLflow: best effort
+        from mlflow.store.artifact import s3_artifact_repo
+
+        s3_artifact_repo._cached_get_s3_client.cache_clear()
 
 
 class ObjectStore:
@@ -105,12 +150,7 @@ class ObjectStore:
             from botocore.config import Config
 
             s = self.s3
-            config = Config(
-                region_name=s.region,
-                connect_timeout=s.connect_timeout,
-                read_timeout=s.request_timeout,
-                retries={"max_attempts": s.max_retries + 1, "mode": "standard"},
-            )
+            config = Config(**s.boto_config())
             self._client = boto3.client("s3", endpoint_url=s.endpoint_url or None, config=config)
         return self._client
 

@@ -6,11 +6,15 @@ import hashlib
 import os
 import subprocess
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 
 from leadscore_core.settings import HomeSettings, SourceSettings
 from training.errors import RegistryError
+
+if TYPE_CHECKING:
+    from leadscore.objectstore import ObjectStore
 
 
 def tracking_uri(home: HomeSettings | None = None) -> str:
@@ -53,18 +57,21 @@ def configure(home: HomeSettings | None = None, http_retries: int = 2, http_time
 
 
 def _s3_defaults() -> None:
-    """MLflow's own S3 client (boto3) uses the project's S3 endpoint and a bounded number of attempts."""
+    """MLflow's own S3 client (boto3) uses the project's S3 endpoint and the bounds of
+    :class:`~leadscore_core.storage.S3Settings` (connect/read timeouts, attempts)."""
+    from leadscore.objectstore import bound_boto_clients
     from leadscore_core.storage import S3Settings
 
     s3 = S3Settings()
     if s3.endpoint_url:
         os.environ.setdefault("MLFLOW_S3_ENDPOINT_URL", s3.endpoint_url)
-    os.environ.setdefault("AWS_MAX_ATTEMPTS", str(s3.max_retries + 1))
-    os.environ.setdefault("AWS_RETRY_MODE", "standard")
+    bound_boto_clients(s3)
 
 
-def check_artifact_store(experiment_id: str) -> None:
+def check_artifact_store(experiment_id: str) -> ObjectStore | None:
     """Before any training: an experiment whose artifacts live on S3 needs that bucket to answer (bounded).
+    Returns the S3 artifact root (its :meth:`~leadscore.objectstore.ObjectStore.errors` names the endpoint when
+    it stops answering later), or None for a local one.
 
     Raises:
         StorageUnreachable: the endpoint does not answer.
@@ -77,11 +84,13 @@ def check_artifact_store(experiment_id: str) -> None:
 
     location = str(MlflowClient().get_experiment(experiment_id).artifact_location or "")
     if not location.startswith("s3://"):
-        return
+        return None
+    store = ObjectStore(location)
     try:
-        ObjectStore(location).check()
+        store.check()
     except StorageUriError as exc:
         raise RegistryError(f"MLflow artifact store: {exc}") from exc
+    return store
 
 
 def check_server(uri: str, timeout: float = 5.0) -> None:

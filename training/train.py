@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -321,7 +322,7 @@ def train(
     started = time.monotonic()
     registry = Registry(home=home)  # fails fast when the registry is down
     experiment_id = ensure_experiment(settings.experiment, home)
-    check_artifact_store(experiment_id)  # an unreachable S3 artifact store fails before the tuning
+    artifacts = check_artifact_store(experiment_id)  # an unreachable S3 artifact store fails before the tuning
     fitted = fit(request, settings, console)
     evaluation = evaluate_model(fitted, request.lake, registry, settings, console)
     data = fitted.data
@@ -330,7 +331,9 @@ def train(
         mlflow.start_run(experiment_id=experiment_id, run_name=f"{data.spec.name}-gold-v{data.version}") as run,
     ):
         prov = provenance_of(fitted, evaluation, run.info.run_id, settings)
-        model_uri, model_id = log_run(fitted, evaluation, prov, registry.name, settings, Path(tmp))
+        # an S3 artifact store that stops answering now: StorageUnreachable naming it; the run ends FAILED
+        with artifacts.errors("logging the model") if artifacts is not None else contextlib.nullcontext():
+            model_uri, model_id = log_run(fitted, evaluation, prov, registry.name, settings, Path(tmp))
         if request.run_tags:  # e.g. retrain_reason / retrain_evidence from the retraining workflow
             mlflow.set_tags(request.run_tags)
         version = register(registry, model_uri, model_id, evaluation, prov)

@@ -132,8 +132,10 @@ class CanaryThresholds(BaseSettings):
     max_p99_s: float = Field(0.2, gt=0)
     """Canary p99 latency ceiling, seconds."""
     max_psi: float = Field(0.2, gt=0)
-    """PSI (:func:`leadscore_core.stats.psi`) between the canary's and stable's score distributions on the
-    same traffic: a model change, not input drift (that is :class:`DriftThresholds`)."""
+    """PSI (:func:`leadscore_core.stats.psi`) of the canary's live score distribution against the one its
+    shadow replay approved (stable's live scores through the approved shift), or against stable's when no
+    shadow evidence exists: a model other than the one approved, not input drift (that is
+    :class:`DriftThresholds`)."""
     min_scores: int = Field(200, ge=1)
     """Scores per side needed before PSI is judged."""
     min_outcomes: int = Field(100, ge=1)

@@ -3,8 +3,9 @@
 The lake root (``--lake``, ``LEADSCORE_LAKE``), the MLflow artifact root (``LEADSCORE_MLFLOW_ARTIFACTS``) and
 the tables under them are :class:`StorageUri` values everywhere, never a ``pathlib.Path`` that would turn
 ``s3://bucket/lake`` into a local folder named ``s3:``. :class:`S3Settings` holds the S3 endpoint, region
-and the bounds on every request (connect/request timeouts, retries); :meth:`S3Settings.delta_options` is the
-``storage_options`` dict delta-rs takes.
+and the bounds on every request (connect/request timeouts, retries), in one place: :meth:`S3Settings.delta_options`
+is the ``storage_options`` dict delta-rs takes, :meth:`S3Settings.boto_config` the ``botocore`` client config
+(the tools' own boto3 clients and MLflow's S3 artifact client).
 
 Dependency-light on purpose: no boto3, no pyarrow. The tools image does the I/O
 (:mod:`leadscore.objectstore`); the monitors image passes :meth:`S3Settings.delta_options` to delta-rs.
@@ -17,6 +18,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, field_validator
@@ -160,6 +162,17 @@ class S3Settings(BaseSettings):
     def endpoint_label(self) -> str:
         """The endpoint for messages (``AWS S3 (<region>)`` when none is set)."""
         return self.endpoint_url or f"AWS S3 ({self.region})"
+
+    def boto_config(self) -> dict[str, Any]:
+        """Keyword arguments of ``botocore.config.Config`` with these bounds: every boto3 client of the tools
+        image gets them, MLflow's S3 artifact client included (botocore's own defaults are a 60 s connect and
+        60 s read timeout per try, which made an unreachable endpoint hang MLflow for minutes)."""
+        return {
+            "region_name": self.region,
+            "connect_timeout": self.connect_timeout,
+            "read_timeout": self.request_timeout,
+            "retries": {"total_max_attempts": self.max_retries + 1, "mode": "standard"},  # max_attempts: retries
+        }
 
     def delta_options(self) -> dict[str, str]:
         """``storage_options`` for delta-rs (``DeltaTable``, ``write_deltalake``): endpoint, region and bounds."""

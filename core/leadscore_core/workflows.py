@@ -61,14 +61,15 @@ def template_ref_workflow(
     """The Workflow (as the Argo Server's create request wants it) that runs WorkflowTemplate ``template``.
 
     Parameters are sent sorted by name so the same request always produces the same body. With
-    ``request_id`` the Workflow is named by :func:`workflow_name` (idempotent), else Argo generates a name.
+    ``request_id`` the Workflow is named by :func:`workflow_name` (idempotent; an empty id is refused), else
+    Argo generates a name.
     """
     if not _DNS_LABEL.match(template):
         raise WorkflowRequestError(f"template name {template!r} is not a valid Kubernetes name")
     for key in parameters:
         if not re.match(r"^[A-Za-z_][A-Za-z0-9_-]*$", key):
             raise WorkflowRequestError(f"parameter name {key!r} is not a valid Argo parameter name")
-    naming = {"name": workflow_name(template, request_id)} if request_id else {"generateName": f"{template}-"}
+    naming = {"generateName": f"{template}-"} if request_id is None else {"name": workflow_name(template, request_id)}
     return {
         "workflow": {
             "apiVersion": "argoproj.io/v1alpha1",

@@ -4,7 +4,7 @@ under analysis; ``local`` runs the whole rollout on this machine (:mod:`leadscor
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -116,6 +116,14 @@ def replay_command(
     ] = None,
     since: Annotated[str | None, typer.Option(help="First day (YYYY-MM-DD) of logged traffic.")] = None,
     until: Annotated[str | None, typer.Option(help="Last day (YYYY-MM-DD) of logged traffic.")] = None,
+    approve: Annotated[
+        bool,
+        typer.Option(
+            help="Replay only the leads the champion served and record the shift as the shadow stage's approval "
+            "(the candidate's history; the canary's score check is judged against it). The candidate must be in "
+            "shadow."
+        ),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Re-score the logged production requests with a candidate; report the score and tier shift."""
@@ -138,9 +146,13 @@ def replay_command(
             raise RegistryError(f"--since/--until: {exc} (expected YYYY-MM-DD)") from None
         with tempfile.TemporaryDirectory(prefix="leadscore-replay-") as tmp:
             scorer = LeadScorer(reg.fetch(str(model_version), Path(tmp) / "m")).load()
-            report = replay(read_logged(uri, scorer.spec.feature_names, start, end), scorer, str(model_version))
+            logged = read_logged(uri, scorer.spec.feature_names, start, end)
+            if approve:
+                report, recorded = _approve(reg, model_version, logged, scorer, uri)
+            else:
+                report, recorded = replay(logged, scorer, str(model_version)), None
         if as_json:
-            print(json.dumps(report.as_dict()))
+            print(json.dumps({**report.as_dict(), "approval_entry": recorded}))
             return
         typer.echo(
             f"{report.rows} logged leads (served by v{','.join(report.baseline_versions)}) re-scored with "
@@ -150,6 +162,21 @@ def replay_command(
         )
         for a, row in report.tier_matrix.items():
             typer.echo(f"  {a} -> " + ", ".join(f"{b}: {n}" for b, n in row.items()))
+        if recorded is not None:
+            typer.echo(f"approved: recorded as entry {recorded} of v{model_version}'s history (`registry history`)")
+
+
+def _approve(reg: Any, version: int, logged: dict[str, list[Any]], scorer: Any, uri: str) -> tuple[Any, int]:
+    """Replay what the champion served and record the shift as the shadow's approval; (report, entry seq)."""
+    from leadscore.delivery.replay import approve
+    from training.errors import RegistryError
+
+    champion = reg.champion()
+    if champion is None:
+        raise RegistryError("no champion: there is no served traffic to approve a shift against")
+    report, shift = approve(logged, scorer, version, int(champion.version))
+    why = f"shadow replay of {report.rows} logged leads served by v{champion.version} ({uri}): score shift approved"
+    return report, reg.record_evidence(str(version), why, shift.as_evidence()).seq
 
 
 @group.command("shadow-check")
@@ -181,7 +208,7 @@ def shadow_check_command(
         s, reg = DeliverySettings(), Registry()
         version = int(reg.resolve(model_version).version)
         crit = ShadowCriteria() if min_days is None else ShadowCriteria(min_days=min_days)
-        since = next((h.at for h in reversed(reg.history(str(version))) if h.to_state == "shadow"), None)
+        since = sh.shadow_since(reg.history(str(version)))
         prom = Prometheus(s.prometheus_url, s.prometheus_timeout_s, s.prometheus_retries)
         checks = [sh.days_check(since, datetime.now(UTC), crit), *sh.agreement_checks(prom, version, time.time(), crit)]
         with tempfile.TemporaryDirectory(prefix="leadscore-shadow-") as tmp:
@@ -216,7 +243,11 @@ def local_command(
     min_requests: Annotated[int, typer.Option(help="Requests per side before an interval is judged.")] = 50,
     min_scores: Annotated[int, typer.Option(help="Scores per side before the score PSI is judged.")] = 250,
     fault: Annotated[
-        str, typer.Option(help="none | latency: a local-only fault injected into the candidate.")
+        str,
+        typer.Option(
+            help="none | latency | wrong-model: a local-only fault of the candidate (slow answers; the stable "
+            "artifact served under the candidate's version, not the model shadowed)."
+        ),
     ] = "none",
     stable_url: Annotated[
         str | None, typer.Option(help="A running predictor to use as stable when it serves the champion.")
@@ -258,7 +289,7 @@ def local_command(
             thresholds=CanaryThresholds(min_requests=min_requests, min_scores=min_scores),
             drive=DriveConfig(rps=rps),
             leads_per_request=leads_per_request,
-            fault_delay_ms=canary.FAULTS[fault],
+            fault=canary.FAULTS[fault],
             stable_url=stable_url,
             log_uri=log or str(reg.home.lake / INFERENCE_LOG),
             workdir=reg.home.home / "canary" / time.strftime("%Y%m%dT%H%M%S", time.gmtime()),

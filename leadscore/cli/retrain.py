@@ -3,11 +3,17 @@
 The same code path as the retraining trigger in the monitors image: the Workflow body comes from
 :func:`leadscore_core.workflows.retraining_request` and is POSTed by :func:`leadscore_core.workflows.post_workflow`
 to the Argo Server named by ARGO_SERVER / ARGO_NAMESPACE / ARGO_TOKEN.
+
+Named like the trigger names its runs: from a request id (``--request-id``, else a new one per invocation),
+so one request is one Workflow. Two retrains asked for separately are two runs; the same request sent again
+(``--request-id`` repeated, or the client's own retry after an answer was lost) is refused by Argo as
+AlreadyExists, reported as ``"already_submitted": true`` with exit 0.
 """
 
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Annotated
 
 import typer
@@ -20,6 +26,10 @@ def retrain_command(
     reason: Annotated[str, typer.Option(help=f"Why: {' | '.join(RETRAIN_REASONS)}.")] = "manual",
     note: Annotated[str, typer.Option(help="Evidence recorded on the MLflow run.")] = "",
     param: Annotated[list[str] | None, typer.Option("--param", "-p", help="Override KEY=VALUE.")] = None,
+    request_id: Annotated[
+        str | None,
+        typer.Option(help="Idempotency key: the same id sends the same Workflow once (default: a new id)."),
+    ] = None,
 ) -> None:
     """Submit the ``retraining`` WorkflowTemplate with a reason and evidence."""
     from leadscore_core.workflows import SubmitError, WorkflowRequestError, post_workflow, retraining_request
@@ -27,12 +37,13 @@ def retrain_command(
     from workflows.submit import ArgoSettings, SubmitConfigError
 
     err = Console(stderr=True, soft_wrap=True, highlight=False)
+    rid = (f"manual-{uuid.uuid4().hex}" if request_id is None else request_id).strip()
     try:
         extra = catalog.parse_params(param or [])
         catalog.resolve_params("retraining", extra)
         settings = ArgoSettings()
         url = settings.url()
-        body = retraining_request(reason, note, namespace=settings.namespace, **extra)
+        body = retraining_request(reason, note, namespace=settings.namespace, request_id=rid, **extra)
     except (WorkflowRequestError, SubmitConfigError, catalog.BadParameter) as exc:
         err.print(f"[bold red]error:[/] {exc}")
         raise typer.Exit(2) from None
@@ -51,7 +62,14 @@ def retrain_command(
         err.print(f"[bold red]error:[/] {exc}")
         raise typer.Exit(TRANSIENT_EXIT_CODE if exc.transient else 1) from None
     name = created.get("metadata", {}).get("name", "?")
-    print(json.dumps({"name": name, "namespace": settings.namespace, "reason": reason}))
+    summary = {
+        "name": name,
+        "namespace": settings.namespace,
+        "reason": reason,
+        "request_id": rid,
+        "already_submitted": bool(created.get("alreadyExists")),
+    }
+    print(json.dumps(summary))
 
 
 def register(app: typer.Typer) -> None:

@@ -8,6 +8,10 @@ Phases (the Argo workflow runs them as two steps with an approval suspend betwee
    swap, the old champion is archived) and a watch (default 48 h) runs the same checks against the old
    champion's numbers from before the candidate took all traffic; a failure rolls back to it.
 
+The score check compares the candidate's live score distribution with the one its shadow replay approved
+(the approval in its registry history, :mod:`leadscore.delivery.approval`), not with stable's: a retrained
+model is meant to score differently. Without shadow evidence it compares with stable and says so.
+
 A failed check rolls back at once: canary 0 % (watch: the previous champion's storage pinned again), the
 candidate archived with the failing verdict as evidence, ``leadscore_canary_rollbacks_total`` incremented.
 """
@@ -19,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from leadscore.delivery import checks, kube
+from leadscore.delivery import approval, checks, kube
 from leadscore.delivery.metrics import AnalysisMetrics
 from leadscore.delivery.prom import Prometheus, PrometheusUnavailable
 from leadscore.registry.registry import STORAGE_TAG, Registry
@@ -106,6 +110,8 @@ class Analysis:
         self.candidate_uri = self._storage(self.candidate)
         self.stable_uri = self._storage(self.stable)
         self.reference_at: float | None = None
+        self.scores = approval.latest(registry.history(str(self.candidate)), self.stable)
+        """What the candidate's live scores are judged against (the shadow-approved shift, or stable)."""
 
     def _storage(self, version: int) -> str:
         tags = dict(self.registry.resolve(str(version)).tags or {})
@@ -139,7 +145,9 @@ class Analysis:
         else:
             body = kube.traffic_body(step)
         if not (state.stage == "canary" and state.traffic == step):
-            evidence = {"last_verdict": self.events[-1].verdict} if self.events else {}
+            evidence: dict[str, Any] = {"last_verdict": self.events[-1].verdict} if self.events else {}
+            if first:
+                evidence["score_reference"] = self.scores.note
             self.registry.promote(
                 str(self.candidate), "canary", traffic=step, why=f"canary analysis: step {step}%", evidence=evidence
             )
@@ -147,7 +155,10 @@ class Analysis:
             self.reference_at = self.clock.now()
         self.patcher.patch(body)
         self.metrics.traffic.labels(str(self.candidate)).set(step)
-        self._event("canary", step, "step", f"v{self.candidate} at {step}% of traffic (stable v{self.stable})")
+        detail = f"v{self.candidate} at {step}% of traffic (stable v{self.stable})"
+        if first:
+            detail += f"; scores judged {self.scores.note}"
+        self._event("canary", step, "step", detail)
 
     def _bake(self, phase: str, step: int, bake_s: int) -> str:
         start = self.clock.now()
@@ -179,7 +190,7 @@ class Analysis:
                 stable = checks.side_stats(self.prom, self.stable, rw, self.reference_at, self.t.top_tiers)
         except PrometheusUnavailable as exc:
             return checks.Verdict("wait", [checks.Check("prometheus", "wait", str(exc)[:300])])
-        return checks.judge(canary, stable, self.t)
+        return checks.judge(canary, stable, self.t, self.scores)
 
     def _rollback(self, phase: str, step: int, verdict: checks.Verdict) -> None:
         why = f"{phase} analysis failed at {step}%: " + ", ".join(verdict.failed)

@@ -5,7 +5,9 @@ version that answered, so the two sides of a split are told apart even behind on
 
 * ``leadscore_requests_total{model_version,status}``                 success rate (5xx are failures)
 * ``leadscore_request_duration_seconds_bucket{model_version,le}``    p99 latency
-* ``leadscore_score_bucket{model_version,le}``                       PSI between the score distributions
+* ``leadscore_score_bucket{model_version,le}``                       PSI of the canary's score distribution
+  against the one its shadow replay approved (stable's live scores through the approved shift,
+  :mod:`leadscore.delivery.approval`); against stable's when no shadow evidence exists, and the verdict says so
 * ``leadscore_outcomes_total{model_version,tier,converted}``         conversion in the top tiers (KPI)
 
 A judgement is ``pass``, ``fail`` or ``wait``: too few requests on either side is ``wait`` (a quiet hour
@@ -19,6 +21,7 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from leadscore.delivery.approval import VS_STABLE, ScoreReference
 from leadscore.delivery.prom import Prometheus
 from leadscore_core.settings import CanaryThresholds
 from leadscore_core.stats import psi
@@ -103,15 +106,21 @@ def _counts(cumulative: list[tuple[float, float]]) -> list[float]:
     return counts
 
 
-def judge(canary: SideStats, stable: SideStats, t: CanaryThresholds) -> Verdict:
-    """Judge one interval: wait on too few samples; otherwise every check, fail if any fails."""
+def judge(canary: SideStats, stable: SideStats, t: CanaryThresholds, scores: ScoreReference = VS_STABLE) -> Verdict:
+    """Judge one interval: wait on too few samples; otherwise every check, fail if any fails. ``scores``: what
+    the canary's score distribution is compared with (the shadow-approved shift, or stable's)."""
     if canary.requests < t.min_requests or stable.requests < t.min_requests:
         detail = (
             f"too few requests to judge: canary v{canary.model_version} {canary.requests:.0f}, stable "
             f"v{stable.model_version} {stable.requests:.0f} (need {t.min_requests} each)"
         )
         return Verdict("wait", [Check("samples", "wait", detail)])
-    checks = [_success(canary, stable, t), _latency(canary, t), _psi(canary, stable, t), _kpi(canary, stable, t)]
+    checks = [
+        _success(canary, stable, t),
+        _latency(canary, t),
+        _psi(canary, stable, t, scores),
+        _kpi(canary, stable, t),
+    ]
     if any(c.status == "fail" for c in checks):
         return Verdict("fail", checks)
     if any(c.status == "wait" for c in checks):
@@ -134,11 +143,17 @@ def _latency(canary: SideStats, t: CanaryThresholds) -> Check:
     return Check("p99_latency", "pass" if ok else "fail", detail)
 
 
-def _psi(canary: SideStats, stable: SideStats, t: CanaryThresholds) -> Check:
+def _psi(canary: SideStats, stable: SideStats, t: CanaryThresholds, ref: ScoreReference) -> Check:
     if canary.scores < t.min_scores or stable.scores < t.min_scores:
         return Check("score_psi", "wait", f"scores canary {canary.scores:.0f}, stable {stable.scores:.0f}")
-    value = psi_from_buckets(stable.score_buckets, canary.score_buckets)
-    return Check("score_psi", "pass" if value <= t.max_psi else "fail", f"PSI {value:.4f} (limit {t.max_psi})")
+    vs_stable = psi_from_buckets(stable.score_buckets, canary.score_buckets)
+    if ref.shift is None:
+        value, extra = vs_stable, ""
+    else:
+        value = psi_from_buckets(ref.shift.expected(stable.score_buckets), canary.score_buckets)
+        extra = f"; vs stable {vs_stable:.4f}, in the shadow replay {ref.shift.score_psi:.4f}"
+    detail = f"PSI {value:.4f} {ref.label} (limit {t.max_psi}{extra})"
+    return Check("score_psi", "pass" if value <= t.max_psi else "fail", detail)
 
 
 def _kpi(canary: SideStats, stable: SideStats, t: CanaryThresholds) -> Check:

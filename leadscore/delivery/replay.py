@@ -17,13 +17,11 @@ import numpy as np
 import pyarrow.compute as pc
 from deltalake import DeltaTable
 
+from leadscore.delivery.approval import SCORE_EDGES, ApprovedShift, from_scores
 from leadscore.delivery.checks import psi_from_buckets
 from leadscore_core.artifact import LeadScorer
 from leadscore_core.storage import storage_options
 from training.errors import RegistryError
-
-SCORE_EDGES = tuple(float(b) for b in range(10, 101, 10))
-"""The front's score histogram bounds (``leadscore_score``), so replay PSI and live PSI mean the same."""
 
 
 @dataclass
@@ -69,6 +67,35 @@ def read_logged(
 
 def replay(log: dict[str, list[Any]], candidate: LeadScorer, candidate_version: str) -> ReplayReport:
     """Score the logged leads with ``candidate``; compare with the logged (served) scores and tiers."""
+    new, tiers = _rescore(log, candidate)
+    return _report(log, new, tiers, candidate_version)
+
+
+def served_by(log: dict[str, list[Any]], version: int) -> dict[str, list[Any]]:
+    """The logged leads ``version`` answered."""
+    keep = [i for i, v in enumerate(log["model_version"]) if str(v) == str(int(version))]
+    return {name: [values[i] for i in keep] for name, values in log.items()}
+
+
+def approve(
+    log: dict[str, list[Any]], candidate: LeadScorer, candidate_version: int, stable_version: int
+) -> tuple[ReplayReport, ApprovedShift]:
+    """Replay the leads the stable version served; the report and the approval of the shift it shows
+    (:mod:`leadscore.delivery.approval`)."""
+    mine = served_by(log, stable_version)
+    if not mine["score"]:
+        served = ", ".join(f"v{v}" for v in sorted({str(v) for v in log["model_version"]})) or "nothing"
+        raise RegistryError(
+            f"no logged leads were served by stable v{stable_version} (the log holds {served}): "
+            "nothing to approve the candidate's shift against"
+        )
+    new, tiers = _rescore(mine, candidate)
+    report = _report(mine, new, tiers, str(candidate_version))
+    return report, from_scores(mine["score"], new, int(stable_version), int(candidate_version))
+
+
+def _rescore(log: dict[str, list[Any]], candidate: LeadScorer) -> tuple[np.ndarray, list[str]]:
+    """The candidate's scores (0..100, as the front rounds them) and tiers of the logged leads."""
     if candidate.encoder is None:
         raise RegistryError("the candidate artifact is not loaded")
     n = len(log["score"])
@@ -77,20 +104,23 @@ def replay(log: dict[str, list[Any]], candidate: LeadScorer, candidate_version: 
     names = candidate.spec.feature_names
     records = [{name: log[name][i] for name in names} for i in range(n)]
     batch = candidate.score(candidate.encoder.encode_records(records))
-    new = np.rint(batch.probability * 100).astype(np.int64)
+    return np.rint(batch.probability * 100).astype(np.int64), [str(t) for t in batch.tier]
+
+
+def _report(log: dict[str, list[Any]], new: np.ndarray, tiers: list[str], candidate_version: str) -> ReplayReport:
     old = np.asarray(log["score"], dtype=np.int64)
     matrix: dict[str, Counter[str]] = {}
-    for a, b in zip(log["tier"], batch.tier, strict=True):
-        matrix.setdefault(str(a), Counter())[str(b)] += 1
+    for a, b in zip(log["tier"], tiers, strict=True):
+        matrix.setdefault(str(a), Counter())[b] += 1
     return ReplayReport(
-        rows=n,
+        rows=len(old),
         candidate_version=candidate_version,
         baseline_versions=sorted({str(v) for v in log["model_version"]}),
         mean_score_baseline=float(old.mean()),
         mean_score_candidate=float(new.mean()),
         mean_abs_shift=float(np.abs(new - old).mean()),
         score_psi=psi_from_buckets(_histogram(old), _histogram(new)),
-        tier_changed_share=float(np.mean([a != b for a, b in zip(log["tier"], batch.tier, strict=True)])),
+        tier_changed_share=float(np.mean([str(a) != b for a, b in zip(log["tier"], tiers, strict=True)])),
         tier_matrix={a: dict(sorted(c.items())) for a, c in sorted(matrix.items())},
     )
 

@@ -13,7 +13,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -22,6 +22,7 @@ import numpy as np
 
 from leadscore.delivery.checks import Check
 from leadscore.delivery.prom import Prometheus, PrometheusUnavailable
+from leadscore.registry.lifecycle import Transition
 from leadscore_core.artifact import LeadScorer
 from leadscore_core.settings import ShadowCriteria
 from leadscore_core.stats import auc
@@ -55,6 +56,12 @@ def agreement_checks(prom: Prometheus, shadow_version: int, at: float, c: Shadow
         else:
             out.append(Check(name, "pass" if value >= floor else "fail", f"{value:.3f} (floor {floor})"))
     return out
+
+
+def shadow_since(history: Sequence[Transition]) -> str | None:
+    """When the version last entered shadow; evidence recorded within shadow (the approved replay) does not
+    restart the count."""
+    return next((h.at for h in reversed(history) if h.to_state == "shadow" and h.moved), None)
 
 
 def days_check(shadow_since: str | None, now: datetime, c: ShadowCriteria) -> Check:

@@ -7,10 +7,15 @@ What runs, each process on 127.0.0.1 and stopped when the command ends:
 * **stable**: a predictor serving the champion's published storage (``leadscore serve``'s server). The one
   already serving (``--stable-url``) is used when it serves the champion's version;
 * **candidate**: a second predictor on the candidate's published storage. ``--fault latency`` starts it
-  with the local-only ``PREDICTOR_LOCAL_FAULT_DELAY_MS``;
+  with the local-only ``PREDICTOR_LOCAL_FAULT_DELAY_MS``; ``--fault wrong-model`` starts it on the stable
+  version's artifact under the candidate's version label (a different model than the one shadowed);
 * a **traffic driver** replaying the logged requests (the Delta inference log) at a steady rate, each
   step's share to the candidate (:mod:`leadscore.local.traffic`);
 * **Prometheus** (the Debian binary, ``scripts/ensure-prometheus.sh``) scraping both servers every second.
+
+Before the canary, the shadow stage re-scores the logged leads stable served with the candidate and records
+the shift as the shadow's approval in the candidate's history (:mod:`leadscore.delivery.approval`); the
+analysis judges the canary's live scores against it.
 
 The analysis patches a :class:`~leadscore.local.traffic.LocalService` instead of the InferenceService: the
 same merge patches, which move the driver's split as KServe moves the revisions' traffic. The registry
@@ -34,7 +39,7 @@ from leadscore.delivery.analysis import Analysis, Event, Outcome, Plan
 from leadscore.delivery.metrics import AnalysisMetrics
 from leadscore.delivery.prom import Prometheus
 from leadscore.delivery.publish import publisher
-from leadscore.delivery.replay import read_logged, replay
+from leadscore.delivery.replay import ReplayReport, approve, read_logged, replay, served_by
 from leadscore.delivery.storage import local_path
 from leadscore.local import serve
 from leadscore.local.traffic import DriveConfig, LocalService, TrafficDriver, replayed_requests
@@ -44,8 +49,19 @@ from leadscore_core.resolve import resolve_artifact
 from leadscore_core.settings import CanaryThresholds
 from training.errors import RegistryError
 
-FAULTS: dict[str, int] = {"none": 0, "latency": 400}
-"""``--fault`` -> ``PREDICTOR_LOCAL_FAULT_DELAY_MS`` of the candidate (400 ms: over the 200 ms p99 limit)."""
+
+@dataclass(frozen=True)
+class Fault:
+    """A local-only fault of the candidate server."""
+
+    delay_ms: int = 0
+    """``PREDICTOR_LOCAL_FAULT_DELAY_MS`` of the candidate (400 ms: over the 200 ms p99 limit)."""
+    wrong_model: bool = False
+    """Serve the stable version's artifact under the candidate's version label: not the model shadowed."""
+
+
+FAULTS: dict[str, Fault] = {"none": Fault(), "latency": Fault(delay_ms=400), "wrong-model": Fault(wrong_model=True)}
+"""``--fault`` -> what goes wrong in the candidate server."""
 WARMUP_S = 2.0
 """Traffic before the first step, so Prometheus has scraped both servers once."""
 Echo = Callable[[str], None]
@@ -61,7 +77,7 @@ class LocalCanary:
     thresholds: CanaryThresholds
     drive: DriveConfig = field(default_factory=DriveConfig)
     leads_per_request: int = 5
-    fault_delay_ms: int = 0
+    fault: Fault = field(default_factory=Fault)
     stable_url: str | None = None
     log_uri: str = ""
     workdir: Path = Path(".")
@@ -116,10 +132,28 @@ def storage_dir(reg: Registry, version: int) -> Path:
     return local_path(uri)
 
 
-# -- shadow: the candidate re-scores the logged traffic -----------------------------------------------------
-def shadow_line(reg: Registry, candidate: int, log_uri: str) -> str:
+# -- shadow: the candidate re-scores the logged traffic, the shift is approved -------------------------------
+def shadow_stage(reg: Registry, candidate: int, stable: int, log_uri: str) -> list[str]:
+    """Replay the logged leads stable served with the candidate and record the shift as the shadow's approval
+    (kept when the candidate is already in canary: the analysis reads the one recorded then)."""
     scorer = LeadScorer(resolve_artifact(storage_dir(reg, candidate)).path).load()
-    report = replay(read_logged(log_uri, scorer.spec.feature_names, None, None), scorer, str(candidate))
+    log = read_logged(log_uri, scorer.spec.feature_names, None, None)
+    if not served_by(log, stable)["score"]:
+        report = replay(log, scorer, str(candidate))
+        return [_replay_line(report, candidate), f"shadow  no logged leads served by v{stable}: nothing approved"]
+    report, shift = approve(log, scorer, candidate, stable)
+    lines = [_replay_line(report, candidate)]
+    if reg.state(str(candidate)).stage == "shadow":
+        why = f"shadow replay of {report.rows} logged leads served by v{stable} ({log_uri}): score shift approved"
+        entry = reg.record_evidence(str(candidate), why, shift.as_evidence())
+        lines.append(
+            f"shadow  approved: this shift is entry {entry.seq} of v{candidate}'s history; the canary's live "
+            "scores are judged against it"
+        )
+    return lines
+
+
+def _replay_line(report: ReplayReport, candidate: int) -> str:
     return (
         f"shadow  v{candidate} re-scored {report.rows} logged leads (served by "
         f"v{','.join(report.baseline_versions)}): mean score {report.mean_score_baseline:.1f} -> "
@@ -140,6 +174,7 @@ def served_version(url: str, model_name: str) -> str | None:
 
 
 def start_server(name: str, model_dir: Path, version: int, logs: Path, delay_ms: int = 0) -> serve.Proc:
+    """A predictor on ``model_dir`` whose metrics are labelled ``model_version=version``."""
     env = {"PREDICTOR_LOCAL_FAULT_DELAY_MS": str(delay_ms)} if delay_ms else {}
     log = logs / f"canary-{name}.log"
     return serve.start_predictor(model_dir, serve.free_port(), log, model_version=str(version), extra_env=env)
@@ -188,8 +223,8 @@ def running(job: LocalCanary, stable: int) -> Iterator[Stack]:
                 job.echo(f"    {job.stable_url} does not serve champion v{stable}: starting a stable server")
             started[stable] = start_server("stable", storage_dir(job.registry, stable), stable, logs)
             stack.procs.append(started[stable])
-        cand_dir = storage_dir(job.registry, job.candidate)
-        started[job.candidate] = start_server("candidate", cand_dir, job.candidate, logs, job.fault_delay_ms)
+        cand_dir = storage_dir(job.registry, stable if job.fault.wrong_model else job.candidate)
+        started[job.candidate] = start_server("candidate", cand_dir, job.candidate, logs, job.fault.delay_ms)
         stack.procs.append(started[job.candidate])
         _wait_servers(stack, started, job.echo)
         _start_prometheus(stack, job.workdir, job.echo)
@@ -243,7 +278,8 @@ def run(job: LocalCanary) -> LocalResult:
     printed as it happens. Returns the analysis outcome (promoted, rolled_back, inconclusive)."""
     job.workdir.mkdir(parents=True, exist_ok=True)
     stable = prepare_versions(job.registry, job.candidate, job.echo)
-    job.echo("    " + shadow_line(job.registry, job.candidate, job.log_uri))
+    for line in shadow_stage(job.registry, job.candidate, stable, job.log_uri):
+        job.echo("    " + line)
     spec = LeadScorer(resolve_artifact(storage_dir(job.registry, stable)).path).load().spec
     bodies = replayed_requests(job.log_uri, spec, job.leads_per_request)
     with ExitStack() as stack_ctx:

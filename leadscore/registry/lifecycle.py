@@ -10,7 +10,9 @@ development -> staging -> shadow -> canary 10% -> 50% -> 100% -> production -> a
   rollback, which brings the version it replaced back from archived to production.
 
 Every transition is appended to the version's history (:class:`Transition`): who, when, from, to, why, and
-the evidence. Illegal transitions raise :class:`TransitionRefused` with the reason.
+the evidence. Evidence gathered within a stage (the shadow replay's approved score shift) is appended the
+same way, as an entry whose from and to are the same state. Illegal transitions raise
+:class:`TransitionRefused` with the reason.
 """
 
 from __future__ import annotations
@@ -65,6 +67,11 @@ class Transition:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @property
+    def moved(self) -> bool:
+        """False for an entry that only records evidence (``Registry.record_evidence``: from = to)."""
+        return self.from_state != self.to_state
 
 
 def state_of(tags: dict[str, str]) -> State:

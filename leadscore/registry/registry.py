@@ -51,27 +51,35 @@ class VersionInfo:
 
 @contextlib.contextmanager
 def registry_errors(action: str) -> Iterator[None]:
-    """Turn MLflow/HTTP failures into a :class:`RegistryError` that says what failed."""
+    """Turn MLflow/HTTP failures into a :class:`RegistryError` that says what failed: the registry, or the S3
+    artifact store (named, with its bounds) when boto3 could not reach it."""
     from mlflow.exceptions import MlflowException
+
+    from leadscore.objectstore import s3_unreachable
 
     try:
         yield
     except (RegistryError, TransitionRefused):
         raise
-    except MlflowException as exc:
-        msg = str(exc.message if hasattr(exc, "message") else exc).splitlines()[0][:300]
-        if "Connection" in msg or "Max retries" in msg or "API request" in msg:
-            raise RegistryError(f"{action}: the MLflow registry is not reachable ({msg})") from exc
-        raise RegistryError(f"{action}: {msg}") from exc
-    except OSError as exc:
-        raise RegistryError(f"{action}: the MLflow registry is not reachable ({exc})") from exc
-    except Exception as exc:  # boto3 (S3 artifacts): an endpoint that does not answer
-        from leadscore.objectstore import is_unreachable
+    except Exception as exc:
+        if s3_unreachable(exc):  # before OSError: botocore's ReadTimeoutError is one too
+            from leadscore_core.storage import S3Settings
 
-        if not is_unreachable(exc):
-            raise
-        msg = str(exc).splitlines()[0][:300]
-        raise RegistryError(f"{action}: the model's artifact store (S3) is not reachable ({msg})") from exc
+            s3 = S3Settings()
+            msg = str(exc).splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+            raise RegistryError(
+                f"{action}: the model's artifact store (S3 endpoint {s3.endpoint_label}) is not reachable ({msg}); "
+                f"bounded by LEADSCORE_S3_CONNECT_TIMEOUT={s3.connect_timeout:g}s, "
+                f"LEADSCORE_S3_REQUEST_TIMEOUT={s3.request_timeout:g}s, LEADSCORE_S3_MAX_RETRIES={s3.max_retries}"
+            ) from exc
+        if isinstance(exc, MlflowException):
+            msg = str(exc.message if hasattr(exc, "message") else exc).splitlines()[0][:300]
+            if "Connection" in msg or "Max retries" in msg or "API request" in msg:
+                raise RegistryError(f"{action}: the MLflow registry is not reachable ({msg})") from exc
+            raise RegistryError(f"{action}: {msg}") from exc
+        if isinstance(exc, OSError):
+            raise RegistryError(f"{action}: the MLflow registry is not reachable ({exc})") from exc
+        raise
 
 
 class Registry:
@@ -297,6 +305,21 @@ class Registry:
             self.client.set_model_version_tag(self.name, version, STORAGE_TAG, uri)
         return uri
 
+    def record_evidence(
+        self, alias_or_version: str, why: str, evidence: dict[str, Any], stages: tuple[str, ...] = ("shadow",)
+    ) -> lifecycle.Transition:
+        """Append evidence that moves nothing (from = to = the current state) to the version's history: e.g. the
+        shadow stage's approved score shift, which the canary analysis reads. Only in ``stages``."""
+        mv = self.resolve(alias_or_version)
+        version, tags = str(mv.version), dict(mv.tags or {})
+        current = lifecycle.state_of(tags)
+        if current.stage not in stages:
+            raise TransitionRefused(
+                f"v{version} is in {current}; this evidence is recorded in {' or '.join(stages)} only ({why})"
+            )
+        with registry_errors(f"recording evidence on v{version}"):
+            return self._record(version, str(current), str(current), why, evidence)
+
     def archive(
         self, alias_or_version: str, reason: str = "archived by operator", evidence: dict[str, Any] | None = None
     ) -> dict[str, Any]:
@@ -357,10 +380,15 @@ class Registry:
         import mlflow.models
 
         lifecycle.check_registration(stage, tags)
-        try:
-            mlflow.models.get_model_info(model_uri)
-        except Exception as exc:
-            raise RegistryError(f"cannot register {model_uri}: no logged MLflow model there ({exc})") from exc
+        with registry_errors(f"reading the logged model {model_uri}"):  # an unreachable artifact store: 75
+            try:
+                mlflow.models.get_model_info(model_uri)
+            except Exception as exc:
+                from leadscore.objectstore import s3_unreachable
+
+                if s3_unreachable(exc):
+                    raise
+                raise RegistryError(f"cannot register {model_uri}: no logged MLflow model there ({exc})") from exc
         created: str | None = None
         with registry_errors("registering the model version"):
             try:

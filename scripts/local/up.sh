@@ -14,7 +14,8 @@
 # Knobs: UP_ROWS (20000) UP_SEED (7) UP_TRIALS (20) UP_PORT (8080) UP_FORCE=1 (regenerate data)
 #        UP_SHIFT_ROWS (14000: leads of the shifted months; the retrain's holdout, the latest 20 %, lies in them
 #        and it trains on the rest of them) UP_SHIFT_STRENGTH (1.0)
-#        CANARY_FAULT (none | latency: a local-only delay injected into the candidate server, rolled back).
+#        CANARY_FAULT (none | latency: a local-only delay injected into the candidate server | wrong-model: the
+#        champion's artifact served under the candidate's version; either is rolled back).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$ROOT"

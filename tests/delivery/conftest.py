@@ -158,7 +158,7 @@ def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, A
 
     promtool, prom = _prom_binaries()
     root = tmp_path_factory.mktemp("prom")
-    base = (int(time.time()) // 3600 - 30) * 3600
+    base = (int(time.time()) // 3600 - 3 * 14) * 3600  # every 3-hour segment ends in the past
     scenarios = [
         promdata.Scenario("healthy", seed=1),
         promdata.Scenario("errors", "errors", onset_min=45, seed=2),
@@ -167,6 +167,10 @@ def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, A
         promdata.Scenario("kpi", "kpi", onset_min=45, seed=5),
         promdata.Scenario("quiet", canary_rps=0.1, seed=6),
         promdata.Scenario("watch_latency", "latency", onset_min=85, seed=7),
+        promdata.Scenario("shifted", seed=12, shifted=True),
+        promdata.Scenario("shifted_errors", "errors", onset_min=45, seed=9, shifted=True),
+        promdata.Scenario("shifted_latency", "latency", onset_min=45, seed=10, shifted=True),
+        promdata.Scenario("shifted_score_shift", "score_shift", onset_min=45, seed=11, shifted=True),
     ]
     starts = [(base + i * 3 * 3600, sc) for i, sc in enumerate(scenarios)]
     (root / "data.om").write_text(promdata.openmetrics(starts))

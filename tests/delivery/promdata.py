@@ -1,7 +1,9 @@
 """Canary/stable series in OpenMetrics text for ``promtool tsdb create-blocks-from openmetrics``.
 
 Each scenario is its own time segment (separated by gaps) with stable ``model_version="1"`` and candidate
-``model_version="2"``; a fault hits the candidate from ``onset_min`` minutes into the segment. Counts are
+``model_version="2"``; a fault hits the candidate from ``onset_min`` minutes into the segment. A ``shifted``
+candidate is a retrain after a market shift: it scores every lead higher than stable (:func:`shifted`), the
+shift its shadow replay approves (:func:`replay_scores`). Counts are
 drawn per scrape with a seeded generator, so the numbers are noisy like real traffic.
 """
 
@@ -27,6 +29,27 @@ class Scenario:
     canary_rps: float = 5.0
     minutes: int = 130
     seed: int = 0
+    shifted: bool = False
+    """The candidate scores each lead :func:`shifted` (a retrain whose scores moved on purpose)."""
+
+
+SHIFT_POWER = 0.6
+
+
+def shifted(scores: np.ndarray) -> np.ndarray:
+    """The shifted candidate's score of a lead stable scores ``scores`` (0..100): higher, order kept."""
+    return 100.0 * (np.clip(scores, 0.0, 100.0) / 100.0) ** SHIFT_POWER
+
+
+def stable_scores(rng: np.random.Generator, n: int, fault: str | None = None) -> np.ndarray:
+    a, b = (5.0, 2.0) if fault == "score_shift" else (2.0, 5.0)
+    return rng.beta(a, b, n) * 100
+
+
+def replay_scores(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(stable's served scores, the shifted candidate's) of ``n`` replayed leads: what a shadow replay sees."""
+    served = stable_scores(np.random.default_rng(seed), n)
+    return np.rint(served), np.rint(shifted(served))
 
 
 @dataclass
@@ -40,7 +63,7 @@ class Side:
     outcomes: dict[tuple[str, str], float] | None = None
 
 
-def _step(side: Side, rng: np.random.Generator, rps: float, fault: str | None) -> None:
+def _step(side: Side, rng: np.random.Generator, rps: float, fault: str | None, shift: bool = False) -> None:
     n = int(rng.poisson(rps * STEP_S))
     err_p = 0.05 if fault == "errors" else 0.001
     errs = int(rng.binomial(n, err_p))
@@ -50,8 +73,8 @@ def _step(side: Side, rng: np.random.Generator, rps: float, fault: str | None) -
     assert side.lat is not None and side.score is not None and side.outcomes is not None
     side.lat += np.histogram(lat, bins=(0.0, *LATENCY_BUCKETS, np.inf))[0]
     side.lat_sum += float(lat.sum())
-    a, b = (5.0, 2.0) if fault == "score_shift" else (2.0, 5.0)
-    scores = rng.beta(a, b, n) * 100
+    scores = stable_scores(rng, n, fault)
+    scores = shifted(scores) if shift else scores
     side.score += np.histogram(scores, bins=(0.0, *SCORE_BUCKETS[:-1], 100.0, np.inf))[0]
     side.score_sum += float(scores.sum())
     outcomes = int(rng.poisson(0.5 * STEP_S * rps / 5.0))
@@ -108,7 +131,7 @@ def openmetrics(scenarios: list[tuple[int, Scenario]]) -> str:
             ts = start + i * STEP_S
             faulty = sc.fault if sc.fault and i * STEP_S >= sc.onset_min * 60 else None
             _step(stable, rng, 5.0, None)
-            _step(canary, rng, sc.canary_rps, faulty)
+            _step(canary, rng, sc.canary_rps, faulty, sc.shifted)
             for version, side in (("1", stable), ("2", canary)):
                 for family, line in _lines(version, side, ts):
                     by_family[family].append(line)

@@ -4,12 +4,14 @@ Prometheus at the simulated instant, so a 2-hour rollout runs in seconds on reco
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
+import promdata
 import pytest
 
-from leadscore.delivery import kube
+from leadscore.delivery import approval, kube
 from leadscore.delivery.analysis import Analysis, Plan
 from leadscore.delivery.metrics import AnalysisMetrics
 from leadscore.delivery.prom import Prometheus
@@ -62,6 +64,17 @@ def run(prometheus: dict[str, Any], patcher: kube.KubePatcher, scenario: str, p:
 def judged(outcome: Any, start: float) -> list[tuple[int, int, str]]:
     """(minute, step, status) of every judgement."""
     return [(int((e.at - start) // MIN), e.step, e.status) for e in outcome.events if e.verdict is not None]
+
+
+def record_approval(baseline_version: int = 1) -> None:
+    """The shadow stage's approval of v2's shift: a replay of 20,000 leads through the shifted candidate."""
+    served, candidate = promdata.replay_scores(20_000, seed=99)
+    shift = approval.from_scores(served, candidate, baseline_version, 2)
+    Registry().record_evidence("2", "test: shadow replay approved", shift.as_evidence())
+
+
+def psi_checks(outcome: Any) -> list[dict[str, Any]]:
+    return [c for e in outcome.events if e.verdict for c in e.verdict["checks"] if c["name"] == "score_psi"]
 
 
 def rollbacks(analysis: Analysis, phase: str) -> float:
@@ -197,3 +210,97 @@ def test_prometheus_down_is_a_bounded_wait_not_a_verdict(patcher, kube_api, stor
     assert outcome.status == "inconclusive"
     assert {c["name"] for e in outcome.events if e.verdict for c in e.verdict["checks"]} == {"prometheus"}
     assert Registry().state("2") == State("canary", 10)
+
+
+def test_a_shifted_candidate_is_judged_against_its_shadow_approval_and_promoted(
+    prometheus,
+    patcher,
+    kube_api,
+    store: Path,  # noqa: ANN001
+) -> None:
+    record_approval()
+    outcome, analysis = run(prometheus, patcher, "shifted", plan((10, 50, 100), promote=True))
+    start = prometheus["starts"]["shifted"]
+    assert outcome.status == "promoted", [e.detail for e in outcome.events]
+    assert [status for _, _, status in judged(outcome, start)] == ["pass", "pass", "passed"] * 2 + [
+        "pass",
+        "passed",
+    ] + [
+        "pass",
+        "pass",
+        "passed",
+    ]
+    checks = psi_checks(outcome)
+    assert len(checks) == 11 and all(c["status"] == "pass" for c in checks)
+    assert all("vs the shadow-approved shift" in c["detail"] for c in checks)
+    # the live scores are the shifted ones: against stable's, every interval would have failed
+    vs_stable = [float(re.search(r"vs stable (\d+\.\d+)", c["detail"]).group(1)) for c in checks]  # type: ignore[union-attr]
+    assert min(vs_stable) > 2 * CanaryThresholds().max_psi
+    assert "scores judged vs the shadow-approved shift (v1 -> v2 on 20000 replayed leads)" in outcome.events[0].detail
+    entered = next(h for h in Registry().history("2") if h.to_state == "canary 10%")
+    assert entered.evidence["score_reference"].startswith("vs the shadow-approved shift")
+    assert Registry().state("2") == State("production") and rollbacks(analysis, "watch") == 0
+
+
+def test_without_shadow_evidence_the_score_check_falls_back_to_stable_and_says_so(
+    prometheus,
+    patcher,
+    kube_api,
+    store: Path,  # noqa: ANN001
+) -> None:
+    outcome, analysis = run(prometheus, patcher, "shifted", plan((10, 50)))
+    start = prometheus["starts"]["shifted"]
+    assert outcome.status == "rolled_back"
+    assert judged(outcome, start) == [(10, 10, "fail")]
+    verdict = outcome.events[-2].verdict
+    assert [c["name"] for c in verdict["checks"] if c["status"] == "fail"] == ["score_psi"]
+    (check,) = [c for c in verdict["checks"] if c["name"] == "score_psi"]
+    assert "vs stable (no shadow evidence)" in check["detail"]
+    assert "scores judged vs stable: no shadow evidence" in outcome.events[0].detail
+    assert Registry().state("2") == State("archived") and rollbacks(analysis, "canary") == 1
+
+
+def test_an_approval_made_against_another_champion_is_not_used(prometheus, patcher, kube_api, store: Path) -> None:  # noqa: ANN001
+    record_approval(baseline_version=7)
+    outcome, _ = run(prometheus, patcher, "shifted", plan((10, 50)))
+    assert outcome.status == "rolled_back"
+    (check,) = psi_checks(outcome)
+    assert check["status"] == "fail" and "(the shadow approved a shift from v7, stable is v1)" in check["detail"]
+    assert "the shadow replay of" in outcome.events[0].detail
+
+
+@pytest.mark.parametrize(
+    ("scenario", "failing"),
+    [
+        ("shifted_errors", "success_rate"),
+        ("shifted_latency", "p99_latency"),
+        ("shifted_score_shift", "score_psi"),
+    ],
+)
+def test_an_approved_shifted_candidate_still_rolls_back_at_the_first_failing_check(
+    scenario: str,
+    failing: str,
+    prometheus,
+    patcher,
+    kube_api,
+    store: Path,  # noqa: ANN001
+) -> None:
+    record_approval()
+    outcome, analysis = run(prometheus, patcher, scenario, plan((10, 50)))
+    start = prometheus["starts"][scenario]
+    assert outcome.status == "rolled_back"
+    # the fault starts at minute 45: every judgement before it passed (the shift is the approved one)
+    assert judged(outcome, start) == [
+        (10, 10, "pass"),
+        (20, 10, "pass"),
+        (30, 10, "passed"),
+        (40, 50, "pass"),
+        (50, 50, "fail"),
+    ], [e.detail for e in outcome.events]
+    verdict = outcome.events[-2].verdict
+    assert [c["name"] for c in verdict["checks"] if c["status"] == "fail"] == [failing]
+    assert all("shadow-approved shift" in c["detail"] for c in psi_checks(outcome))
+    reg = Registry()
+    assert reg.state("2") == State("archived") and failing in reg.history("2")[-1].why
+    assert kube_api.obj["spec"]["predictor"]["canaryTrafficPercent"] == 0
+    assert rollbacks(analysis, "canary") == 1

@@ -3,12 +3,15 @@ storage, the logged requests replayed to them by share, a real Prometheus scrapi
 analysis deciding with bake times of seconds, the real MLflow registry moving the versions.
 
 A healthy candidate goes 10 -> 50 -> 100 % and is promoted; the same candidate with the local latency fault
-is rolled back at its first judgement, on the latency check alone."""
+is rolled back at its first judgement, on the latency check alone. A retrain whose scores moved on purpose
+(the market shifted) is promoted on the shift its shadow replay approved; served with the wrong model (the
+stable artifact under its version) it is rolled back on the score check alone."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 from deltalake import DeltaTable
 from logdata import write_log
@@ -41,12 +44,52 @@ def close_pair(tmp_path_factory: pytest.TempPathFactory, store_builder) -> Path:
     return home
 
 
+def market_shifted(path: Path) -> Path:
+    """A retrain after a market shift: the same leads convert more often (labels drawn from a higher base
+    rate, calibrated to it), so it scores every kind of lead higher than the champion does."""
+    from leadscore_core import testkit as tiny
+    from leadscore_core.artifact import Calibrator
+    from leadscore_core.contract import load_spec
+    from leadscore_core.encoding import FeatureEncoder
+
+    spec = load_spec("crm_freezone")
+    rows = tiny.random_leads(spec, 800)
+    x = FeatureEncoder(spec).encode_records(rows)
+    rng = np.random.default_rng(1)
+    logits = np.nan_to_num(x, nan=0.0) @ rng.normal(0, 1, x.shape[1]) / np.sqrt(x.shape[1]) * 3 + 1.0
+    y = (rng.random(len(rows)) < 1 / (1 + np.exp(-logits))).astype(int)
+    cal = Calibrator(x=[0.0, 0.5, 1.0], y=[0.1, 0.7, 1.0])
+    return tiny.build_artifact(path, spec, rows, y, version="2", rounds=20, calibrator=cal, tier_cutoffs=tiny.TIERS)
+
+
+@pytest.fixture(scope="module")
+def shifted_pair(tmp_path_factory: pytest.TempPathFactory, store_builder) -> Path:  # type: ignore[no-untyped-def]
+    """A registry where the candidate is a retrain after a market shift (scores far from the champion's)."""
+    from leadscore_core import testkit as tiny
+
+    root = tmp_path_factory.mktemp("shifted")
+    artifacts = [
+        tiny.make_artifact(root / "a0" / "leadscore", n=800, rounds=20),
+        market_shifted(root / "a1" / "leadscore"),
+    ]
+    home = store_builder(root / "home", artifacts)
+    write_log(home / "inference_log", artifacts[0], 600, seed=22, day="2026-11-01")
+    return home
+
+
 @pytest.fixture
 def home(close_pair: Path, store_user, prometheus_binaries: tuple) -> Path:  # type: ignore[no-untyped-def]
     return store_user(close_pair)  # type: ignore[no-any-return]
 
 
-def job(home: Path, fault_ms: int, lines: list[str]) -> canary.LocalCanary:
+@pytest.fixture
+def shifted_home(shifted_pair: Path, store_user, prometheus_binaries: tuple) -> Path:  # type: ignore[no-untyped-def]
+    return store_user(shifted_pair)  # type: ignore[no-any-return]
+
+
+def job(
+    home: Path, fault: canary.Fault | int, lines: list[str], leads_per_request: int = 5, min_scores: int = 50
+) -> canary.LocalCanary:
     return canary.LocalCanary(
         registry=Registry(),
         candidate=2,
@@ -59,10 +102,10 @@ def job(home: Path, fault_ms: int, lines: list[str]) -> canary.LocalCanary:
             watch_s=INTERVAL,
             reference_window_s=INTERVAL,
         ),
-        thresholds=CanaryThresholds(min_requests=10, min_scores=50, max_p99_s=P99_LIMIT_S),
+        thresholds=CanaryThresholds(min_requests=10, min_scores=min_scores, max_p99_s=P99_LIMIT_S),
         drive=DriveConfig(rps=40.0),
-        leads_per_request=5,
-        fault_delay_ms=fault_ms,
+        leads_per_request=leads_per_request,
+        fault=fault if isinstance(fault, canary.Fault) else canary.Fault(delay_ms=fault),
         log_uri=str(home / "inference_log"),
         workdir=home / "canary",
         echo=lines.append,
@@ -96,6 +139,54 @@ def test_a_healthy_candidate_is_promoted(home: Path) -> None:
     assert set(result.sent) == {1, 2} and all(set(by) == {"200"} for by in result.sent.values())
     timeline = "\n".join(lines)
     assert "shadow  v2 re-scored" in timeline and "p99_latency" in timeline and "score_psi" in timeline
+    assert "shadow  approved" in timeline and "vs the shadow-approved shift" in timeline
+
+
+SCORED = {"leads_per_request": 19, "min_scores": 250}
+"""The score check judged on 250+ scores a side (as `canary local` does): 19 leads a request put ~300 in the
+candidate's 4 s window at 10 %. Fewer scores make PSI noisy (the 50 above put 0.1-0.2 on an unchanged model).
+19, not 20: 600 logged leads make 31 bodies, and the candidate's every tenth request cycles through all of
+them (with 30 bodies it would see the same 3 bodies over and over, not the traffic the replay approved)."""
+
+
+def psi_details(outcome: Outcome) -> list[str]:
+    return [c["detail"] for e in outcome.events if e.verdict for c in e.verdict["checks"] if c["name"] == "score_psi"]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(150)
+def test_a_shifted_retrain_is_promoted_on_the_shift_its_shadow_replay_approved(shifted_home: Path) -> None:
+    lines: list[str] = []
+    result = canary.run(job(shifted_home, 0, lines, **SCORED))
+    print("\n".join(lines))  # the timeline, shown with -rP
+    outcome = result.outcome
+    assert outcome.status == "promoted", "\n".join(lines)
+    replay_psi = float(next(ln for ln in lines if "shadow  v2 re-scored" in ln).split("score PSI ")[1].split(",")[0])
+    assert replay_psi > 2 * CanaryThresholds().max_psi  # the retrain scores the replayed traffic very differently
+    judged = [d for d in psi_details(outcome) if not d.startswith("scores canary")]  # "wait" on a quiet window
+    assert judged and all("vs the shadow-approved shift" in d for d in judged), "\n".join(lines)
+    reg = Registry()
+    assert str(reg.champion().version) == "2"  # type: ignore[union-attr]
+    approved = [h for h in reg.history("2") if not h.moved]
+    assert len(approved) == 1 and approved[0].evidence["shadow_replay"]["baseline_version"] == 1
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(150)
+def test_the_wrong_model_under_the_candidates_name_is_rolled_back_on_the_score_check(shifted_home: Path) -> None:
+    lines: list[str] = []
+    result = canary.run(job(shifted_home, canary.Fault(wrong_model=True), lines, **SCORED))
+    print("\n".join(lines))  # the timeline, shown with -rP
+    outcome = result.outcome
+    assert outcome.status == "rolled_back", "\n".join(lines)
+    judged = [e for e in outcome.events if e.verdict is not None]
+    first = next(e for e in judged if e.status != "wait")
+    assert first is judged[-1] and first.status == "fail" and first.step == 10, "\n".join(lines)
+    assert first.verdict is not None
+    assert [c["name"] for c in first.verdict["checks"] if c["status"] == "fail"] == ["score_psi"], "\n".join(lines)
+    reg = Registry()
+    assert str(reg.champion().version) == "1" and reg.state("2").stage == "archived"  # type: ignore[union-attr]
+    assert "score_psi" in reg.history("2")[-1].why
 
 
 @pytest.mark.slow

@@ -1,8 +1,10 @@
-"""A recording stand-in for the Argo Server: a real HTTP server on 127.0.0.1 that stores each request."""
+"""A recording stand-in for the Argo Server: a real HTTP server on 127.0.0.1 that stores each request and, as
+Argo does, refuses a second Workflow under a name it already holds (409 AlreadyExists)."""
 
 from __future__ import annotations
 
 import json
+import socket
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -29,6 +31,8 @@ class ArgoStandIn:
     phase: str = "Succeeded"
     """phase answered to GET of a workflow."""
     created: dict[str, Any] = field(default_factory=dict)
+    lose_answers: int = 0
+    """This many successful POSTs create the Workflow, then close the connection unanswered (a lost answer)."""
 
 
 @pytest.fixture
@@ -58,8 +62,18 @@ def argo_server() -> Iterator[Callable[[], ArgoStandIn]]:
                     self._answer(state.status, {"message": "stand-in says no", "code": 13})
                     return
                 created = json.loads(json.dumps(body["workflow"]))
-                created["metadata"]["name"] = created["metadata"].get("generateName", "wf-") + "abcde"
-                state.created[created["metadata"]["name"]] = created
+                meta = created["metadata"]
+                name = meta.get("name") or meta.get("generateName", "wf-") + "abcde"
+                if name in state.created:  # as Argo: a fixed name is created once
+                    self._answer(409, {"message": f'workflows.argoproj.io "{name}" already exists', "code": 6})
+                    return
+                meta["name"] = name
+                state.created[name] = created
+                if state.lose_answers > 0:
+                    state.lose_answers -= 1
+                    self.close_connection = True
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    return
                 self._answer(200, created)
 
             def do_GET(self) -> None:  # noqa: N802

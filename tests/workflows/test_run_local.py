@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -68,6 +69,33 @@ def test_run_local_retraining_registers_then_starts_shadow(tmp_path: Path, local
     run = client.get_run(out["outputs"]["run_id"])
     assert run.data.tags["retrain_reason"] == "drift"
     assert run.data.tags["retrain_evidence"] == "lead_source PSI 0.91"
+    _make_up_prints_the_timeline(tmp_path, second.stdout, listing)
+
+
+def _make_up_prints_the_timeline(tmp_path: Path, run_json: str, listing: dict) -> None:
+    """`make up` step 6 prints drift -> the retraining steps -> the new version's stage from these outputs."""
+    report = tmp_path / "replay-1.json"
+    report.write_text(json.dumps({"drifted_features": ["lead_source"], "features": {"lead_source": {"psi": 0.91}}}))
+    run = tmp_path / "retraining-local.json"
+    run.write_text(run_json)
+    script = Path(__file__).parents[2] / "scripts" / "local" / "timeline.py"
+    shown = subprocess.run(
+        [sys.executable, str(script), "show", str(report), str(run), json.dumps(listing)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
+    lines = shown.splitlines()
+    assert lines[1].split(None, 1)[1] == "drift     lead_source PSI 0.910 (replay-1.json)"
+    steps = [m.groups() for m in re.finditer(r"retraining/([\w-]+): (\w+)", shown)]
+    assert steps == [
+        ("pipeline", "Skipped"),
+        ("train", "Succeeded"),
+        ("shadow", "Succeeded"),
+        ("exit-handler", "Succeeded"),
+    ]
+    assert lines[-1].split()[:7] == ["result", "v2:", "gate", "promoted,", "now", "in", "shadow"]
 
 
 def test_a_failed_step_stops_the_run_and_is_named(tmp_path: Path, local_env: dict[str, str]) -> None:

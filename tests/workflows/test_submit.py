@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 
 import pytest
 import yaml
 from typer.testing import CliRunner
 
 from leadscore.cli import build_app
-from leadscore_core.workflows import TRANSIENT_EXIT_CODE, retraining_request
+from leadscore_core.workflows import TRANSIENT_EXIT_CODE, retraining_request, workflow_name
 from workflows import catalog
 
 runner = CliRunner()
@@ -77,6 +78,9 @@ def test_submit_wait_polls_until_final(argo_server, argo_env) -> None:
         (["workflows", "submit", "training", "-p", "lake"], "is not KEY=VALUE"),
         (["workflows", "submit", "training", "-p", "colour=red"], "has no parameter 'colour'"),
         (["workflows", "run-local", "training", "-p", "reason=drift"], "has no parameter 'reason'"),
+        (["workflows", "run-local", "nope"], "unknown workflow 'nope'"),
+        (["workflows", "render", "nope"], "unknown workflow 'nope'"),
+        (["retrain", "--note", "x", "-p", "colour=red"], "has no parameter 'colour'"),
     ],
 )
 def test_bad_input_is_a_clear_error(argo_server, argo_env, args: list[str], message: str) -> None:
@@ -102,12 +106,18 @@ def _closed_port() -> int:
         return s.getsockname()[1]
 
 
-def test_unreachable_server_is_retried_then_a_clear_transient_error(argo_env) -> None:
+def test_unreachable_server_is_retried_with_backoff_then_a_clear_transient_error(
+    argo_env, monkeypatch: pytest.MonkeyPatch
+) -> None:
     argo_env(f"http://127.0.0.1:{_closed_port()}")
+    slept: list[float] = []
+    monkeypatch.setattr(time, "sleep", slept.append)
     for args in (["workflows", "submit", "training"], ["retrain", "--reason", "manual", "--note", "x"]):
+        slept.clear()
         res = runner.invoke(build_app(), args)
         assert res.exit_code == TRANSIENT_EXIT_CODE, res.output
         assert "not reachable after 4" in res.output and "Traceback" not in res.output
+        assert slept == [0.01, 0.02, 0.04], args  # ARGO_BACKOFF_SECONDS doubled between the 4 tries
 
 
 def test_server_errors_are_retried_and_refusals_are_not(argo_server, argo_env) -> None:
@@ -130,7 +140,10 @@ def test_retrain_submits_the_retraining_template(argo_server, argo_env, reason: 
     assert res.exit_code == 0, res.output
     (req,) = server.requests
     assert req.path == "/api/v1/workflows/leadscore"
-    assert req.body == retraining_request(reason, note, namespace="leadscore", trials="7")
+    out = json.loads(res.stdout.strip().splitlines()[-1])
+    assert req.body == retraining_request(reason, note, namespace="leadscore", request_id=out["request_id"], trials="7")
+    assert out["name"] == workflow_name("retraining", out["request_id"]) == req.body["workflow"]["metadata"]["name"]
+    assert out["already_submitted"] is False
     spec = req.body["workflow"]["spec"]
     assert spec["workflowTemplateRef"] == {"name": "retraining"}
     assert {"name": "reason", "value": reason} in spec["arguments"]["parameters"]
@@ -142,3 +155,43 @@ def test_retrain_rejects_an_unknown_reason(argo_server, argo_env) -> None:
     argo_env(server.url)
     res = runner.invoke(build_app(), ["retrain", "--reason", "boredom"])
     assert res.exit_code == 2 and "reason 'boredom' is not one of" in res.output and server.requests == []
+
+
+def _retrain(*args: str) -> dict:
+    res = runner.invoke(build_app(), ["retrain", "--reason", "manual", "--note", "new campaign data", *args])
+    assert res.exit_code == 0, res.output
+    return dict(json.loads(res.stdout.strip().splitlines()[-1]))
+
+
+def test_manual_retrains_are_separate_runs_and_a_resent_request_is_one(argo_server, argo_env) -> None:
+    """Named from a request id as the trigger names its runs: two retrains asked for separately (same note)
+    are two Workflows; the same request sent again is refused by Argo (409) and reported as submitted."""
+    server = argo_server()
+    argo_env(server.url)
+    first, second = _retrain(), _retrain()
+    assert first["request_id"] != second["request_id"] and first["name"] != second["name"]
+    assert sorted(server.created) == sorted([first["name"], second["name"]])
+    assert not first["already_submitted"] and not second["already_submitted"]
+
+    sent, again = _retrain("--request-id", "ticket-4711"), _retrain("--request-id", "ticket-4711")
+    assert sent["name"] == again["name"] == workflow_name("retraining", "ticket-4711")
+    assert (sent["already_submitted"], again["already_submitted"]) == (False, True)
+    assert len(server.created) == 3 and len(server.requests) == 4
+
+
+def test_a_retry_after_a_lost_answer_creates_one_workflow(argo_server, argo_env) -> None:
+    """The first POST lands but its answer is lost; the client's retry is refused as AlreadyExists: one run."""
+    server = argo_server()
+    server.lose_answers = 1
+    argo_env(server.url)
+    out = _retrain()
+    assert [r.method for r in server.requests] == ["POST", "POST"]
+    assert server.requests[0].body == server.requests[1].body
+    assert list(server.created) == [out["name"]] and out["already_submitted"] is True
+
+
+def test_an_empty_request_id_is_bad_input(argo_server, argo_env) -> None:
+    server = argo_server()
+    argo_env(server.url)
+    res = runner.invoke(build_app(), ["retrain", "--note", "x", "--request-id", " "])
+    assert res.exit_code == 2 and "request id is needed" in res.output and server.requests == []
