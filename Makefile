@@ -63,7 +63,7 @@ format: ## ruff import sorting + formatter on FILES (default: the whole repo; mi
 
 typecheck: ## mypy on every package (also the last step of `make test`)
 	@$(ROOT)/.venv/bin/mypy core/leadscore_core leadscore training workflows model_server/front/leadscore_front model_server/transformer/leadscore_transformer \
-	    model_server/predictor/leadscore_predictor monitors/leadscore_monitors
+	    model_server/predictor/leadscore_predictor monitors/leadscore_monitors bench
 
 validate-manifests: ## render + validate manifests without pytest (plain report)
 	@python3 $(ROOT)/scripts/manifests.py

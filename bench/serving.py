@@ -54,6 +54,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -405,9 +406,10 @@ def main() -> None:
                       f"server cpu {r.server_cpu:.2f}  rps/cpu-s {r.rps_per_server_cpu:.0f}", flush=True)  # fmt: skip
                 if before is not None:
                     drops = sum((r.events_dropped or {}).values())
+                    reconciled = r.events_received == (r.events_expected or 0) - drops
                     print(f"{'':14s} events: expected {r.events_expected}  sent {r.events_sent}  received "
                           f"{r.events_received}  dropped {drops} {r.events_dropped}  consumer cpu "
-                          f"{r.consumer_cpu or 0:.2f}  reconciled {r.events_received == r.events_expected - drops}",
+                          f"{r.consumer_cpu or 0:.2f}  reconciled {reconciled}",
                           flush=True)  # fmt: skip
         finally:
             for p in reversed([*procs, *([sink[0]] if sink else [])]):
@@ -423,7 +425,7 @@ def main() -> None:
             pred = start_predictor(model_dir, pport, logs / f"{name}-predictor.log", extra_env=env, cpu=SERVER_CPU)
             auth = f"Bearer {hs256_token(JWT_KEY)}"
             url = f"http://127.0.0.1:{pport}/score-lead"
-            run(name, [pred], url, files["crm"], lambda u, a=auth: check_crm(u, a), auth, sink, events=sink is not None)
+            run(name, [pred], url, files["crm"], partial(check_crm, auth=auth), auth, sink, events=sink is not None)
         elif name in ("a-transformer", "a-transformer-split", "a-merged", "a-merged-exact", "b-predictor"):
             pport = free_port()
             env = {**NO_LIMIT, "PREDICTOR_CRM_ENDPOINT": "true"}

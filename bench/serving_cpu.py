@@ -125,7 +125,9 @@ def start_setup(name: str, model_dir: Path, work: Path) -> Setup:
     log = work / f"{kind}-{len(list(work.glob('*.log')))}.log"
     sink = start_sink(log.with_suffix(""), log.with_suffix(".sink.log")) if kind == "deployed" else None
     env = deployed_env(f"{sink[1]}/" if sink else None, local_redis())
-    env.update(kv.split("=", 1) for kv in extra)  # e.g. deployed+PREDICTOR_EVENTS_LINGER_SECONDS=0
+    for kv in extra:  # e.g. deployed+PREDICTOR_EVENTS_LINGER_SECONDS=0
+        key, value = kv.split("=", 1)
+        env[key] = value
     port = free_port()
     if python:
         env = {**os.environ, **env, "PREDICTOR_MODEL_URI": str(model_dir), "PREDICTOR_HTTP_PORT": str(port),

@@ -106,6 +106,10 @@ class DriftThresholds(BaseSettings):
     """Outcome path: realised AUC this far below the reference AUC, and significantly so, flags concept drift."""
     outcome_min_conversions: int = Field(100, ge=1)
     """Outcome path: fewer conversions than this in the labelled window is too few to judge (no verdict)."""
+    conversion_drop_max: float = Field(0.10, gt=0, lt=1)
+    """Outcome path, business signal: the later half of the logged period converts this share less than the
+    earlier half (``1 - later / earlier``). The alert ``LeadConversionDrop`` states the default; a test keeps
+    the two equal."""
 
     def psi_for(self, feature_type: str) -> float:
         """The PSI floor of a spec feature type."""

@@ -3,8 +3,9 @@
 Reads the ``leads`` table of the PostgreSQL CRM (lead id, converted flag, conversion time), hashes each
 lead id with :func:`leadscore_core.events.lead_key` (the only id in the log) and joins the Delta
 inference log. Reports the realised AUC, the conversion rate by tier, and the business signal: the
-conversion rate of the later half of the logged period fell by more than ``drop_threshold`` (default
-10 %) relative to the earlier half; a signal is posted to the retrain trigger as a
+conversion rate of the later half of the logged period fell by more than
+:attr:`~leadscore_core.settings.DriftThresholds.conversion_drop_max` (``LEADSCORE_DRIFT_CONVERSION_DROP_MAX``,
+default 10 %) relative to the earlier half; a signal is posted to the retrain trigger as a
 ``retrain.requested`` CloudEvent when ``--trigger-url`` is given.
 
 The job is a batch step (a CronWorkflow), so nothing scrapes it. Each run posts its figures per model
@@ -89,7 +90,9 @@ def auc_se(auc_value: float, n_pos: int, n_neg: int) -> float:
     return float(np.sqrt(max(var, 0.0)))
 
 
-def calibration_p_value(probability: Sequence[float], converted: Sequence[int], bins: int = 10) -> float | None:
+def calibration_p_value(
+    probability: Sequence[float] | np.ndarray, converted: Sequence[int] | np.ndarray, bins: int = 10
+) -> float | None:
     """Conversions by score decile against the model's expected conversions (Hosmer-Lemeshow, external
     validation: ``bins`` degrees of freedom). Small when the realised conversion no longer follows the score."""
     p, y = np.asarray(probability, dtype=np.float64), np.asarray(converted, dtype=np.float64)
@@ -137,8 +140,15 @@ def latest_rows(log_rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return latest
 
 
-def compute(log_rows: list[dict[str, Any]], outcomes: dict[str, bool], drop_threshold: float = 0.10) -> OutcomeReport:
-    """Join logged rows (``lead_key``, ``probability``, ``tier``, ``event_time``) to outcomes by lead key."""
+def compute(
+    log_rows: list[dict[str, Any]], outcomes: dict[str, bool], drop_threshold: float | None = None
+) -> OutcomeReport:
+    """Join logged rows (``lead_key``, ``probability``, ``tier``, ``event_time``) to outcomes by lead key.
+
+    ``drop_threshold``: the business signal's conversion drop (default ``DriftThresholds().conversion_drop_max``).
+    """
+    if drop_threshold is None:
+        drop_threshold = DriftThresholds().conversion_drop_max
     latest = latest_rows(log_rows)
     joined = [(r, outcomes[k]) for k, r in latest.items() if k in outcomes]
     joined.sort(key=lambda x: x[0]["event_time"])
@@ -188,14 +198,16 @@ def crm_outcomes(
     return {lead_key(str(i), salt): spec.is_positive(c) for i, c in rows if i is not None}
 
 
-def by_version(log_rows: list[dict[str, Any]], outcomes: dict[str, bool]) -> list[VersionOutcome]:
+def by_version(
+    log_rows: list[dict[str, Any]], outcomes: dict[str, bool], drop_threshold: float | None = None
+) -> list[VersionOutcome]:
     """:func:`compute` over the leads each model version scored last (``model_version`` of the latest score)."""
     groups: dict[str, list[dict[str, Any]]] = {}
     for row in latest_rows(log_rows).values():
         groups.setdefault(str(row.get("model_version") or "unknown"), []).append(row)
     out = []
     for version, rows in sorted(groups.items()):
-        r = compute(rows, outcomes)
+        r = compute(rows, outcomes, drop_threshold)
         out.append(
             VersionOutcome(
                 model_version=version,
@@ -327,14 +339,15 @@ def main(argv: list[str] | None = None) -> None:
     rows = read_log(uri, columns=LOG_COLUMNS).to_pylist()
     outcomes = crm_outcomes(a.dsn or CrmSettings().crm_dsn, a.crm_table, spec, home.pii_salt)
     now = datetime.now(UTC)
-    report = compute(rows, outcomes, s.drop_threshold)
+    drop_max = DriftThresholds().conversion_drop_max
+    report = compute(rows, outcomes, drop_max)
     if a.model_dir:
         _judge_concept(report, a.model_dir)
     event = OutcomeReportEvent(
         computed_at=now,
         settle_days=s.settle_days,
         business_signal=report.business_signal,
-        versions=by_version(rows, outcomes),
+        versions=by_version(rows, outcomes, drop_max),
         counts=settled_counts(rows, outcomes, now, s.settle_days),
     )
     out: dict[str, Any] = {**report.model_dump(), "event": event.model_dump(mode="json")}

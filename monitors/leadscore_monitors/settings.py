@@ -149,8 +149,6 @@ class OutcomeSettings(BaseSettings):
 
     crm_table: str = "leads"
     """Table with ``lead_id``, a converted flag and ``converted_at``."""
-    drop_threshold: float = Field(0.10, gt=0, lt=1)
-    """Business signal when the conversion rate falls by more than this share vs the baseline."""
     report_url: str | None = None
     """Where each run posts its ``ai.leadscore.outcome`` report event (``MONITOR_REPORT_URL``): the broker
     ingress in a cluster, the ``outcome-metrics`` consumer locally; unset: the report is only written to a file."""

@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from leadscore_core.settings import DriftThresholds
+
 ROOT = Path(__file__).resolve().parents[2]
 RULES = sorted((ROOT / "charts" / "leadscore" / "files" / "rules").glob("*.rules.yaml"))
 UNIT_TESTS = sorted((Path(__file__).parent / "promtool").glob("*.test.yaml"))
@@ -110,6 +112,17 @@ def test_drift_alerts_use_the_detectors_verdict_not_a_recomputed_threshold() -> 
         if "leadscore_drift_feature_psi" in expr:
             gate = re.search(r"\(leadscore_drift_feature_drifted > 0\)\s+and on \([^)]*feature[^)]*\)", expr)
             assert gate, f"PSI used without the detector's verdict: {expr}"
+
+
+def test_conversion_drop_alert_states_the_outcome_jobs_threshold() -> None:
+    """LeadConversionDrop fires where the outcome job raises its business signal: the rule's bound and its
+    description are core's ``DriftThresholds.conversion_drop_max`` default, not a second number."""
+    default = DriftThresholds.model_fields["conversion_drop_max"].default
+    rule = next(r for r in all_rules() if r["alert"] == "LeadConversionDrop")
+    bound = re.fullmatch(r".*\(leadscore_outcome_conversion_drop\)\s*>\s*([0-9.]+)", rule["expr"].strip())
+    assert bound, rule["expr"]
+    assert float(bound.group(1)) == pytest.approx(default)
+    assert f"above {default:.0%}" in rule["annotations"]["description"]
 
 
 def test_every_alert_has_a_runbook_entry_in_the_readme() -> None:
