@@ -14,14 +14,16 @@ from leadscore_core.storage import S3Settings
 
 @pytest.fixture
 def default_session(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """boto3's process-wide default session, put back after the test."""
-    monkeypatch.setattr(boto3, "DEFAULT_SESSION", boto3.DEFAULT_SESSION)
+    """A fresh boto3 default session and MLflow client cache (an earlier test of the same process may have
+    bound them already), the process's own put back after the test."""
+    from mlflow.store.artifact import s3_artifact_repo
+
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("MLFLOW_S3_ENDPOINT_URL", "http://127.0.0.1:9")
+    s3_artifact_repo._cached_get_s3_client.cache_clear()
     yield
-    from mlflow.store.artifact import s3_artifact_repo
-
     s3_artifact_repo._cached_get_s3_client.cache_clear()
 
 
