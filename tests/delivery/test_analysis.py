@@ -66,6 +66,21 @@ def judged(outcome: Any, start: float) -> list[tuple[int, int, str]]:
     return [(int((e.at - start) // MIN), e.step, e.status) for e in outcome.events if e.verdict is not None]
 
 
+def assert_rolled_back_at_minute_50(outcome: Any, start: float, failing: str) -> None:
+    """The fault starts at minute 45: every judgement before it passed, the first one after it failed on
+    ``failing`` alone."""
+    assert outcome.status == "rolled_back"
+    assert judged(outcome, start) == [
+        (10, 10, "pass"),
+        (20, 10, "pass"),
+        (30, 10, "passed"),
+        (40, 50, "pass"),
+        (50, 50, "fail"),
+    ], [e.detail for e in outcome.events]
+    verdict = outcome.events[-2].verdict
+    assert [c["name"] for c in verdict["checks"] if c["status"] == "fail"] == [failing]
+
+
 def record_approval(baseline_version: int = 1) -> None:
     """The shadow stage's approval of v2's shift: a replay of 20,000 leads through the shifted candidate."""
     served, candidate = promdata.replay_scores(20_000, seed=99)
@@ -143,17 +158,7 @@ def test_each_kind_of_unhealthy_rolls_back_at_the_first_failing_check(
 ) -> None:
     outcome, analysis = run(prometheus, patcher, scenario, plan((10, 50)))
     start = prometheus["starts"][scenario]
-    assert outcome.status == "rolled_back"
-    # the fault starts at minute 45: every judgement before it passed, the first one after it failed
-    assert judged(outcome, start) == [
-        (10, 10, "pass"),
-        (20, 10, "pass"),
-        (30, 10, "passed"),
-        (40, 50, "pass"),
-        (50, 50, "fail"),
-    ], [e.detail for e in outcome.events]
-    verdict = outcome.events[-2].verdict
-    assert [c["name"] for c in verdict["checks"] if c["status"] == "fail"] == [failing]
+    assert_rolled_back_at_minute_50(outcome, start, failing)
     uri = Registry().resolve("2").tags["storage_uri"]
     assert kube_api.patches == [kube.start_body(uri, 2, 10), kube.traffic_body(50), kube.traffic_body(0)]
     assert kube_api.obj["spec"]["predictor"]["canaryTrafficPercent"] == 0
@@ -288,17 +293,7 @@ def test_an_approved_shifted_candidate_still_rolls_back_at_the_first_failing_che
     record_approval()
     outcome, analysis = run(prometheus, patcher, scenario, plan((10, 50)))
     start = prometheus["starts"][scenario]
-    assert outcome.status == "rolled_back"
-    # the fault starts at minute 45: every judgement before it passed (the shift is the approved one)
-    assert judged(outcome, start) == [
-        (10, 10, "pass"),
-        (20, 10, "pass"),
-        (30, 10, "passed"),
-        (40, 50, "pass"),
-        (50, 50, "fail"),
-    ], [e.detail for e in outcome.events]
-    verdict = outcome.events[-2].verdict
-    assert [c["name"] for c in verdict["checks"] if c["status"] == "fail"] == [failing]
+    assert_rolled_back_at_minute_50(outcome, start, failing)
     assert all("shadow-approved shift" in c["detail"] for c in psi_checks(outcome))
     reg = Registry()
     assert reg.state("2") == State("archived") and failing in reg.history("2")[-1].why

@@ -10,6 +10,7 @@ stable artifact under its version) it is rolled back on the score check alone.""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -116,6 +117,18 @@ def judgements(outcome: Outcome) -> list[tuple[str, int, str]]:
     return [(e.phase, e.step, e.status) for e in outcome.events if e.verdict is not None]
 
 
+def first_failure_at_10(outcome: Outcome, lines: list[str]) -> Any:
+    """The rollout was rolled back, and its first judgement that did not wait was the last one: a failure at
+    10 %. Returns that event (its verdict is set)."""
+    timeline = "\n".join(lines)
+    assert outcome.status == "rolled_back", timeline
+    judged = [e for e in outcome.events if e.verdict is not None]
+    first = next(e for e in judged if e.status != "wait")
+    assert first is judged[-1] and first.status == "fail" and first.step == 10, timeline
+    assert first.verdict is not None
+    return first
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(150)
 def test_a_healthy_candidate_is_promoted(home: Path) -> None:
@@ -177,12 +190,7 @@ def test_the_wrong_model_under_the_candidates_name_is_rolled_back_on_the_score_c
     lines: list[str] = []
     result = canary.run(job(shifted_home, canary.Fault(wrong_model=True), lines, **SCORED))
     print("\n".join(lines))  # the timeline, shown with -rP
-    outcome = result.outcome
-    assert outcome.status == "rolled_back", "\n".join(lines)
-    judged = [e for e in outcome.events if e.verdict is not None]
-    first = next(e for e in judged if e.status != "wait")
-    assert first is judged[-1] and first.status == "fail" and first.step == 10, "\n".join(lines)
-    assert first.verdict is not None
+    first = first_failure_at_10(result.outcome, lines)
     assert [c["name"] for c in first.verdict["checks"] if c["status"] == "fail"] == ["score_psi"], "\n".join(lines)
     reg = Registry()
     assert str(reg.champion().version) == "1" and reg.state("2").stage == "archived"  # type: ignore[union-attr]
@@ -195,13 +203,8 @@ def test_a_slow_candidate_is_rolled_back_at_the_first_failing_check(home: Path) 
     lines: list[str] = []
     result = canary.run(job(home, FAULT_MS, lines))
     print("\n".join(lines))  # the timeline, shown with -rP
-    outcome = result.outcome
-    assert outcome.status == "rolled_back", "\n".join(lines)
-    judged = [e for e in outcome.events if e.verdict is not None]
     # quiet first intervals may wait (the slow answers are still in flight); the first verdict is the failure
-    first = next(e for e in judged if e.status != "wait")
-    assert first is judged[-1] and first.status == "fail" and first.step == 10, "\n".join(lines)
-    assert first.verdict is not None
+    first = first_failure_at_10(result.outcome, lines)
     failed = [c["name"] for c in first.verdict["checks"] if c["status"] == "fail"]
     assert failed == ["p99_latency"], "\n".join(lines)
     p99 = next(c["detail"] for c in first.verdict["checks"] if c["name"] == "p99_latency")
