@@ -13,6 +13,15 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+MEANING = {
+    "development": "the gate kept it: it did not beat the champion",
+    "staging": "it passed the gate",
+    "shadow": "it passed the gate; its shadow stage started",
+    "production": "it serves",
+    "archived": "retired",
+}
+"""What each lifecycle stage says about the retrained version, printed after it."""
+
 
 def evidence(report: dict) -> str:
     drifted = report.get("drifted_features") or []
@@ -41,7 +50,7 @@ def show(report_path: Path, run_path: Path, registry: dict) -> None:
     version = run["outputs"].get("model_version")
     stages = {str(v["version"]): v["lifecycle"] for v in registry.get("versions", [])}
     gate, stage = run["outputs"].get("gate_decision"), stages.get(str(version), "?")
-    print(f"      result    v{version}: gate {gate}, now in {stage} (staging: passed the gate; shadow: started)")
+    print(f"      result    v{version}: gate {gate}, now in {stage} ({MEANING.get(stage, 'see the registry')})")
 
 
 def candidate(run_path: Path) -> str | None:
