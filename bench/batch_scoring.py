@@ -4,10 +4,11 @@ Not a test. Builds a synthetic gold table of N leads (spec ``crm_freezone``) and
 champion on (fast settings), then times, on the same rows, each from the Delta table to a Delta table:
 
 * ``spark``            what ``leadscore batch score`` runs (:func:`leadscore.batch.score.score_to_delta`):
-                       PySpark ``local[2]`` reads the files delta-rs resolves, ``mapInArrow`` scores them with
-                       reasons in the Python workers, Arrow back to the driver, delta-rs writes
-                       ``gold/lead_scores``. The first Spark job of the session (JIT and Python workers cold),
-                       as in a nightly run; the CRM upsert (PostgreSQL) is not timed;
+                       PySpark ``local[2]`` runs one task per core; each task's Python worker reads its share
+                       of the Parquet files delta-rs resolves, scores it with reasons and writes a Parquet
+                       file; the driver commits the files as the new ``gold/lead_scores`` version (delta-rs).
+                       The first Spark job of the session (JIT and Python workers cold), as in a nightly run;
+                       the CRM upsert (PostgreSQL) is not timed;
 * ``spark_warm``       the same, run again in the same session (steady state);
 * ``spark_no_reasons`` the same without reasons (the work the raw paths do);
 * ``pandas``           delta-rs -> pandas -> ``encode_frame`` -> ``Booster.inplace_predict`` -> calibrate, tiers ->

@@ -261,3 +261,55 @@ class ObjectStore:
         with self.errors(f"writing Delta table {self.uri(table)}"):
             write_deltalake(self.table_uri(table), data, storage_options=self.storage_options, **kwargs)
             return int(self.delta(table).version())
+
+    def overwrite_with_files(self, table: str, files: list[tuple[Path, int]], schema: Any) -> int:
+        """Replace every row of ``table`` with the Parquet ``files`` (``(local path, rows)``, of ``schema``) in one
+        Delta commit, creating the table if need be; returns the version written.
+
+        A local root's files must already be in the table's folder; an S3 root's are uploaded there first. If
+        the commit fails, none of the files stays behind (the table is left as it was) and the error is raised.
+        """
+        from deltalake import Schema
+        from deltalake.transaction import create_table_with_add_actions
+
+        folder = self.uri(table)
+        outside = [p for p, _ in files if self.is_local and p.parent.resolve() != folder.local_path.resolve()]
+        if outside:
+            raise ValueError(f"{outside[0]} is not in the folder of Delta table {folder}")
+        placed: list[Path | str] = [p for p, _ in files] if self.is_local else []
+        try:
+            with self.errors(f"committing {len(files)} files to Delta table {folder}"):
+                actions = [self._place(table, path, rows, placed) for path, rows in files]
+                if self.delta_exists(table):
+                    self.delta(table).create_write_transaction(actions, mode="overwrite", schema=schema)
+                else:
+                    create_table_with_add_actions(
+                        self.table_uri(table), Schema.from_arrow(schema), actions, storage_options=self.storage_options
+                    )
+        except BaseException:
+            self._remove_uncommitted(placed)
+            raise
+        return int(self.delta(table).version())
+
+    def _place(self, table: str, path: Path, rows: int, placed: list[Path | str]) -> Any:
+        """``path``'s Delta add action; on S3, uploaded to ``table``'s folder first (and noted in ``placed``)."""
+        import json
+        import time
+
+        from deltalake.transaction import AddAction
+
+        if not self.is_local:
+            key = self._key(f"{table}/{path.name}")
+            placed.append(key)
+            self._boto().upload_file(str(path), self.root.bucket, key)
+        size, stamp = path.stat().st_size, int(time.time() * 1000)
+        return AddAction(path.name, size, {}, stamp, True, json.dumps({"numRecords": rows}))
+
+    def _remove_uncommitted(self, placed: list[Path | str]) -> None:
+        """Best effort: a file of a failed commit is not in any version, so removing it loses nothing."""
+        for item in placed:
+            with contextlib.suppress(Exception):
+                if isinstance(item, Path):
+                    item.unlink(missing_ok=True)
+                else:
+                    self._boto().delete_object(Bucket=self.root.bucket, Key=item)

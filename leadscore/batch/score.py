@@ -1,17 +1,19 @@
 """``leadscore batch score``: the champion scores the gold leads with PySpark.
 
-Spark reads the Parquet files of the latest ``gold/lead_features`` version as resolved by delta-rs (the
-delta-spark jars are not available, so Spark never reads the Delta log itself) and hands them, as Arrow
-batches, to its Python workers (``mapInArrow``, :mod:`leadscore.batch.spark_job`). Each worker loads the
-champion once (:mod:`leadscore.batch.worker`) and scores every batch with the core
-:class:`~leadscore_core.artifact.LeadScorer`, reasons included (the same numbers and reason codes as the
-online path; tests/batch check it on the same rows). The result is collected as Arrow and written by
-delta-rs to ``gold/lead_scores`` (overwrite: one row per lead, the latest scoring; row order is not
-meaningful) and upserted into the CRM table ``lead_scores`` (primary key ``lead_id``). A re-run replaces the
-same rows.
+The driver resolves the Parquet files of the latest ``gold/lead_features`` version with delta-rs (the
+delta-spark jars are not available, so Spark never reads the Delta log), plans one unit of rows per Spark
+task (:mod:`leadscore.batch.plan`) and runs the tasks (:mod:`leadscore.batch.spark_job`). Each task's
+Python worker loads the champion once (:mod:`leadscore.batch.worker`), reads its rows, scores them with the
+core :class:`~leadscore_core.artifact.LeadScorer`, reasons included (the same numbers and reason codes as the
+online path; tests/batch check it on the same rows), and writes one Parquet file. The driver commits the
+files to ``gold/lead_scores`` in one delta-rs transaction (overwrite: one row per lead, the latest scoring;
+row order is not meaningful; a lead_id repeated in gold is scored once, as its row in the newest file) and
+upserts them into the CRM table ``lead_scores`` (primary key ``lead_id``). A re-run replaces the same rows; a
+failed run leaves the table as it was.
 
-The lake is a local path or ``s3://bucket/prefix``: with S3, Spark (no hadoop-aws here) reads local copies of
-the snapshot's files and delta-rs writes the scores to S3 (:mod:`leadscore.objectstore`).
+The lake is a local path or ``s3://bucket/prefix``: with S3, the workers read local copies of the snapshot's
+files and write to a scratch folder, and the driver uploads the files beside the table's log before the
+commit (:mod:`leadscore.objectstore`).
 """
 
 from __future__ import annotations
@@ -23,15 +25,14 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
-import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from leadscore.batch.reason_json import plain as _plain  # noqa: F401 (tests/batch compare reasons with it)
 from leadscore.batch.settings import BatchSettings
-from leadscore.batch.spark_job import scored_table
-from leadscore.batch.worker import ScoringRun
+from leadscore.batch.spark_job import plan, score_units
+from leadscore.batch.worker import OUTPUT_SCHEMA, ScoringRun
 from leadscore.objectstore import ObjectStore
 from leadscore_core import lake as lake_tables
 from leadscore_core.storage import StorageUri
@@ -102,8 +103,17 @@ def gold_files(lake: ObjectStore, local: Path | None = None) -> tuple[list[str],
             f"gold table {lake.uri(GOLD_TABLE)} does not exist; run `leadscore pipeline run --lake {lake.root}` first"
         )
     table = lake.delta(GOLD_TABLE)
-    files = list(table.file_uris())
+    files = newest_first(table)
     return (lake.fetch_files(files, local) if local is not None else files), int(table.version())
+
+
+def newest_first(table: Any) -> list[str]:
+    """The snapshot's file URIs, the most recently added first (add time, then name): the global row order
+    of :mod:`leadscore.batch.plan`, so a lead_id repeated in gold is scored as its newest row."""
+    adds = pa.table(table.get_add_actions(flatten=True))
+    added = dict(zip(adds.column("path").to_pylist(), adds.column("modification_time").to_pylist(), strict=True))
+    at = {unquote(p.rsplit("/", 1)[-1]): int(t) for p, t in added.items()}
+    return sorted(table.file_uris(), key=lambda uri: (-at[unquote(uri.rsplit("/", 1)[-1])], uri))
 
 
 def upsert_crm(dsn: str, table: Any) -> int:
@@ -134,14 +144,13 @@ def upsert_crm(dsn: str, table: Any) -> int:
         return cur.rowcount
 
 
-def unique_leads(table: pa.Table) -> pa.Table:
-    """One row per ``lead_id``, the first one (gold's quality gate already guarantees unique ids; this
-    keeps a re-run idempotent if a gold version slipped through with duplicates)."""
-    if pc.count_distinct(table.column("lead_id")).as_py() == table.num_rows:
-        return table
-    numbered = table.append_column("_row", pa.array(np.arange(table.num_rows)))
-    first = numbered.group_by("lead_id", use_threads=False).aggregate([("_row", "min")]).column("_row_min")
-    return table.take(np.sort(first.to_numpy()))
+@dataclass(frozen=True)
+class ScoredDelta:
+    """What :func:`score_to_delta` wrote: rows scored, the gold version read, the ``gold/lead_scores`` version."""
+
+    rows: int
+    gold_version: int
+    delta_version: int
 
 
 def score_to_delta(
@@ -151,19 +160,22 @@ def score_to_delta(
     spark: Any,
     reasons: bool = True,
     settings: BatchSettings | None = None,
-) -> tuple[pa.Table, int, int]:
-    """Spark scores the latest gold; delta-rs overwrites ``gold/lead_scores``. (Arrow table, gold v, scores v)."""
+) -> ScoredDelta:
+    """Spark scores the latest gold; delta-rs overwrites ``gold/lead_scores`` with the workers' files."""
     store = lake if isinstance(lake, ObjectStore) else ObjectStore(lake)
+    settings = settings or BatchSettings()
     scratch = None if store.is_local else Path(tempfile.mkdtemp(prefix="leadscore-batch-"))
     try:
-        files, gold_version = gold_files(store, scratch)
+        files, gold_version = gold_files(store, scratch / "gold" if scratch else None)
         run = ScoringRun(version, gold_version, datetime.now(UTC).replace(microsecond=0), reasons)
-        table = unique_leads(scored_table(spark, files, artifact, run, settings or BatchSettings()))
+        out_dir = scratch / "scores" if scratch else store.uri(SCORES_TABLE).local_path
+        written = score_units(spark, plan(spark, files, settings), artifact, run, out_dir, settings)
+        parts = [(out_dir / w.name, w.rows) for w in written]
+        delta_version = store.overwrite_with_files(SCORES_TABLE, parts, OUTPUT_SCHEMA)
     finally:
         if scratch is not None:
             shutil.rmtree(scratch, ignore_errors=True)
-    delta_version = store.write_delta(SCORES_TABLE, table, mode="overwrite", schema_mode="overwrite")
-    return table, gold_version, delta_version
+    return ScoredDelta(sum(w.rows for w in written), gold_version, delta_version)
 
 
 def run(lake: StorageUri | Path | str, dsn: str, spark: Any = None) -> BatchReport:
@@ -181,14 +193,14 @@ def run(lake: StorageUri | Path | str, dsn: str, spark: Any = None) -> BatchRepo
         from leadscore.lakehouse.spark import get_spark
 
         spark = get_spark(app_name="leadscore-batch-scoring")
-    table, gold_version, delta_version = score_to_delta(store, artifact, version, spark)
-    crm_rows = upsert_crm(dsn, table)
+    scored = score_to_delta(store, artifact, version, spark)
+    crm_rows = upsert_crm(dsn, store.delta(SCORES_TABLE, scored.delta_version).to_pyarrow_table())
     return BatchReport(
-        rows=table.num_rows,
+        rows=scored.rows,
         model_version=version,
-        gold_version=gold_version,
+        gold_version=scored.gold_version,
         delta_table=str(store.uri(SCORES_TABLE)),
-        delta_version=delta_version,
+        delta_version=scored.delta_version,
         crm_rows=crm_rows,
         seconds=round(time.monotonic() - started, 1),
     )

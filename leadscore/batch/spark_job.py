@@ -1,10 +1,16 @@
-"""The Spark half of batch scoring: gold Parquet -> Python workers (``mapInArrow``) -> Arrow on the driver.
+"""The Spark half of batch scoring: Spark schedules the scoring tasks; the Python workers do the I/O.
 
-Spark reads only ``lead_id`` and the spec's feature columns. The rows reach the Python workers as Arrow
-batches of :attr:`~leadscore.batch.settings.BatchSettings.arrow_batch_rows` and come back as Arrow: no pandas
-on either side. One task per core does the scoring: when gold's files hold fewer Parquet row groups than
-that (delta-rs writes up to ~1M rows per row group, and Spark cannot split a row group), the rows are
-hash-partitioned by ``lead_id`` first, which costs a shuffle but keeps every core scoring.
+The driver plans one :class:`~leadscore.batch.plan.Unit` per task slot (row ranges of gold's Parquet row
+groups, :mod:`leadscore.batch.plan`) and Spark runs one task per unit (``parallelize(units,
+len(units)).mapPartitions``). Each task's Python worker reads its rows from the Parquet files, scores them and
+writes one Parquet file of scores (:mod:`leadscore.batch.worker`); only the small :class:`WrittenFile`
+records come back to the driver, which commits the files to Delta in one transaction (:mod:`leadscore.batch.score`).
+
+Spark's own Parquet scan and its Arrow hand-off to and from the Python workers are not used: on two cores they
+cost more than the scoring (``docs/benchmarks.md``, batch scoring). Spark still brings what a batch job
+needs from it: task scheduling and retries, the champion broadcast to every worker, the same job on
+``local[N]`` or a cluster (whose executors then need the gold files and the output folder at the same paths:
+a shared volume).
 """
 
 from __future__ import annotations
@@ -12,17 +18,22 @@ from __future__ import annotations
 import math
 import os
 import re
+import uuid
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
-import pyarrow.parquet as pq
-
+from leadscore.batch.plan import Unit, plan_units, repeated_rows, row_groups, with_skips
 from leadscore.batch.settings import BatchSettings
-from leadscore.batch.worker import OUTPUT_SCHEMA, ScoringRun, artifact_digest, artifact_files, batch_scorer
-from leadscore_core.artifact import MANIFEST, Manifest
+from leadscore.batch.worker import (
+    ScoringRun,
+    UnitJob,
+    WrittenFile,
+    artifact_digest,
+    artifact_files,
+    unit_file,
+    unit_scorer,
+)
 
-ARROW_BATCH = "spark.sql.execution.arrow.maxRecordsPerBatch"
 _LOCAL = re.compile(r"local(?:\[(\*|\d+)(?:,\d+)?\])?")
 CGROUP_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
 """cgroup v2 CPU quota of this container: ``<quota|max> <period>`` (microseconds)."""
@@ -52,31 +63,33 @@ def task_slots(spark: Any, cpu_max: Path = CGROUP_CPU_MAX) -> int:
     return int(match.group(1) or 1)
 
 
-def row_groups(files: list[str]) -> int:
-    """Parquet row groups in ``files`` (local paths): the most tasks a scan of them can keep busy."""
-    return sum(pq.ParquetFile(f).metadata.num_row_groups for f in files)
+def score_units(
+    spark: Any, units: list[Unit], artifact: Path, run: ScoringRun, out_dir: Path, settings: BatchSettings
+) -> list[WrittenFile]:
+    """Score ``units`` (one Spark task each) into Parquet files in ``out_dir``; the files, in unit order.
 
-
-def scored_table(spark: Any, files: list[str], artifact: Path, run: ScoringRun, settings: BatchSettings) -> pa.Table:
-    """Score the gold rows in ``files`` with the artifact; one :data:`OUTPUT_SCHEMA` row per input row."""
-    from pyspark.sql.pandas.types import from_arrow_schema
-
+    The files are named ``part-<unit>-<tag>`` with a tag of this call, so two runs never write the same name.
+    """
+    if not units:
+        return []
     model = artifact_files(artifact)
-    spec = Manifest.model_validate_json(model[MANIFEST]).spec
     broadcast = spark.sparkContext.broadcast(model)
-    previous = spark.conf.get(ARROW_BATCH, None)
-    spark.conf.set(ARROW_BATCH, str(settings.arrow_batch_rows))
+    job = UnitJob(artifact_digest(model), run, str(out_dir), uuid.uuid4().hex, settings.arrow_batch_rows)
+    out_dir.mkdir(parents=True, exist_ok=True)
     try:
-        leads = spark.read.parquet(*files).select("lead_id", *spec.feature_names)
-        tasks = settings.partitions or task_slots(spark)
-        if row_groups(files) < tasks:
-            leads = leads.repartition(tasks, "lead_id")
-        scorer = batch_scorer(broadcast, artifact_digest(model), run)
-        table = leads.mapInArrow(scorer, from_arrow_schema(OUTPUT_SCHEMA)).toArrow()
+        rdd = spark.sparkContext.parallelize(units, len(units))
+        written: list[WrittenFile] = rdd.mapPartitions(unit_scorer(broadcast, job)).collect()
+    except BaseException:
+        for unit in units:  # a failed job leaves no file of its own behind
+            (out_dir / unit_file(job.tag, unit)).unlink(missing_ok=True)
+        raise
     finally:
-        if previous is None:
-            spark.conf.unset(ARROW_BATCH)
-        else:
-            spark.conf.set(ARROW_BATCH, previous)
         broadcast.destroy()
-    return table.cast(OUTPUT_SCHEMA) if table.schema != OUTPUT_SCHEMA else table
+    return written
+
+
+def plan(spark: Any, files: list[str], settings: BatchSettings) -> list[Unit]:
+    """One unit per task (``settings.partitions``, else :func:`task_slots`), repeated lead_ids skipped."""
+    groups = row_groups(files)
+    units = plan_units(groups, settings.partitions or task_slots(spark))
+    return with_skips(units, groups, repeated_rows(files))

@@ -1,12 +1,17 @@
-"""The Python side of batch scoring: Arrow batches of gold rows in, Arrow batches of scores out.
+"""The Python side of batch scoring: a task's gold rows in, one Parquet file of scores out.
 
-Spark's ``mapInArrow`` calls :func:`batch_scorer`'s function once per partition, in a Python worker process
-that Spark reuses across tasks. The champion travels as the artifact's files (a broadcast variable, so a
-worker on another host needs no shared disk) and is loaded (digests and probe rows checked) once per worker
-process: :data:`_SCORERS` keeps it, keyed by the sha256 of its manifest (which records the digest of every
-other file). Each batch is encoded from Arrow (:mod:`leadscore.batch.arrow_features`), scored by XGBoost
-whatever its size (``compiled=False``: a lead gets the same numbers in any batch) and its reasons serialized
-per batch (:mod:`leadscore.batch.reason_json`).
+Spark runs :func:`unit_scorer`'s function once per task, in a Python worker process that Spark reuses
+across tasks. The worker reads its :class:`~leadscore.batch.plan.Unit` (row ranges of gold's Parquet row
+groups; only ``lead_id`` and the spec's features) itself, scores it in Arrow batches and writes the scores
+to one Parquet file of :data:`OUTPUT_SCHEMA` rows, named after the run and the unit (a retried task rewrites
+the same file). The driver commits the files to Delta. No rows travel through the JVM.
+
+The champion travels as the artifact's files (a broadcast variable, so a worker on another host needs no
+shared disk) and is loaded (digests and probe rows checked) once per worker process: :data:`_SCORERS` keeps
+it, keyed by the sha256 of its manifest (which records the digest of every other file). Each batch is
+encoded from Arrow (:mod:`leadscore.batch.arrow_features`), scored by XGBoost whatever its size
+(``compiled=False``: a lead gets the same numbers in any batch) and its reasons serialized per batch
+(:mod:`leadscore.batch.reason_json`).
 """
 
 from __future__ import annotations
@@ -22,8 +27,10 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from leadscore.batch.arrow_features import encode_batch
+from leadscore.batch.plan import Segment, Unit
 from leadscore.batch.reason_json import BatchValues, reason_texts
 from leadscore_core.artifact import MANIFEST, LeadScorer
 
@@ -106,15 +113,64 @@ def score_batch(scorer: LeadScorer, batch: pa.RecordBatch, run: ScoringRun) -> p
     return pa.RecordBatch.from_arrays(columns, schema=OUTPUT_SCHEMA)
 
 
-def batch_scorer(
-    model: Any, digest: str, run: ScoringRun
-) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
-    """The ``mapInArrow`` body. ``model``: a Spark broadcast of :func:`artifact_files` (or anything with
-    ``.value``), read only by a worker that has not loaded ``digest`` yet."""
+@dataclass(frozen=True)
+class WrittenFile:
+    """A Parquet file of scores a task wrote: its name (in the output folder), bytes and rows."""
 
-    def score_batches(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        scorer = cached_scorer(digest, lambda: model.value)
-        for batch in batches:
-            yield score_batch(scorer, batch, run)
+    name: str
+    size: int
+    rows: int
 
-    return score_batches
+
+def unit_file(tag: str, unit: Unit) -> str:
+    """The file a unit's scores go to: one name per run and unit, so a retried task overwrites its own."""
+    return f"part-{unit.index:05d}-{tag}.snappy.parquet"
+
+
+def segment_rows(segment: Segment, columns: list[str]) -> pa.Table:
+    """The gold rows of ``segment`` (``columns`` only), without its skipped rows."""
+    table = pq.ParquetFile(segment.file).read_row_group(segment.row_group, columns=columns)
+    table = table.slice(segment.start, segment.stop - segment.start)
+    if segment.skip:
+        keep = np.ones(table.num_rows, dtype=bool)
+        keep[list(segment.skip)] = False
+        table = table.filter(pa.array(keep))
+    return table
+
+
+def score_unit(scorer: LeadScorer, unit: Unit, run: ScoringRun, batch_rows: int, path: Path) -> WrittenFile:
+    """Score every row of ``unit`` in batches of ``batch_rows`` into the Parquet file ``path``."""
+    columns = ["lead_id", *scorer.spec.feature_names]
+    rows = 0
+    with pq.ParquetWriter(path, OUTPUT_SCHEMA, compression="snappy") as writer:
+        for segment in unit.segments:
+            for batch in segment_rows(segment, columns).to_batches(max_chunksize=batch_rows):
+                if batch.num_rows:
+                    writer.write_batch(score_batch(scorer, batch, run))
+                    rows += batch.num_rows
+    return WrittenFile(path.name, path.stat().st_size, rows)
+
+
+@dataclass(frozen=True)
+class UnitJob:
+    """What every task of one run shares: the champion's identity, the run, the output folder, the batch size."""
+
+    digest: str
+    run: ScoringRun
+    out_dir: str
+    tag: str
+    batch_rows: int
+
+
+def unit_scorer(model: Any, job: UnitJob) -> Callable[[Iterator[Unit]], Iterator[WrittenFile]]:
+    """The body of a scoring task (``mapPartitions`` over units). ``model``: a Spark broadcast of
+    :func:`artifact_files` (or anything with ``.value``), read only by a worker that has not loaded
+    ``job.digest`` yet."""
+
+    def score_units(units: Iterator[Unit]) -> Iterator[WrittenFile]:
+        scorer = cached_scorer(job.digest, lambda: model.value)
+        for unit in units:
+            path = Path(job.out_dir) / unit_file(job.tag, unit)
+            yield score_unit(scorer, unit, job.run, job.batch_rows, path)
+
+    return score_units

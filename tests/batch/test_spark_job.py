@@ -1,7 +1,8 @@
 """The Spark path (what ``leadscore batch score`` runs) gives the pandas/online path's numbers and reasons.
 
-Same rows, several seeds, sizes, Arrow batch sizes and partitionings, gold with one row group (Spark
-hash-partitions it) or many (no shuffle); the scores are read back from the Delta table they were written to.
+Same rows, several seeds, sizes, batch sizes and task counts, gold with one row group (cut into ranges) or
+many; the scores are read back from the Delta table they were written to. A failed run leaves the table and
+its folder as they were.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from deltalake import DeltaTable, WriterProperties, write_deltalake
 from leadscore.batch.reason_json import plain
 from leadscore.batch.score import SCORES_TABLE, score_to_delta
 from leadscore.batch.settings import BatchSettings
-from leadscore.batch.spark_job import available_cpus, row_groups, task_slots
+from leadscore.batch.spark_job import available_cpus, task_slots
 from leadscore.batch.testkit import gold_batch
 from leadscore_core.artifact import LeadScorer
 from leadscore_core.lake import GOLD_FEATURES
@@ -80,11 +81,13 @@ def test_spark_scores_are_the_pandas_path_on_the_same_rows(
     gold = pa.Table.from_batches([gold_batch(LeadScorer(artifact).load().spec, n, seed)])
     _write_gold(lake, gold, rows_per_group)
     settings = BatchSettings(arrow_batch_rows=batch_rows, partitions=partitions)
-    _, gold_version, _ = score_to_delta(lake, artifact, "7", spark, settings=settings)
+    scored = score_to_delta(lake, artifact, "7", spark, settings=settings)
+    gold_version = scored.gold_version
 
     delta = DeltaTable(str(lake / SCORES_TABLE)).to_pandas().sort_values("lead_id").reset_index(drop=True)
     want = _pandas_path(LeadScorer(artifact).load(), gold.to_pandas())
-    assert len(delta) == n and delta["lead_id"].is_unique
+    assert len(delta) == n == scored.rows and delta["lead_id"].is_unique
+    assert scored.delta_version == DeltaTable(str(lake / SCORES_TABLE)).version()
     assert list(delta["lead_id"]) == list(want["lead_id"])
     np.testing.assert_array_equal(delta["probability"].to_numpy(), want["probability"].to_numpy())
     assert list(delta["tier"]) == list(want["tier"]) and list(delta["score"]) == list(want["score"])
@@ -98,8 +101,8 @@ def test_single_lead_online_scoring_agrees(spark, artifact: Path, tmp_path: Path
     scorer = LeadScorer(artifact).load()
     gold = pa.Table.from_batches([gold_batch(scorer.spec, 300, 24)])
     _write_gold(lake, gold, None)
-    table, _, _ = score_to_delta(lake, artifact, "7", spark)
-    by_id = {r["lead_id"]: r for r in table.to_pylist()}
+    score_to_delta(lake, artifact, "7", spark)
+    by_id = {r["lead_id"]: r for r in DeltaTable(str(lake / SCORES_TABLE)).to_pyarrow_table().to_pylist()}
     frame = gold.to_pandas()
     for i in range(0, 300, 15):
         row = frame.iloc[[i]].reset_index(drop=True)
@@ -114,13 +117,67 @@ def test_single_lead_online_scoring_agrees(spark, artifact: Path, tmp_path: Path
         np.testing.assert_allclose([r["contribution"] for r in batch], [r["contribution"] for r in online], atol=2e-6)
 
 
-def test_duplicate_leads_in_gold_are_scored_once(spark, artifact: Path, tmp_path: Path) -> None:
+def test_duplicate_leads_in_gold_are_scored_once_as_their_newest_row(spark, artifact: Path, tmp_path: Path) -> None:
+    """Repeats appended in a later file with other feature values: each lead scored once, as its newest row."""
     lake = tmp_path / "lake"
-    gold = pa.Table.from_batches([gold_batch(LeadScorer(artifact).load().spec, 200, 25)])
-    _write_gold(lake, pa.concat_tables([gold, gold.slice(10, 30)]), None)
-    table, _, _ = score_to_delta(lake, artifact, "7", spark)
-    ids = DeltaTable(str(lake / SCORES_TABLE)).to_pandas()["lead_id"]
-    assert table.num_rows == 200 and len(ids) == 200 and ids.is_unique
+    spec = LeadScorer(artifact).load().spec
+    gold = pa.Table.from_batches([gold_batch(spec, 200, 25)])
+    repeats = pa.Table.from_batches([gold_batch(spec, 30, 26)]).set_column(0, "lead_id", gold.column("lead_id")[10:40])
+    _write_gold(lake, gold, None)
+    write_deltalake(str(lake / GOLD_FEATURES), repeats.cast(gold.schema), mode="append")
+    scored = score_to_delta(lake, artifact, "7", spark, settings=BatchSettings(partitions=3))
+    delta = DeltaTable(str(lake / SCORES_TABLE)).to_pandas().sort_values("lead_id").reset_index(drop=True)
+    newest = pa.concat_tables([gold.slice(0, 10), repeats.cast(gold.schema), gold.slice(40)])
+    want = _pandas_path(LeadScorer(artifact).load(), newest.to_pandas())
+    assert scored.rows == 200 and len(delta) == 200 and delta["lead_id"].is_unique
+    np.testing.assert_array_equal(delta["probability"].to_numpy(), want["probability"].to_numpy())
+    assert list(delta["reasons"]) == list(want["reasons"])
+
+
+def test_a_failed_run_leaves_the_table_and_its_folder_as_they_were(
+    spark, artifact: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lake = tmp_path / "lake"
+    gold = pa.Table.from_batches([gold_batch(LeadScorer(artifact).load().spec, 300, 27)])
+    _write_gold(lake, gold, 100)
+    first = score_to_delta(lake, artifact, "7", spark)
+    folder = lake / SCORES_TABLE
+    files_before = sorted(p.name for p in folder.iterdir())
+    rows_before = DeltaTable(str(folder)).to_pandas().sort_values("lead_id").reset_index(drop=True)
+
+    from deltalake import DeltaTable as RealTable
+
+    def refuse(self, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        raise OSError("commit refused (test)")
+
+    with monkeypatch.context() as patch, pytest.raises(OSError, match="commit refused"):
+        patch.setattr(RealTable, "create_write_transaction", refuse)
+        score_to_delta(lake, artifact, "8", spark)
+    assert sorted(p.name for p in folder.iterdir()) == files_before
+    assert DeltaTable(str(folder)).version() == first.delta_version
+    pd.testing.assert_frame_equal(
+        DeltaTable(str(folder)).to_pandas().sort_values("lead_id").reset_index(drop=True), rows_before
+    )
+
+    more = pa.Table.from_batches([gold_batch(LeadScorer(artifact).load().spec, 300, 28)])
+    write_deltalake(str(lake / GOLD_FEATURES), more.cast(gold.schema), mode="append")
+    _break_last_column(Path(DeltaTable(str(lake / GOLD_FEATURES)).file_uris()[0]))
+    with pytest.raises(Exception, match="(?i)thrift|page|parquet|deserializ"):
+        score_to_delta(lake, artifact, "9", spark, settings=BatchSettings(partitions=2))
+    assert sorted(p.name for p in folder.iterdir()) == files_before  # the task that succeeded left no file
+    assert DeltaTable(str(folder)).version() == first.delta_version
+
+
+def _break_last_column(path: Path) -> None:
+    """Overwrite the page header of the file's last column chunk: the footer (and lead_id) still read, the
+    worker that decodes that column fails."""
+    import pyarrow.parquet as pq
+
+    meta = pq.ParquetFile(path).metadata
+    offset = meta.row_group(0).column(meta.num_columns - 1).data_page_offset
+    data = bytearray(path.read_bytes())
+    data[offset : offset + 24] = b"\xff" * 24
+    path.write_bytes(bytes(data))
 
 
 def test_task_slots_follow_the_master() -> None:
@@ -132,15 +189,6 @@ def test_task_slots_follow_the_master() -> None:
     assert task_slots(session("local[3,2]")) == 3
     assert 1 <= task_slots(session("local[*]")) <= (os.cpu_count() or 1)
     assert task_slots(session("spark://host:7077", 12)) == 12
-
-
-def test_row_groups_counts_every_file(tmp_path: Path) -> None:
-    import pyarrow.parquet as pq
-
-    table = pa.table({"a": list(range(1000))})
-    pq.write_table(table, tmp_path / "one.parquet", row_group_size=300)
-    pq.write_table(table, tmp_path / "two.parquet")
-    assert row_groups([str(tmp_path / "one.parquet"), str(tmp_path / "two.parquet")]) == 5
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,5 @@
-"""The Python worker side: one champion per process, and batches scored as the pandas/online path scores them."""
+"""The Python worker side: one champion per process, batches scored as the pandas/online path scores them, and a
+task's unit of gold rows read from Parquet and written as one Parquet file of scores."""
 
 from __future__ import annotations
 
@@ -8,19 +9,24 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from leadscore.batch import worker
+from leadscore.batch.plan import Segment, Unit
 from leadscore.batch.reason_json import plain
 from leadscore.batch.testkit import gold_batch
 from leadscore.batch.worker import (
     OUTPUT_SCHEMA,
     ScoringRun,
+    UnitJob,
+    WrittenFile,
     artifact_digest,
     artifact_files,
-    batch_scorer,
     cached_scorer,
     score_batch,
+    unit_file,
+    unit_scorer,
 )
 from leadscore_core.artifact import LeadScorer
 from leadscore_core.testkit import make_artifact
@@ -49,7 +55,7 @@ class _Broadcast:
 
 
 def test_the_champion_is_loaded_once_per_worker_process(
-    artifacts: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+    artifacts: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     spec = LeadScorer(artifacts[0]).load().spec
     monkeypatch.setattr(worker, "_SCORERS", {})
@@ -62,11 +68,12 @@ def test_the_champion_is_loaded_once_per_worker_process(
 
     monkeypatch.setattr(LeadScorer, "load", counting_load)
     first = _Broadcast(artifact_files(artifacts[0]))
-    digest = artifact_digest(first.files)
-    for seed in range(3):  # three partitions (tasks) in the same worker process
-        scorer = batch_scorer(first, digest, RUN)
-        out = list(scorer(iter([gold_batch(spec, 50, seed)])))
-        assert out[0].num_rows == 50
+    job = UnitJob(artifact_digest(first.files), RUN, str(tmp_path), "t1", 1000)
+    for seed in range(3):  # three tasks in the same worker process
+        pq.write_table(pa.Table.from_batches([gold_batch(spec, 50, seed)]), tmp_path / f"gold{seed}.parquet")
+        unit = Unit(seed, (Segment(str(tmp_path / f"gold{seed}.parquet"), 0, 0, 50),))
+        out = list(unit_scorer(first, job)(iter([unit])))
+        assert out == [WrittenFile(unit_file("t1", unit), (tmp_path / out[0].name).stat().st_size, 50)]
     assert first.reads == 1 and len(loads) == 1
     assert not loads[0].exists()  # the files were written to a scratch dir for the load, then removed
 
@@ -111,3 +118,42 @@ def test_lead_ids_of_another_type_come_out_as_strings(artifacts: tuple[Path, Pat
     batch = gold_batch(scorer.spec, 5, 6)
     batch = batch.set_column(0, "lead_id", pa.array(range(100, 105), type=pa.int64()))
     assert score_batch(scorer, batch, RUN).column("lead_id").to_pylist() == ["100", "101", "102", "103", "104"]
+
+
+@pytest.mark.parametrize(
+    ("n", "group_rows", "segments", "batch_rows"),
+    [
+        (500, 200, [(0, 50, 200), (1, 0, 200), (2, 0, 70)], 64),
+        (300, 300, [(0, 0, 300)], 1000),
+        (90, 30, [(2, 5, 6)], 7),
+    ],
+    ids=["ranges-of-three-groups", "one-group-whole", "one-row"],
+)
+def test_a_unit_is_read_scored_and_written_as_its_rows(
+    artifacts: tuple[Path, Path],
+    tmp_path: Path,
+    n: int,
+    group_rows: int,
+    segments: list[tuple[int, int, int]],
+    batch_rows: int,
+) -> None:
+    """The file holds exactly the unit's rows, in order, minus the skipped ones, scored as one batch would be."""
+    scorer = LeadScorer(artifacts[0]).load()
+    gold = pa.Table.from_batches([gold_batch(scorer.spec, n, 9)])
+    pq.write_table(gold, tmp_path / "gold.parquet", row_group_size=group_rows)
+    skips = [tuple(o for o in (1, 3) if o < b - a) for _, a, b in segments]
+    path = str(tmp_path / "gold.parquet")
+    unit = Unit(4, tuple(Segment(path, g, a, b, s) for (g, a, b), s in zip(segments, skips, strict=True)))
+    job = UnitJob(artifact_digest(artifact_files(artifacts[0])), RUN, str(tmp_path / "out"), "t2", batch_rows)
+    (tmp_path / "out").mkdir()
+    [written] = list(unit_scorer(_Broadcast(artifact_files(artifacts[0])), job)(iter([unit])))
+
+    kept = [
+        g * group_rows + a + i for (g, a, b), s in zip(segments, skips, strict=True) for i in range(b - a) if i not in s
+    ]
+    table = pq.read_table(tmp_path / "out" / written.name)
+    assert written.rows == table.num_rows == unit.rows == len(kept) and table.schema == OUTPUT_SCHEMA
+    assert table.column("lead_id").to_pylist() == [gold.column("lead_id")[i].as_py() for i in kept]
+    want = score_batch(scorer, gold.take(kept).to_batches(max_chunksize=len(kept))[0], RUN)
+    np.testing.assert_array_equal(table.column("probability").to_numpy(), want.column("probability").to_numpy())
+    assert table.column("reasons").to_pylist() == want.column("reasons").to_pylist()

@@ -10,8 +10,6 @@ registered or written; so does one that stops answering MLflow's own S3 client a
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -41,23 +39,6 @@ FAST_TRAINING = {
     "TRAINING_PLOTS": "false",
     "TRAINING_REFERENCE_SAMPLE_SIZE": "300",
 }
-
-
-@pytest.fixture
-def s3_emulator(tmp_path: Path, port_factory: Callable[[], int], wait_for_port: Callable[..., None]) -> Iterator[str]:
-    """moto's S3 server on a free port of 127.0.0.1; its URL."""
-    port = port_factory()
-    log = (tmp_path / "moto.log").open("wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)], stdout=log, stderr=subprocess.STDOUT
-    )
-    try:
-        wait_for_port(port, timeout=30)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-        log.close()
 
 
 def _s3_env(monkeypatch: pytest.MonkeyPatch, home: Path, endpoint: str, timeouts: str = "5") -> None:
