@@ -157,3 +157,34 @@ def test_a_unit_is_read_scored_and_written_as_its_rows(
     want = score_batch(scorer, gold.take(kept).to_batches(max_chunksize=len(kept))[0], RUN)
     np.testing.assert_array_equal(table.column("probability").to_numpy(), want.column("probability").to_numpy())
     assert table.column("reasons").to_pylist() == want.column("reasons").to_pylist()
+
+
+def test_a_fresh_worker_scores_without_importing_scikit_learn(artifacts: tuple[Path, Path], tmp_path: Path) -> None:
+    """In a new process (a cold Python worker): no scikit-learn import, the same numbers, sklearn still usable."""
+    import subprocess
+    import sys
+
+    scorer = LeadScorer(artifacts[0]).load()
+    gold = pa.Table.from_batches([gold_batch(scorer.spec, 200, 11)])
+    pq.write_table(gold, tmp_path / "gold.parquet")
+    code = f"""
+import sys
+from pathlib import Path
+from leadscore.batch import worker
+scorer = worker.cached_scorer("d", lambda: worker.artifact_files(Path({str(artifacts[0])!r})))
+print("sklearn" in sys.modules)
+import pyarrow.parquet as pq
+batch = pq.read_table({str(tmp_path / "gold.parquet")!r}).to_batches()[0]
+from datetime import datetime, UTC
+out = worker.score_batch(scorer, batch, worker.ScoringRun("7", 3, datetime(2026, 1, 1, tzinfo=UTC)))
+pq.write_table(__import__("pyarrow").Table.from_batches([out]), {str(tmp_path / "out.parquet")!r})
+import sklearn.base
+print(sklearn.base.BaseEstimator.__name__)
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["False", "BaseEstimator"]
+    got = pq.read_table(tmp_path / "out.parquet")
+    want = score_batch(scorer, gold.to_batches()[0], RUN)
+    np.testing.assert_array_equal(got.column("probability").to_numpy(), want.column("probability").to_numpy())
+    assert got.column("reasons").to_pylist() == want.column("reasons").to_pylist()
