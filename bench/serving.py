@@ -45,6 +45,7 @@ import base64
 import hashlib
 import hmac
 import json
+import math
 import os
 import shutil
 import socket
@@ -53,7 +54,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -309,7 +310,7 @@ def start_stock(venv: Path, booster: Path, workdir: Path, tuned: bool, log: Path
     return Proc("stock", popen, log, f"{base}/v2/models/lead-xgb/ready"), base
 
 
-def main() -> None:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--duration", type=int, default=15, help="seconds of measured load per cell")
     ap.add_argument("--warmup", type=int, default=3, help="seconds of unmeasured load before each cell")
@@ -317,9 +318,51 @@ def main() -> None:
     ap.add_argument("--setups", default="deployed,deployed-noevents,a-transformer,a-merged,c-default,c-tuned")
     ap.add_argument("--model-dir", type=Path, default=None, help="artifact to serve (default: a 200-tree bench model)")
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "results")
-    args = ap.parse_args()
-    if shutil.which("wrk") is None:
-        sys.exit("wrk not found: apt-get install -y wrk")
+    return ap.parse_args(argv)
+
+
+@dataclass
+class Bench:
+    """What every setup of one run shares: the arguments, the scratch directory, the served model, the request
+    bodies with the probability each must answer, and the results so far."""
+
+    args: argparse.Namespace
+    conc: list[int]
+    setups: list[str]
+    home: Path
+    work: Path
+    lua: Path
+    model_dir: Path
+    columns: int
+    lead: dict[str, Any]
+    expected: float
+    """The calibrated probability of ``lead`` (what /score-lead and our V2 endpoint answer)."""
+    raw_prob: float
+    """The booster's own probability (what stock mlserver-xgboost answers)."""
+    bodies: dict[str, Any]
+    files: dict[str, Path]
+    results: list[Result] = field(default_factory=list)
+
+    @property
+    def logs(self) -> Path:
+        return self.work / "logs"
+
+    def check_crm(self, url: str, auth: str = "") -> None:
+        headers = {"authorization": auth} if auth else {}
+        got = httpx.post(url, json=self.lead, timeout=10, headers=headers).json()["probability"]
+        assert abs(got - self.expected) < 1e-5, (got, self.expected)
+
+    def check_v2(self, url: str) -> None:
+        out = {o["name"]: o for o in httpx.post(url, json=self.bodies["v2"], timeout=10).json()["outputs"]}
+        assert abs(out["probability"]["data"][0] - self.expected) < 1e-6
+
+    def check_stock(self, url: str) -> None:
+        out = httpx.post(url, json=self.bodies["stock"], timeout=10).json()["outputs"][0]["data"]
+        assert abs(out[0] - self.raw_prob) < 1e-5, (out, self.raw_prob)
+
+
+def prepare(args: argparse.Namespace) -> Bench:
+    """The scratch directory, the wrk script, the model (built unless ``--model-dir``) and the request bodies."""
     conc = [int(c) for c in args.concurrency.split(",")]
     setups = args.setups.split(",")
     home = Path(os.environ.get("LEADSCORE_HOME", REPO / ".leadscore")).resolve() / "bench"
@@ -337,7 +380,7 @@ def main() -> None:
     lead = sample_lead(seed=5)
     x = scorer.encoder.encode_records([check_record(scorer.spec, lead).values])
     expected = float(scorer.score(x).probability[0])
-    raw_prob = float(1 / (1 + __import__("math").exp(-float(scorer.score(x).margin[0]))))
+    raw_prob = float(1 / (1 + math.exp(-float(scorer.score(x).margin[0]))))
     data = [None if v != v else v for v in x.ravel().tolist()]
     bodies = {
         "crm": lead,
@@ -353,113 +396,129 @@ def main() -> None:
     for k, v in bodies.items():
         files[k] = work / f"{k}.json"
         files[k].write_text(json.dumps(v))
+    columns = scorer.encoder.n_columns
+    return Bench(args, conc, setups, home, work, lua, model_dir, columns, lead, expected, raw_prob, bodies, files)
 
-    def check_crm(url: str, auth: str = "") -> None:
-        headers = {"authorization": auth} if auth else {}
-        got = httpx.post(url, json=lead, timeout=10, headers=headers).json()["probability"]
-        assert abs(got - expected) < 1e-5, (got, expected)
 
-    def check_v2(url: str) -> None:
-        out = {o["name"]: o for o in httpx.post(url, json=bodies["v2"], timeout=10).json()["outputs"]}
-        assert abs(out["probability"]["data"][0] - expected) < 1e-6
+def measure_cell(
+    b: Bench, c: int, procs: list[Proc], url: str, body: Path, auth: str, sink: tuple[Proc, str] | None, events: bool
+) -> Result:
+    """Warm-up, then one measured wrk run at concurrency ``c``; with ``events`` its payload events, counted from
+    the server's and the sink's counters before the run and after the queue drained."""
+    server = url.rsplit("/", 1)[0]
+    sink_url = sink[1] if sink else None
+    wrk(url, body, c, b.args.warmup, b.lua, auth=auth)
+    before = event_snapshot(server, sink_url) if events else None
+    sink_cpu0 = group_cpu_seconds([os.getpgid(sink[0].pid)]) if sink else 0.0
+    t0 = time.monotonic()
+    after: dict[str, Any] = {}
+    settle = (lambda a=after: a.update(event_snapshot(server, sink_url))) if before is not None else None
+    pgids = [os.getpgid(p.pid) for p in procs]
+    r = wrk(url, body, c, b.args.duration, b.lua, pgids, auth=auth, settle=settle)
+    if sink:
+        r.consumer_cpu = (group_cpu_seconds([os.getpgid(sink[0].pid)]) - sink_cpu0) / (time.monotonic() - t0)
+    if before is not None:
+        r.events_expected = 2 * (after["served"] - before["served"])
+        r.events_sent = after["sent"] - before["sent"]
+        r.events_received = after["received"] - before["received"]
+        r.events_dropped = {k: v - before["dropped"].get(k, 0) for k, v in after["dropped"].items()}
+    return r
 
-    def check_stock(url: str) -> None:
-        out = httpx.post(url, json=bodies["stock"], timeout=10).json()["outputs"][0]["data"]
-        assert abs(out[0] - raw_prob) < 1e-5, (out, raw_prob)
 
-    results: list[Result] = []
-    logs = work / "logs"
+def print_cell(name: str, r: Result, events: bool) -> None:
+    c = r.concurrency
+    print(f"{name:14s} c={c:<3d} {r.rps:8.0f} rps  p50 {r.p50_ms:6.1f}  p95 {r.p95_ms:6.1f}  "
+          f"p99 {r.p99_ms:6.1f} ms  non2xx {r.non_2xx} sockerr {r.socket_errors}  "
+          f"server cpu {r.server_cpu:.2f}  rps/cpu-s {r.rps_per_server_cpu:.0f}", flush=True)  # fmt: skip
+    if events:
+        drops = sum((r.events_dropped or {}).values())
+        reconciled = r.events_received == (r.events_expected or 0) - drops
+        print(f"{'':14s} events: expected {r.events_expected}  sent {r.events_sent}  received "
+              f"{r.events_received}  dropped {drops} {r.events_dropped}  consumer cpu "
+              f"{r.consumer_cpu or 0:.2f}  reconciled {reconciled}",
+              flush=True)  # fmt: skip
 
-    def run(
-        name: str, procs: list[Proc], url: str, body: Path, check: Callable[[str], None],
-        auth: str = "", sink: tuple[Proc, str] | None = None, events: bool = False,
-    ) -> None:  # fmt: skip
-        """Measure one setup at every concurrency; with ``events`` reconcile its payload events per cell."""
-        server = url.rsplit("/", 1)[0]
-        sink_url = sink[1] if sink else None
-        try:
-            for p in [*procs, *([sink[0]] if sink else [])]:
-                wait_ready(p, timeout=240)
-            check(url)
-            for c in conc:
-                wrk(url, body, c, args.warmup, lua, auth=auth)
-                before = event_snapshot(server, sink_url) if events else None
-                sink_cpu0 = group_cpu_seconds([os.getpgid(sink[0].pid)]) if sink else 0.0
-                t0 = time.monotonic()
-                after: dict[str, Any] = {}
-                settle = (lambda a=after: a.update(event_snapshot(server, sink_url))) if before is not None else None
-                pgids = [os.getpgid(p.pid) for p in procs]
-                r = wrk(url, body, c, args.duration, lua, pgids, auth=auth, settle=settle)
-                if sink:
-                    r.consumer_cpu = (group_cpu_seconds([os.getpgid(sink[0].pid)]) - sink_cpu0) / (
-                        time.monotonic() - t0
-                    )
-                if before is not None:
-                    r.events_expected = 2 * (after["served"] - before["served"])
-                    r.events_sent = after["sent"] - before["sent"]
-                    r.events_received = after["received"] - before["received"]
-                    r.events_dropped = {k: v - before["dropped"].get(k, 0) for k, v in after["dropped"].items()}
-                r.setup = name
-                results.append(r)
-                print(f"{name:14s} c={c:<3d} {r.rps:8.0f} rps  p50 {r.p50_ms:6.1f}  p95 {r.p95_ms:6.1f}  "
-                      f"p99 {r.p99_ms:6.1f} ms  non2xx {r.non_2xx} sockerr {r.socket_errors}  "
-                      f"server cpu {r.server_cpu:.2f}  rps/cpu-s {r.rps_per_server_cpu:.0f}", flush=True)  # fmt: skip
-                if before is not None:
-                    drops = sum((r.events_dropped or {}).values())
-                    reconciled = r.events_received == (r.events_expected or 0) - drops
-                    print(f"{'':14s} events: expected {r.events_expected}  sent {r.events_sent}  received "
-                          f"{r.events_received}  dropped {drops} {r.events_dropped}  consumer cpu "
-                          f"{r.consumer_cpu or 0:.2f}  reconciled {reconciled}",
-                          flush=True)  # fmt: skip
-        finally:
-            for p in reversed([*procs, *([sink[0]] if sink else [])]):
-                stop_group(p.pid)
 
-    load_before = os.getloadavg()
-    redis = local_redis()
-    for name in setups:
-        if name in ("deployed", "deployed-noevents"):
-            sink = start_sink(work, logs / f"{name}-sink.log") if name == "deployed" else None
-            env = deployed_env(f"{sink[1]}/" if sink else None, redis)
-            pport = free_port()
-            pred = start_predictor(model_dir, pport, logs / f"{name}-predictor.log", extra_env=env, cpu=SERVER_CPU)
-            auth = f"Bearer {hs256_token(JWT_KEY)}"
-            url = f"http://127.0.0.1:{pport}/score-lead"
-            run(name, [pred], url, files["crm"], partial(check_crm, auth=auth), auth, sink, events=sink is not None)
-        elif name in ("a-transformer", "a-transformer-split", "a-merged", "a-merged-exact", "b-predictor"):
-            pport = free_port()
-            env = {**NO_LIMIT, "PREDICTOR_CRM_ENDPOINT": "true"}
-            if name.endswith("-exact"):
-                env["PREDICTOR_REASONS"] = "exact"
-            pcpu = CLIENT_CPU if name == "a-transformer-split" else SERVER_CPU
-            pred = start_predictor(model_dir, pport, logs / f"{name}-predictor.log", extra_env=env, cpu=pcpu)
-            procs = [pred]
-            if name.startswith("a-transformer"):
-                wait_ready(pred, timeout=240)
-                tport = free_port()
-                log = logs / f"{name}-transformer.log"
-                procs.append(start_transformer(pport, tport, log, extra_env=NO_LIMIT, cpu=SERVER_CPU))
-                run(name, procs, f"http://127.0.0.1:{tport}/score-lead", files["crm"], check_crm)
-            elif name.startswith("a-merged"):
-                run(name, procs, f"http://127.0.0.1:{pport}/score-lead", files["crm"], check_crm)
-            else:
-                run(name, procs, f"http://127.0.0.1:{pport}/v2/models/lead-scoring/infer", files["v2"], check_v2)
-        elif name in ("c-default", "c-tuned"):
-            tuned = name == "c-tuned"
-            proc, base = start_stock(
-                stock_venv(home, tuned), model_dir / "booster.json", work, tuned, logs / f"{name}.log"
-            )
-            run(name, [proc], f"{base}/v2/models/lead-xgb/infer", files["stock"], check_stock)
-        else:
-            sys.exit(f"unknown setup {name}")
+def run(
+    b: Bench, name: str, procs: list[Proc], url: str, body: Path, check: Callable[[str], None],
+    auth: str = "", sink: tuple[Proc, str] | None = None, events: bool = False,
+) -> None:  # fmt: skip
+    """Measure one setup at every concurrency; with ``events`` reconcile its payload events per cell."""
+    try:
+        for p in [*procs, *([sink[0]] if sink else [])]:
+            wait_ready(p, timeout=240)
+        check(url)
+        for c in b.conc:
+            r = measure_cell(b, c, procs, url, body, auth, sink, events)
+            r.setup = name
+            b.results.append(r)
+            print_cell(name, r, events)
+    finally:
+        for p in reversed([*procs, *([sink[0]] if sink else [])]):
+            stop_group(p.pid)
+
+
+def run_deployed(b: Bench, name: str, redis: str | None) -> None:
+    """``deployed`` (with the sink) and ``deployed-noevents``: the predictor as manifests/serving deploys it."""
+    sink = start_sink(b.work, b.logs / f"{name}-sink.log") if name == "deployed" else None
+    env = deployed_env(f"{sink[1]}/" if sink else None, redis)
+    pport = free_port()
+    pred = start_predictor(b.model_dir, pport, b.logs / f"{name}-predictor.log", extra_env=env, cpu=SERVER_CPU)
+    auth = f"Bearer {hs256_token(JWT_KEY)}"
+    url = f"http://127.0.0.1:{pport}/score-lead"
+    run(b, name, [pred], url, b.files["crm"], partial(b.check_crm, auth=auth), auth, sink, events=sink is not None)
+
+
+def run_ours(b: Bench, name: str) -> None:
+    """``a-transformer``, ``a-transformer-split``, ``a-merged``, ``a-merged-exact`` and ``b-predictor``."""
+    pport = free_port()
+    env = {**NO_LIMIT, "PREDICTOR_CRM_ENDPOINT": "true"}
+    if name.endswith("-exact"):
+        env["PREDICTOR_REASONS"] = "exact"
+    pcpu = CLIENT_CPU if name == "a-transformer-split" else SERVER_CPU
+    pred = start_predictor(b.model_dir, pport, b.logs / f"{name}-predictor.log", extra_env=env, cpu=pcpu)
+    procs = [pred]
+    if name.startswith("a-transformer"):
+        wait_ready(pred, timeout=240)
+        tport = free_port()
+        log = b.logs / f"{name}-transformer.log"
+        procs.append(start_transformer(pport, tport, log, extra_env=NO_LIMIT, cpu=SERVER_CPU))
+        run(b, name, procs, f"http://127.0.0.1:{tport}/score-lead", b.files["crm"], b.check_crm)
+    elif name.startswith("a-merged"):
+        run(b, name, procs, f"http://127.0.0.1:{pport}/score-lead", b.files["crm"], b.check_crm)
+    else:
+        run(b, name, procs, f"http://127.0.0.1:{pport}/v2/models/lead-scoring/infer", b.files["v2"], b.check_v2)
+
+
+def run_stock(b: Bench, name: str) -> None:
+    """``c-default`` / ``c-tuned``: stock mlserver-xgboost serving the same booster."""
+    tuned = name == "c-tuned"
+    venv = stock_venv(b.home, tuned)
+    proc, base = start_stock(venv, b.model_dir / "booster.json", b.work, tuned, b.logs / f"{name}.log")
+    run(b, name, [proc], f"{base}/v2/models/lead-xgb/infer", b.files["stock"], b.check_stock)
+
+
+def run_setup(b: Bench, name: str, redis: str | None) -> None:
+    if name in ("deployed", "deployed-noevents"):
+        run_deployed(b, name, redis)
+    elif name in ("a-transformer", "a-transformer-split", "a-merged", "a-merged-exact", "b-predictor"):
+        run_ours(b, name)
+    elif name in ("c-default", "c-tuned"):
+        run_stock(b, name)
+    else:
+        sys.exit(f"unknown setup {name}")
+
+
+def write_results(b: Bench, load_before: tuple[float, float, float], redis: str | None) -> tuple[Path, dict[str, Any]]:
+    """The run's metadata and every result as JSON under ``--out``; returns the file and the metadata."""
     meta: dict[str, Any] = {
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "cmd": " ".join(sys.argv),
         "loadavg_before": load_before,
         "loadavg_after": os.getloadavg(),
-        "model": str(model_dir),
-        "columns": scorer.encoder.n_columns,
-        "duration_s": args.duration,
+        "model": str(b.model_dir),
+        "columns": b.columns,
+        "duration_s": b.args.duration,
         "deployed": {
             "env": {k: v for k, v in deployed_env("<local sink>", redis).items() if "KEY" not in k and "SALT" not in k},
             "rate_limit_storage": redis or "memory:// (no local Redis)",
@@ -467,14 +526,23 @@ def main() -> None:
             "server_cpu": "deployed: includes the drain of the cell's events after wrk stops",
         },
     }
-    args.out.mkdir(parents=True, exist_ok=True)
-    out = args.out / f"serving-{time.strftime('%Y%m%dT%H%M%S')}.json"
-    out.write_text(json.dumps({"meta": meta, "results": [asdict(r) for r in results]}, indent=2))
-    print("\n| setup | " + " | ".join(f"c={c}" for c in conc) + " |\n|---|" + "---|" * len(conc))
-    for name in setups:
+    b.args.out.mkdir(parents=True, exist_ok=True)
+    out: Path = b.args.out / f"serving-{time.strftime('%Y%m%dT%H%M%S')}.json"
+    out.write_text(json.dumps({"meta": meta, "results": [asdict(r) for r in b.results]}, indent=2))
+    return out, meta
+
+
+def result(b: Bench, setup: str, c: int) -> Result | None:
+    return next((r for r in b.results if r.setup == setup and r.concurrency == c), None)
+
+
+def print_table(b: Bench) -> None:
+    """The markdown table: one row per setup, one column per concurrency."""
+    print("\n| setup | " + " | ".join(f"c={c}" for c in b.conc) + " |\n|---|" + "---|" * len(b.conc))
+    for name in b.setups:
         cells = []
-        for c in conc:
-            r = next((r for r in results if r.setup == name and r.concurrency == c), None)
+        for c in b.conc:
+            r = result(b, name, c)
             cells.append(
                 f"{r.rps:.0f} · {r.p50_ms:.1f}/{r.p95_ms:.1f}/{r.p99_ms:.1f} · cpu {r.server_cpu:.2f} · "
                 f"{r.rps_per_server_cpu:.0f}/cpu-s"
@@ -482,10 +550,14 @@ def main() -> None:
                 else "-"
             )
         print(f"| {name} | " + " | ".join(cells) + " |")
-    for c in conc:
-        on = next((r for r in results if r.setup == "deployed" and r.concurrency == c), None)
-        off = next((r for r in results if r.setup == "deployed-noevents" and r.concurrency == c), None)
-        tuned = next((r for r in results if r.setup == "c-tuned" and r.concurrency == c), None)
+
+
+def print_comparisons(b: Bench) -> None:
+    """Per concurrency: the event path's CPU, deployed vs stock tuned MLServer, the events dropped."""
+    for c in b.conc:
+        on = result(b, "deployed", c)
+        off = result(b, "deployed-noevents", c)
+        tuned = result(b, "c-tuned", c)
         if on and off and on.rps_per_server_cpu and off.rps_per_server_cpu:
             us = (1 / on.rps_per_server_cpu - 1 / off.rps_per_server_cpu) * 1e6
             print(f"c={c}: event path {us:.0f} us server CPU per request (deployed vs deployed-noevents)")
@@ -494,8 +566,22 @@ def main() -> None:
                   f"{on.rps_per_server_cpu / tuned.rps_per_server_cpu:.2f}x")  # fmt: skip
         if on and on.events_dropped is not None:
             print(f"c={c}: events dropped {on.events_dropped}")
+
+
+def main() -> None:
+    args = parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("wrk not found: apt-get install -y wrk")
+    b = prepare(args)
+    load_before = os.getloadavg()
+    redis = local_redis()
+    for name in b.setups:
+        run_setup(b, name, redis)
+    out, meta = write_results(b, load_before, redis)
+    print_table(b)
+    print_comparisons(b)
     print(f"\nloadavg before {load_before}, after {meta['loadavg_after']}; JSON: {out}")
-    shutil.rmtree(work, ignore_errors=True)
+    shutil.rmtree(b.work, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -108,3 +108,7 @@ class OutcomeReportEvent(BaseModel):
     business_signal: bool
     versions: list[VersionOutcome]
     counts: list[OutcomeCount]
+    conversion_drop_max: float | None = Field(None, gt=0, lt=1)
+    """The business-signal threshold the job applied (``DriftThresholds.conversion_drop_max`` in its pod):
+    exported next to each version's drop so that the alert ``LeadConversionDrop`` compares with the same number.
+    None from a job older than this field (the alert then falls back to the core default)."""

@@ -108,8 +108,9 @@ class DriftThresholds(BaseSettings):
     """Outcome path: fewer conversions than this in the labelled window is too few to judge (no verdict)."""
     conversion_drop_max: float = Field(0.10, gt=0, lt=1)
     """Outcome path, business signal: the later half of the logged period converts this share less than the
-    earlier half (``1 - later / earlier``). The alert ``LeadConversionDrop`` states the default; a test keeps
-    the two equal."""
+    earlier half (``1 - later / earlier``). The outcome job reads it (the ``leadscore-workflows`` ConfigMap in a
+    cluster) and sends it with each report; ``leadscore_outcome_conversion_drop_threshold`` exports it and the
+    alert ``LeadConversionDrop`` compares the drop with that series (this default when a report lacks it)."""
 
     def psi_for(self, feature_type: str) -> float:
         """The PSI floor of a spec feature type."""

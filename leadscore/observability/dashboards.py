@@ -365,9 +365,17 @@ def business() -> Board:
                 "Realised AUC", (q(f"max by (model_version) (leadscore_outcome_auc{{{NS}}})", "v{{model_version}}"),)
             ),
             Panel(
-                "Conversion drop (later vs earlier half)",
-                (q(f"max by (model_version) (leadscore_outcome_conversion_drop{{{NS}}})", "v{{model_version}}"),),
+                "Conversion drop (later vs earlier half) and its alert threshold",
+                (
+                    q(f"max by (model_version) (leadscore_outcome_conversion_drop{{{NS}}})", "v{{model_version}}"),
+                    q(
+                        f"max by (model_version) (leadscore_outcome_conversion_drop_threshold{{{NS}}})",
+                        "threshold v{{model_version}}",
+                    ),
+                ),
                 "percentunit",
+                description="LeadConversionDrop fires above the threshold the outcome job applied "
+                "(LEADSCORE_DRIFT_CONVERSION_DROP_MAX; no threshold line: a report without it, the core default).",
             ),
             Panel(
                 "Leads scored per tier (last 24h)",

@@ -10,9 +10,10 @@ default 10 %) relative to the earlier half; a signal is posted to the retrain tr
 
 The job is a batch step (a CronWorkflow), so nothing scrapes it. Each run posts its figures per model
 version and its settled outcome counts as an ``ai.leadscore.outcome`` CloudEvent
-(:class:`~leadscore_core.events.OutcomeReportEvent`) to ``--report-url`` (the broker); the long-running
-``outcome-metrics`` consumer stores it durably and exports ``leadscore_outcome_*`` and
-``leadscore_outcomes_total`` (:mod:`leadscore_monitors.outcome_metrics`). Delivery is bounded (attempts x
+(:class:`~leadscore_core.events.OutcomeReportEvent`, with the drop threshold it applied) to ``--report-url``
+(the broker); the long-running ``outcome-metrics`` consumer stores it durably and exports ``leadscore_outcome_*``
+(the threshold as ``leadscore_outcome_conversion_drop_threshold``, which the alert ``LeadConversionDrop`` compares
+with) and ``leadscore_outcomes_total`` (:mod:`leadscore_monitors.outcome_metrics`). Delivery is bounded (attempts x
 timeout); an undelivered report ends the job with exit code 75 after the report file is written, so Argo
 retries it.
 """
@@ -349,6 +350,7 @@ def main(argv: list[str] | None = None) -> None:
         business_signal=report.business_signal,
         versions=by_version(rows, outcomes, drop_max),
         counts=settled_counts(rows, outcomes, now, s.settle_days),
+        conversion_drop_max=drop_max,
     )
     out: dict[str, Any] = {**report.model_dump(), "event": event.model_dump(mode="json")}
     target = home.reports / "outcome" / f"outcome-{now.date().isoformat()}.json"

@@ -6,6 +6,10 @@ it in its SQLite store (deduplicated by ce-id, acknowledged once committed) and 
 
 * ``leadscore_outcome_auc{model_version}``, ``leadscore_outcome_conversion_rate{model_version,tier}`` and
   ``leadscore_outcome_conversion_drop{model_version}``: the newest report (by ``computed_at``);
+* ``leadscore_outcome_conversion_drop_threshold{model_version}``: the business-signal threshold the job applied
+  to that report (its ``conversion_drop_max``), one sample per exported drop with the same labels, so that the
+  alert ``LeadConversionDrop`` compares each drop with the job's own threshold. A report without it (a job older
+  than the field) exports none, and the alert falls back to the core default;
 * ``leadscore_outcomes_total{model_version,tier,converted}``: settled outcomes, a counter. A report carries
   snapshot totals over the whole log; the counter adds each cell's increase over the cell's previous snapshot
   and never decreases (a lead that settled "not converted" and converts later is counted again under
@@ -193,6 +197,11 @@ def report_gauges(report: OutcomeReportEvent | None) -> Iterator[Metric]:
         "1 - later/earlier half's conversion rate of the logged period (positive: fewer conversions).",
         labels=["model_version"],
     )
+    threshold = GaugeMetricFamily(
+        "leadscore_outcome_conversion_drop_threshold",
+        "Conversion drop above which the outcome job raised its business signal (its conversion_drop_max).",
+        labels=["model_version"],
+    )
     stamp = GaugeMetricFamily(
         "leadscore_outcome_report_timestamp_seconds", "When the newest outcome report was computed (Unix time)."
     )
@@ -203,6 +212,8 @@ def report_gauges(report: OutcomeReportEvent | None) -> Iterator[Metric]:
                 auc.add_metric([v.model_version], v.auc)
             if v.conversion_drop is not None:
                 drop.add_metric([v.model_version], v.conversion_drop)
+                if report.conversion_drop_max is not None:
+                    threshold.add_metric([v.model_version], report.conversion_drop_max)
             for tier, value in sorted(v.conversion_by_tier.items()):
                 rate.add_metric([v.model_version, tier], value)
-    yield from (auc, rate, drop, stamp)
+    yield from (auc, rate, drop, threshold, stamp)

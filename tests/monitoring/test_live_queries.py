@@ -63,6 +63,7 @@ OUTCOME_STATE = [
     "leadscore_outcome_auc",
     "leadscore_outcome_conversion_rate",
     "leadscore_outcome_conversion_drop",
+    "leadscore_outcome_conversion_drop_threshold",
     "increase(leadscore_outcomes_total[5m]) > 0",  # the 0 held first, then the counts: increase() sees them
     'ALERTS{alertname="LeadConversionDrop", alertstate="firing"}',
 ]
@@ -224,6 +225,10 @@ def test_the_conversion_drop_alert_fires_on_the_exported_metric(stack: Stack) ->
     drop = query(stack, 'leadscore_outcome_conversion_drop{model_version="7"}')
     version = next(v for v in stack.outcome["event"]["versions"] if v["model_version"] == "7")
     assert float(drop[0]["value"][1]) == pytest.approx(version["conversion_drop"])
+    # the bound is the threshold the job applied (its conversion_drop_max), exported beside the drop
+    threshold = query(stack, 'leadscore_outcome_conversion_drop_threshold{model_version="7"}')
+    assert float(threshold[0]["value"][1]) == pytest.approx(stack.outcome["event"]["conversion_drop_max"])
+    assert version["conversion_drop"] > stack.outcome["event"]["conversion_drop_max"]
 
 
 def test_prometheus_loaded_every_rule_healthy(stack: Stack) -> None:

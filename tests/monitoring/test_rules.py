@@ -13,7 +13,8 @@ import yaml
 from leadscore_core.settings import DriftThresholds
 
 ROOT = Path(__file__).resolve().parents[2]
-RULES = sorted((ROOT / "charts" / "leadscore" / "files" / "rules").glob("*.rules.yaml"))
+RULES_DIR = ROOT / "charts" / "leadscore" / "files" / "rules"
+RULES = sorted(RULES_DIR.glob("*.rules.yaml"))
 UNIT_TESTS = sorted((Path(__file__).parent / "promtool").glob("*.test.yaml"))
 
 # every state issue 11 / issue 12 asks an alert for -> the alert covering it
@@ -29,7 +30,7 @@ REQUIRED = {
     "bias drift": "LeadBiasDrift",
     "seasonal shift (no retrain)": "LeadSeasonalShift",
     "new category value": "LeadNewCategoryValue",
-    "conversion drop > 10%": "LeadConversionDrop",
+    "conversion drop above the configured threshold": "LeadConversionDrop",
     "shadow disagreement": "LeadShadowDisagreement",
     "event backlog": "LeadEventBacklog",
     "dead letters": "LeadEventsDeadLettered",
@@ -114,15 +115,64 @@ def test_drift_alerts_use_the_detectors_verdict_not_a_recomputed_threshold() -> 
             assert gate, f"PSI used without the detector's verdict: {expr}"
 
 
-def test_conversion_drop_alert_states_the_outcome_jobs_threshold() -> None:
-    """LeadConversionDrop fires where the outcome job raises its business signal: the rule's bound and its
-    description are core's ``DriftThresholds.conversion_drop_max`` default, not a second number."""
-    default = DriftThresholds.model_fields["conversion_drop_max"].default
+def conversion_drop_unit_test(threshold: float | None, drops: dict[str, float], firing: list[str]) -> dict:
+    """A promtool unit test: one model version per drop (plus its threshold series unless ``threshold`` is None),
+    expecting LeadConversionDrop to fire for exactly the ``firing`` versions (read from ``ALERTS``)."""
+
+    def series(metric: str, v: str, value: float) -> dict[str, str]:
+        return {"series": f'{metric}{{namespace="leadscore", model_version="{v}"}}', "values": f"{value}x5"}
+
+    inputs = [series("leadscore_outcome_conversion_drop", v, d) for v, d in drops.items()]
+    if threshold is not None:
+        inputs += [series("leadscore_outcome_conversion_drop_threshold", v, threshold) for v in drops]
+    labels = 'ALERTS{{alertname="LeadConversionDrop", alertstate="firing", model_version="{}", namespace="leadscore", '
+    labels += 'severity="warning", team="ml-models"}}'
+    return {
+        "rule_files": [str(RULES_DIR / "model.rules.yaml")],
+        "evaluation_interval": "1m",
+        "tests": [
+            {
+                "interval": "1m",
+                "input_series": inputs,
+                "promql_expr_test": [
+                    {
+                        "expr": 'ALERTS{alertname="LeadConversionDrop"}',
+                        "eval_time": "3m",
+                        "exp_samples": [{"labels": labels.format(v), "value": 1} for v in firing],
+                    }
+                ],
+            }
+        ],
+    }
+
+
+@pytest.mark.parametrize("configured", [None, "0.2", "0.05", "0.37"])
+def test_conversion_drop_alert_fires_exactly_where_the_outcome_job_signals(
+    promtool: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, configured: str | None
+) -> None:
+    """The outcome job raises its business signal at a drop strictly above ``DriftThresholds().conversion_drop_max``
+    (``LEADSCORE_DRIFT_CONVERSION_DROP_MAX`` in its pod) and exports that threshold beside the drop; the alert fires
+    for the same drops. ``configured=None``: a report without the threshold (an older job), the core default."""
+    if configured is None:
+        monkeypatch.delenv("LEADSCORE_DRIFT_CONVERSION_DROP_MAX", raising=False)
+    else:
+        monkeypatch.setenv("LEADSCORE_DRIFT_CONVERSION_DROP_MAX", configured)
+    threshold = DriftThresholds().conversion_drop_max
+    drops = {"1": round(threshold - 0.01, 4), "2": threshold, "3": round(threshold + 0.01, 4), "4": 0.99}
+    signalled = sorted(v for v, d in drops.items() if d > threshold)  # the job's rule: outcome.compute()
+    assert signalled == ["3", "4"]
+    unit = conversion_drop_unit_test(None if configured is None else threshold, drops, signalled)
+    (tmp_path / "conversion.test.yaml").write_text(yaml.safe_dump(unit))
+    proc = run(promtool, "test", "rules", "conversion.test.yaml", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_conversion_drop_alert_states_no_fixed_threshold() -> None:
+    """The description names the configured threshold (a template), never a fixed percentage."""
     rule = next(r for r in all_rules() if r["alert"] == "LeadConversionDrop")
-    bound = re.fullmatch(r".*\(leadscore_outcome_conversion_drop\)\s*>\s*([0-9.]+)", rule["expr"].strip())
-    assert bound, rule["expr"]
-    assert float(bound.group(1)) == pytest.approx(default)
-    assert f"above {default:.0%}" in rule["annotations"]["description"]
+    description = rule["annotations"]["description"]
+    assert "configured threshold" in description
+    assert not re.search(r"\d\s*%", description), description
 
 
 def test_every_alert_has_a_runbook_entry_in_the_readme() -> None:

@@ -178,14 +178,23 @@ def test_the_job_reports_to_the_outcome_metrics_consumer(
     dsn, uri = crm_and_log
     srv = server("outcome-metrics", MONITOR_STATE_DIR=str(tmp_path / "om"), MONITOR_ZERO_HOLD_SECONDS="0")
     monkeypatch.setenv("MONITOR_SETTLE_DAYS", "0")
+    monkeypatch.setenv("LEADSCORE_DRIFT_CONVERSION_DROP_MAX", "0.37")  # an operator's threshold, not the default
     main(["--dsn", dsn, "--table-uri", uri, "--report-url", srv.url])
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert out["report_status"] == 200
+    assert out["event"]["conversion_drop_max"] == pytest.approx(0.37)
+    assert out["business_signal"] == (out["conversion_drop"] is not None and out["conversion_drop"] > 0.37)
     versions = {v["model_version"]: v for v in out["event"]["versions"]}
     assert set(versions) == {"1", "2"}
     m = _metrics(srv.url)
     for v, figures in versions.items():
         assert m[("leadscore_outcome_auc", (("model_version", v),))] == pytest.approx(figures["auc"])
+        assert figures["conversion_drop"] is not None
+        # the alert's bound is the threshold this job applied, beside the drop under the same labels
+        assert m[("leadscore_outcome_conversion_drop", (("model_version", v),))] == pytest.approx(
+            figures["conversion_drop"]
+        )
+        assert m[("leadscore_outcome_conversion_drop_threshold", (("model_version", v),))] == pytest.approx(0.37)
         for tier, rate in figures["conversion_by_tier"].items():
             assert m[("leadscore_outcome_conversion_rate", (("model_version", v), ("tier", tier)))] == pytest.approx(
                 rate

@@ -23,12 +23,21 @@ from leadscore_monitors.testkit.servers import Server
 T0 = datetime(2026, 11, 1, 2, 0, tzinfo=UTC)
 
 
-def report(at: datetime, counts: dict[tuple[str, str, bool], int], auc: float = 0.7, drop: float = 0.05) -> dict:
+def report(
+    at: datetime,
+    counts: dict[tuple[str, str, bool], int],
+    auc: float = 0.7,
+    drop: float = 0.05,
+    threshold: float | None = None,
+) -> dict:
+    """A report body; ``threshold``: the job's ``conversion_drop_max`` (None: a job older than the field)."""
     versions = sorted({v for v, _, _ in counts})
+    extra = {} if threshold is None else {"conversion_drop_max": threshold}
     return {
+        **extra,
         "computed_at": at.isoformat(),
         "settle_days": 30,
-        "business_signal": drop > 0.1,
+        "business_signal": drop > (0.1 if threshold is None else threshold),
         "versions": [
             {
                 "model_version": v,
@@ -119,6 +128,38 @@ def test_a_new_cell_is_exported_at_zero_first_so_increase_sees_its_first_count(
     assert total(samples(srv.metrics()), "9", "B", False) == 6
 
 
+def drop_and_threshold(m: dict, version: str) -> tuple[float | None, float | None]:
+    labels = (("model_version", version),)
+    return m.get(("leadscore_outcome_conversion_drop", labels)), m.get(
+        ("leadscore_outcome_conversion_drop_threshold", labels)
+    )
+
+
+def test_the_threshold_the_job_applied_is_exported_beside_each_drop(
+    server: Callable[..., Server], tmp_path: Path
+) -> None:
+    """Each drop gets the job's threshold under the same labels (what LeadConversionDrop matches on); the newest
+    report's threshold replaces an older one; a report without one (an older job) exports no threshold series."""
+    state = str(tmp_path / "state")
+    srv = server("outcome-metrics", MONITOR_STATE_DIR=state, MONITOR_ZERO_HOLD_SECONDS="0")
+    counts = {("7", "A", True): 3, ("8", "B", False): 4}
+    assert post(srv.url, report(T0, counts, drop=0.15, threshold=0.2), "t1").status_code == 200
+    m = samples(srv.metrics())
+    assert drop_and_threshold(m, "7") == drop_and_threshold(m, "8") == (pytest.approx(0.15), pytest.approx(0.2))
+    later = report(T0 + timedelta(days=1), counts, drop=0.15, threshold=0.12)
+    assert post(srv.url, later, "t2").status_code == 200
+    assert drop_and_threshold(samples(srv.metrics()), "7") == (pytest.approx(0.15), pytest.approx(0.12))
+    srv.stop()
+    restarted = server("outcome-metrics", MONITOR_STATE_DIR=state, MONITOR_ZERO_HOLD_SECONDS="0")
+    assert drop_and_threshold(samples(restarted.metrics()), "8") == (pytest.approx(0.15), pytest.approx(0.12))
+    older_job = report(T0 + timedelta(days=2), counts, drop=0.3)
+    assert "conversion_drop_max" not in older_job
+    assert post(restarted.url, older_job, "t3").status_code == 200
+    m = samples(restarted.metrics())
+    assert drop_and_threshold(m, "7") == (pytest.approx(0.3), None)
+    assert not [k for k in m if k[0] == "leadscore_outcome_conversion_drop_threshold"]
+
+
 @pytest.mark.parametrize(
     ("body", "field"),
     [
@@ -129,6 +170,8 @@ def test_a_new_cell_is_exported_at_zero_first_so_increase_sees_its_first_count(
             {"versions": [{"model_version": "7", "joined": 1, "conversions": 1, "conversion_by_tier": {"A": 2.0}}]},
             "versions.0.conversion_by_tier.A",
         ),
+        ({"conversion_drop_max": 0.0}, "conversion_drop_max"),
+        ({"conversion_drop_max": 1.0}, "conversion_drop_max"),
         ({"surprise": 1}, "surprise"),
     ],
 )
