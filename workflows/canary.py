@@ -11,12 +11,14 @@ from typing import Final
 
 from hera.workflows import Container, Env, Parameter, Steps, Suspend, WorkflowTemplate
 
+from workflows.common import settings_env
+
 IMAGE: Final = "ghcr.io/leadscore/leadscore-tools:0.1.0"
 SERVICE_ACCOUNT: Final = "leadscore-canary"
 """manifests/delivery/rbac.yaml: get + patch on the lead-scoring InferenceService, nothing else."""
 METRICS_PORT: Final = 9108
 """Each analysis pod serves leadscore_canary_rollbacks_total here (scraped through the pod annotations)."""
-ENV: Final = [
+ENV: Final = [  # these win over the same names in the settings ConfigMap (envFrom, see settings_env)
     Env(name="MLFLOW_TRACKING_URI", value="http://leadscore-mlflow.leadscore.svc:5000"),
     Env(name="LEADSCORE_DELIVERY_PROMETHEUS_URL", value="http://prometheus-operated.monitoring.svc:9090"),
     Env(name="LEADSCORE_DELIVERY_MODEL_STORE", value="s3://leadscore-models"),
@@ -46,6 +48,7 @@ def _analysis(name: str, steps: str, promote: bool) -> Container:
         image=IMAGE,
         args=analyze_args(steps, promote),
         env=ENV,
+        env_from=settings_env(),  # the CRM DSN and S3 credentials (Secret), the S3 endpoint (ConfigMap)
         annotations={
             "prometheus.io/scrape": "true",
             "prometheus.io/port": str(METRICS_PORT),

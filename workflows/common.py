@@ -30,7 +30,12 @@ SERVICE_ACCOUNT: Final = "leadscore-workflows"
 TOOLS_IMAGE: Final = "ghcr.io/leadscore/leadscore-tools:0.1.0"
 MONITORS_IMAGE: Final = "ghcr.io/leadscore/leadscore-monitors:0.1.0"
 SETTINGS_CONFIGMAP: Final = "leadscore-workflows"
-"""ConfigMap with the cluster settings every step reads (MLFLOW_TRACKING_URI, LEADSCORE_CRM_DSN, AWS_*)."""
+"""ConfigMap with the plain cluster settings every step reads (MLFLOW_TRACKING_URI, LEADSCORE_LAKE, AWS_REGION,
+AWS_ENDPOINT_URL, ...): the chart renders it from ``workflows.settings`` when ``workflows.enabled``."""
+CREDENTIALS_SECRET: Final = "leadscore-workflows-secrets"
+"""Secret with the credentials every step reads (LEADSCORE_CRM_DSN, LEADSCORE_PII_SALT, AWS_ACCESS_KEY_ID,
+AWS_SECRET_ACCESS_KEY), each key an env var name; created by the platform team (chart value ``secrets.workflows``,
+which the chart substitutes for this name in the installed YAML)."""
 OUTPUT_DIR: Final = "/tmp/outputs"
 LABELS: Final = {"app.kubernetes.io/name": "leadscore", "app.kubernetes.io/component": "workflows"}
 EXIT_HANDLER: Final = "exit-handler"
@@ -68,7 +73,12 @@ def transient_retry(limit: int = 3) -> RetryStrategy:
 
 
 def settings_env() -> list[Any]:
-    return [m.EnvFromSource(config_map_ref=m.ConfigMapEnvSource(name=SETTINGS_CONFIGMAP, optional=True))]
+    """Every step's environment: the settings ConfigMap and the credentials Secret, both optional (a missing
+    one leaves the CLI's local defaults, so a local or partial install still starts the pods)."""
+    return [
+        m.EnvFromSource(config_map_ref=m.ConfigMapEnvSource(name=SETTINGS_CONFIGMAP, optional=True)),
+        m.EnvFromSource(secret_ref=m.SecretEnvSource(name=CREDENTIALS_SECRET, optional=True)),
+    ]
 
 
 def cli_step(

@@ -14,17 +14,18 @@ from workflows.common import EXIT_HANDLER, LABELS, NAMESPACE, SERVICE_ACCOUNT, c
 
 NAME = "training"
 DEFAULTS = {
-    "lake": ".leadscore/lake",
+    "lake": "",
     "source": "crm",
     "spec": "crm_freezone",
     "trials": "20",
     "gold_version": "latest",
 }
-"""Defaults work with `make up`'s local setup (repo root as working directory); in a cluster pass the lake's
-URI, e.g. ``s3://leadscore-lake/lake`` (``AWS_ENDPOINT_URL`` / ``AWS_REGION`` and the credentials reach the steps
-through the ``leadscore-workflows`` ConfigMap, or a role)."""
+"""An empty ``lake`` leaves the lake to the steps' ``LEADSCORE_LAKE``: in a cluster the ``leadscore-workflows``
+ConfigMap sets it (chart ``workflows.settings``, with ``AWS_ENDPOINT_URL`` / ``AWS_REGION``; the credentials come
+from the ``leadscore-workflows-secrets`` Secret, or a role), so the retrain trigger's and the schedules'
+submissions, which pass no lake, use the cluster's lake; locally it is ``$LEADSCORE_HOME/lake`` (``make up``'s)."""
 DESCRIPTIONS = {
-    "lake": "Lake root: a local path or s3://bucket/prefix.",
+    "lake": "Lake root: a local path or s3://bucket/prefix; empty: LEADSCORE_LAKE, else $LEADSCORE_HOME/lake.",
     "source": "Medallion input: crm, files:DIR or csv:PATH.",
     "spec": "Feature spec name (or YAML path) gold is built from and trained on.",
     "trials": "Optuna trials.",

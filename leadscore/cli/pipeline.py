@@ -10,7 +10,7 @@ import typer
 
 from leadscore_core.lake import GOLD_FEATURES
 
-LAKE_HELP = "Lake root: a local path or s3://bucket/prefix (default LEADSCORE_LAKE, else $LEADSCORE_HOME/lake)."
+LAKE_HELP = "Lake root: a local path or s3://bucket/prefix (unset or empty: LEADSCORE_LAKE, else $LEADSCORE_HOME/lake)."
 
 
 def register(app: typer.Typer) -> None:
@@ -47,7 +47,7 @@ def register(app: typer.Typer) -> None:
                 SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err, transient=True
             ) as progress:
                 task = progress.add_task("pipeline", total=None)
-                report = run(spec, source, path, lake, step=lambda msg: progress.update(task, description=msg))
+                report = run(spec, source, path, lake or None, step=lambda msg: progress.update(task, description=msg))
         except (CrmUnavailable, StorageUnreachable) as exc:  # transient: the workflows retry this exit code
             from leadscore_core.workflows import TRANSIENT_EXIT_CODE
 

@@ -39,3 +39,15 @@ def test_csv_lacking_contract_columns_is_named(tmp_path: Path) -> None:
     )
     assert result.exit_code == 1
     assert "bronze.schema: source lacks column(s)" in result.output and "marital" in result.output
+
+
+def test_empty_lake_means_leadscore_lake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A workflow's empty `lake` parameter arrives as --lake '': the step's LEADSCORE_LAKE (the ConfigMap) is used."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("LEADSCORE_LAKE", str(tmp_path / "env-lake"))
+    result = CliRunner().invoke(
+        build_app(), ["pipeline", "run", "--source", "files", str(tmp_path / "nope"), "--lake", ""]
+    )
+    assert result.exit_code == 1 and "leads.csv: no such file" in result.output
+    assert (tmp_path / "env-lake").is_dir()  # the lake was checked (and created) there, before the source was read
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["env-lake"]

@@ -127,3 +127,27 @@ def test_render_is_stable_yaml() -> None:
         text = catalog.render_text(name)
         assert text == catalog.render_text(name)
         assert all(doc for doc in yaml.safe_load_all(text))
+
+
+def test_every_step_reads_the_settings_configmap_and_the_credentials_secret() -> None:
+    """The plain settings from the ConfigMap, the CRM DSN / S3 keys / PII salt from the Secret (never a ConfigMap)."""
+    from workflows.common import CREDENTIALS_SECRET, SETTINGS_CONFIGMAP
+
+    expected = [
+        {"configMapRef": {"name": SETTINGS_CONFIGMAP, "optional": True}},
+        {"secretRef": {"name": CREDENTIALS_SECRET, "optional": True}},
+    ]
+    seen = 0
+    for name in catalog.TEMPLATES:
+        for tmpl in catalog.template(name)["spec"]["templates"]:
+            for c in ([tmpl["container"]] if "container" in tmpl else []) + tmpl.get("initContainers", []):
+                assert c["envFrom"] == expected, f"{name}/{tmpl['name']}/{c.get('name', 'main')}"
+                seen += 1
+    assert seen >= 10
+
+
+def test_lake_parameter_defaults_to_the_steps_leadscore_lake() -> None:
+    """Empty `lake`: the CLI's LEADSCORE_LAKE (set by the ConfigMap in a cluster), so a submission without it
+    (the retrain trigger, the schedules) uses the cluster's lake, not a directory inside the pod."""
+    for name in ("training", "retraining", "batch-scoring"):
+        assert catalog.defaults(name)["lake"] == "", name
