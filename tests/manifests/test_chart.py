@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -64,6 +65,11 @@ def test_helm_lint_strict() -> None:
         ("serving.transformer.authMode=basic", "serving/transformer/authMode"),
         ("serving.unknownKey=1", "additional properties 'unknownKey'"),
         ("podSecurityContext.runAsNonRoot=false", "runAsNonRoot"),
+        ("workflows.settings.LEADSCORE_CRM_DSN=postgresql://u:pw@crm/db", "invalid propertyName 'LEADSCORE_CRM_DSN'"),
+        ("workflows.settings.AWS_SECRET_ACCESS_KEY=abc", "invalid propertyName 'AWS_SECRET_ACCESS_KEY'"),
+        ("workflows.settings.AWS_ACCESS_KEY_ID=abc", "invalid propertyName 'AWS_ACCESS_KEY_ID'"),
+        ("workflows.settings.DB_PASSWORD=abc", "invalid propertyName 'DB_PASSWORD'"),
+        ("workflows.settings.LEADSCORE_PII_SALT=abc", "invalid propertyName 'LEADSCORE_PII_SALT'"),
     ],
 )
 def test_schema_rejects_bad_values(flag: str, message: str) -> None:
@@ -192,3 +198,92 @@ def test_checkov_has_no_unexplained_failure(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stdout[-4000:]
     assert "Failed checks: 0" in proc.stdout
+
+
+WORKFLOW_KINDS = {"WorkflowTemplate", "ClusterWorkflowTemplate", "Workflow", "CronWorkflow"}
+SECRET_LOOKING = re.compile(r"DSN|KEY|PASSWORD|SECRET|TOKEN|SALT")
+
+
+def _workflows_render(*sets: str) -> list[dict[str, Any]]:
+    flags = [arg for flag in ("workflows.enabled=true", *sets) for arg in ("--set", flag)]
+    return render(None, *flags)
+
+
+def _one(docs: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
+    found = [d for d in docs if d["kind"] == kind and d["metadata"]["name"] == name]
+    assert len(found) == 1, f"{kind}/{name}: {len(found)} rendered"
+    return found[0]
+
+
+def _step_containers(docs: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
+    """(where, container) of every container and init container of every workflow template in ``docs``."""
+    out = []
+    for doc in docs:
+        if doc["kind"] not in WORKFLOW_KINDS:
+            continue
+        spec = doc["spec"].get("workflowSpec", doc["spec"])
+        for tmpl in spec.get("templates", []):
+            for c in ([tmpl["container"]] if "container" in tmpl else []) + tmpl.get("initContainers", []):
+                out.append((f"{doc['metadata']['name']}/{tmpl['name']}/{c.get('name', 'main')}", c))
+    return out
+
+
+def test_workflows_settings_configmap_is_the_one_the_steps_read() -> None:
+    """workflows.enabled renders the ConfigMap named by workflows/common.py, its MLflow the chart's Service."""
+    from workflows.common import SETTINGS_CONFIGMAP
+
+    docs = _workflows_render()
+    data = _one(docs, "ConfigMap", SETTINGS_CONFIGMAP)["data"]
+    service = _one(docs, "Service", "leadscore-mlflow")
+    port = next(p["port"] for p in service["spec"]["ports"] if p["name"] == "http")
+    assert data["MLFLOW_TRACKING_URI"] == f"http://leadscore-mlflow.leadscore.svc.cluster.local:{port}"
+    assert data["LEADSCORE_LAKE"].startswith("s3://") and data["LEADSCORE_DELIVERY_MODEL_STORE"].startswith("s3://")
+    assert "AWS_ENDPOINT_URL" not in data and "AWS_REGION" not in data  # empty by default: left unset, not ""
+    off = render(None, "--set", "workflows.enabled=false")
+    assert not [d for d in off if d["kind"] == "ConfigMap" and d["metadata"]["name"] == SETTINGS_CONFIGMAP]
+
+
+def test_workflows_settings_follow_the_values() -> None:
+    from workflows.common import SETTINGS_CONFIGMAP
+
+    docs = _workflows_render(
+        "workflows.settings.MLFLOW_TRACKING_URI=http://mlflow.elsewhere:5000",
+        "workflows.settings.LEADSCORE_LAKE=s3://other-lake/prod",
+        "workflows.settings.AWS_ENDPOINT_URL=http://minio.minio.svc:9000",
+        "workflows.settings.LEADSCORE_DRIFT_CONVERSION_DROP_MAX=0.2",
+    )
+    data = _one(docs, "ConfigMap", SETTINGS_CONFIGMAP)["data"]
+    assert data["MLFLOW_TRACKING_URI"] == "http://mlflow.elsewhere:5000"
+    assert data["LEADSCORE_LAKE"] == "s3://other-lake/prod"
+    assert data["AWS_ENDPOINT_URL"] == "http://minio.minio.svc:9000"
+    assert data["LEADSCORE_DRIFT_CONVERSION_DROP_MAX"] == "0.2"
+    external = _workflows_render("mlflow.enabled=false", "mlflow.externalTrackingUri=http://mlflow.mlops:5000")
+    assert _one(external, "ConfigMap", SETTINGS_CONFIGMAP)["data"]["MLFLOW_TRACKING_URI"] == "http://mlflow.mlops:5000"
+
+
+def test_no_secret_looking_key_in_the_workflows_settings() -> None:
+    """Defaults and every scenario: the DSN, keys, passwords and the salt belong in secrets.workflows."""
+    from workflows.common import SETTINGS_CONFIGMAP
+
+    defaults = yaml.safe_load((CHART / "values.yaml").read_text())["workflows"]["settings"]
+    assert defaults and not [k for k in defaults if SECRET_LOOKING.search(k)]
+    for values in SCENARIOS:
+        for doc in render(values, "--set", "workflows.enabled=true"):
+            if doc["kind"] == "ConfigMap" and doc["metadata"]["name"] == SETTINGS_CONFIGMAP:
+                assert not [k for k in doc["data"] if SECRET_LOOKING.search(k)], values
+
+
+@pytest.mark.parametrize("secret", [None, "crm-and-s3-credentials"])
+def test_every_workflow_step_reads_the_settings_and_the_credentials(secret: str | None) -> None:
+    """Each step container (and init container) of every installed workflow loads both, optional."""
+    from workflows.common import CREDENTIALS_SECRET, SETTINGS_CONFIGMAP
+
+    docs = _workflows_render(*([f"secrets.workflows={secret}"] if secret else []))
+    expected = secret or yaml.safe_load((CHART / "values.yaml").read_text())["secrets"]["workflows"]
+    assert expected == (secret or CREDENTIALS_SECRET)
+    steps = _step_containers(docs)
+    assert {where.split("/")[0] for where, _ in steps} >= {"training", "retraining", "leadscore-canary"}
+    for where, container in steps:
+        refs = container.get("envFrom", [])
+        assert {"configMapRef": {"name": SETTINGS_CONFIGMAP, "optional": True}} in refs, where
+        assert {"secretRef": {"name": expected, "optional": True}} in refs, where
