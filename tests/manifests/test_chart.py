@@ -287,3 +287,46 @@ def test_every_workflow_step_reads_the_settings_and_the_credentials(secret: str 
         refs = container.get("envFrom", [])
         assert {"configMapRef": {"name": SETTINGS_CONFIGMAP, "optional": True}} in refs, where
         assert {"secretRef": {"name": expected, "optional": True}} in refs, where
+
+
+@pytest.mark.parametrize("account", [None, "ml-pipelines"])
+def test_every_installed_workflow_runs_as_a_service_account_the_chart_binds(account: str | None) -> None:
+    """workflows.serviceAccount names the ServiceAccount every workflow but the canary runs as; the canary's
+    own (workflows/canary.py) is rendered too, with the executor's rights and get/patch on its one
+    InferenceService only."""
+    from workflows import canary
+    from workflows.common import SERVICE_ACCOUNT
+
+    docs = _workflows_render(*([f"workflows.serviceAccount={account}"] if account else []))
+    expected = account or SERVICE_ACCOUNT
+    runs_as = {}
+    for doc in docs:
+        if doc["kind"] in WORKFLOW_KINDS:
+            runs_as[doc["metadata"]["name"]] = doc["spec"].get("workflowSpec", doc["spec"]).get("serviceAccountName")
+    assert {"training", "retraining", "batch-scoring"} <= set(runs_as)
+    assert runs_as.pop("leadscore-canary") == canary.SERVICE_ACCOUNT
+    assert set(runs_as.values()) == {expected}, runs_as
+
+    def rules_of(subject: str) -> list[dict[str, Any]]:
+        _one(docs, "ServiceAccount", subject)
+        roles = [
+            d["roleRef"]["name"]
+            for d in docs
+            if d["kind"] == "RoleBinding" and subject in [s["name"] for s in d["subjects"]]
+        ]
+        return [r for name in roles for r in _one(docs, "Role", name)["rules"]]
+
+    executor = _one(docs, "Role", "leadscore-workflow-executor")["rules"]
+    report = {"apiGroups": ["argoproj.io"], "resources": ["workflowtaskresults"], "verbs": ["create", "patch"]}
+    assert report in executor and rules_of(expected) == executor
+    isvc = _one(docs, "InferenceService", "lead-scoring")["metadata"]["name"]
+    canary_rules = rules_of(canary.SERVICE_ACCOUNT)
+    assert all(r in canary_rules for r in executor)
+    assert [r for r in canary_rules if r not in executor] == [
+        {
+            "apiGroups": ["serving.kserve.io"],
+            "resources": ["inferenceservices"],
+            "resourceNames": [isvc],
+            "verbs": ["get", "patch"],
+        }
+    ]
